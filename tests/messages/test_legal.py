@@ -1,0 +1,246 @@
+"""Legal calculations: in default or not, the Dutch collection-cost scale, statutory interest."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engine.legal import (
+    LegalError,
+    RateTable,
+    UnsupportedCountry,
+    collection_costs,
+    is_in_default,
+    late_fees,
+    statutory_interest,
+    wik_term_end,
+)
+
+D = dt.date
+DUE = D(2026, 10, 1)
+
+
+def _default(**kw: object) -> bool:
+    args: dict[str, object] = {
+        "country": "NL",
+        "kind": "business",
+        "due_date": DUE,
+        "today": D(2026, 10, 2),
+        "first_reminder_sent": None,
+        "invoice_warned_of_default": False,
+    }
+    args.update(kw)
+    return is_in_default(**args)  # type: ignore[arg-type]
+
+
+def test_a_dutch_business_is_in_default_the_day_after_the_due_date() -> None:
+    """art. 6:119a BW: no notice needed between businesses."""
+    assert not _default(today=DUE)
+    assert _default(today=DUE + dt.timedelta(days=1))
+
+
+def test_a_dutch_consumer_is_not_in_default_without_the_14_day_letter() -> None:
+    assert not _default(kind="consumer", today=D(2027, 6, 1))
+
+
+def test_the_14_day_term_starts_the_day_after_the_letter_is_received() -> None:
+    """Posted 1 Nov, received 3 Nov, 14 days later is 17 Nov: in default from 18 Nov."""
+    posted = D(2026, 11, 1)
+    assert wik_term_end(posted) == D(2026, 11, 17)
+    kw = {"kind": "consumer", "first_reminder_sent": posted}
+    assert not _default(today=D(2026, 11, 15), **kw)  # 14 days after posting: too early
+    assert not _default(today=D(2026, 11, 17), **kw)
+    assert _default(today=D(2026, 11, 18), **kw)
+
+
+def test_a_german_business_is_in_default_30_days_after_the_due_date() -> None:
+    kw = {"country": "DE"}
+    assert not _default(today=DUE + dt.timedelta(days=30), **kw)
+    assert _default(today=DUE + dt.timedelta(days=31), **kw)
+
+
+def test_a_german_consumer_is_in_default_after_30_days_only_when_the_invoice_warned() -> None:
+    later = DUE + dt.timedelta(days=60)
+    assert not _default(country="DE", kind="consumer", today=later)
+    assert _default(country="DE", kind="consumer", today=later, invoice_warned_of_default=True)
+
+
+def test_a_mahnung_after_the_due_date_puts_a_german_debtor_in_default_on_receipt() -> None:
+    sent = DUE + dt.timedelta(days=5)
+    kw = {"country": "DE", "kind": "consumer", "first_reminder_sent": sent}
+    assert not _default(today=sent + dt.timedelta(days=1), **kw)
+    assert _default(today=sent + dt.timedelta(days=2), **kw)
+
+
+def test_a_reminder_sent_before_the_due_date_is_no_mahnung() -> None:
+    early = DUE - dt.timedelta(days=2)
+    kw = {"country": "DE", "kind": "consumer", "first_reminder_sent": early}
+    assert not _default(today=DUE + dt.timedelta(days=10), **kw)
+
+
+def test_nobody_is_in_default_on_or_before_the_due_date() -> None:
+    for country in ("NL", "DE"):
+        for kind in ("consumer", "business"):
+            assert not _default(
+                country=country,
+                kind=kind,
+                today=DUE,
+                first_reminder_sent=DUE - dt.timedelta(days=40),
+                invoice_warned_of_default=True,
+            )
+
+
+def test_an_unknown_country_is_refused_with_a_hint() -> None:
+    with pytest.raises(UnsupportedCountry, match=r"balance.in_default yourself"):
+        _default(country="FR")
+    with pytest.raises(LegalError, match="consumer"):
+        _default(kind="person")
+
+
+@pytest.mark.parametrize(
+    ("principal", "costs"),
+    [
+        ("0", "40.00"),
+        ("100", "40.00"),
+        ("266.66", "40.00"),
+        ("267", "40.05"),
+        ("2500", "375.00"),
+        ("3000", "425.00"),
+        ("5000", "625.00"),
+        ("10000", "875.00"),
+        ("200000", "2775.00"),
+        ("1000000", "6775.00"),
+        ("5000000", "6775.00"),
+    ],
+)
+def test_the_collection_cost_scale_at_each_band_edge(principal: str, costs: str) -> None:
+    result = collection_costs(Decimal(principal))
+    assert result.costs == Decimal(costs)
+    assert result.vat == 0
+    assert result.total == Decimal(costs)
+
+
+def test_vat_on_collection_costs_is_added_when_configured() -> None:
+    result = collection_costs(Decimal(2500), vat_rate=Decimal("0.21"))
+    assert (result.costs, result.vat, result.total) == (
+        Decimal("375.00"),
+        Decimal("78.75"),
+        Decimal("453.75"),
+    )
+
+
+@given(st.decimals(min_value=0, max_value=10**7, places=2))
+def test_collection_costs_never_fall_outside_40_to_6775(principal: Decimal) -> None:
+    costs = collection_costs(principal).costs
+    assert Decimal(40) <= costs <= Decimal(6775)
+
+
+@given(
+    st.decimals(min_value=0, max_value=10**6, places=2),
+    st.decimals(min_value=0, max_value=10**6, places=2),
+)
+def test_more_principal_never_means_fewer_collection_costs(a: Decimal, b: Decimal) -> None:
+    low, high = sorted((a, b))
+    assert collection_costs(low).costs <= collection_costs(high).costs
+
+
+RATES = RateTable.load()
+
+
+def test_the_shipped_rate_table_has_the_rates_of_2025() -> None:
+    assert RATES.rate_on("nl_wettelijke_rente", D(2025, 3, 1)) == Decimal("6.0")
+    assert RATES.rate_on("de_basiszins", D(2025, 7, 1)) == Decimal("1.27")
+    assert RATES.rate_on("de_basiszins", D(2025, 6, 30)) == Decimal("2.27")
+
+
+def test_german_consumer_interest_is_the_base_rate_plus_5_points_split_at_a_change() -> None:
+    """1000 EUR from 2025-06-01 to 2025-08-01: 30 days at 7.27%, 31 days at 6.27%."""
+    result = statutory_interest(
+        country="DE",
+        kind="consumer",
+        principal=Decimal(1000),
+        start=D(2025, 6, 1),
+        end=D(2025, 8, 1),
+        rates=RATES,
+    )
+    assert [(p.days, p.rate) for p in result.periods] == [
+        (30, Decimal("7.27")),
+        (31, Decimal("6.27")),
+    ]
+    expected = Decimal(1000) * (Decimal("7.27") * 30 + Decimal("6.27") * 31) / 100 / 365
+    assert result.amount == expected.quantize(Decimal("0.01"))
+    assert result.amount == Decimal("11.30")
+
+
+def test_german_business_interest_is_the_base_rate_plus_9_points() -> None:
+    result = statutory_interest(
+        country="DE",
+        kind="business",
+        principal=Decimal(10000),
+        start=D(2025, 7, 1),
+        end=D(2025, 7, 1) + dt.timedelta(days=365),
+        rates=RATES,
+    )
+    assert result.amount == Decimal("1027.00")
+
+
+def test_dutch_consumer_interest_compounds_after_each_year() -> None:
+    """1000 EUR at 6% for two years in 2025-2027: 60 in year one, 63.60 in year two."""
+    table = RateTable.from_mapping({"nl_wettelijke_rente": {"2025-01-01": 6}})
+    result = statutory_interest(
+        country="NL",
+        kind="consumer",
+        principal=Decimal(1000),
+        start=D(2025, 1, 1),
+        end=D(2027, 1, 1),
+        rates=table,
+    )
+    assert [p.principal for p in result.periods] == [Decimal(1000), Decimal(1060)]
+    assert result.amount == Decimal("123.60")
+
+
+def test_dutch_commercial_interest_crosses_the_july_change() -> None:
+    result = statutory_interest(
+        country="NL",
+        kind="business",
+        principal=Decimal(36500),
+        start=D(2025, 6, 21),
+        end=D(2025, 7, 11),
+        rates=RATES,
+    )
+    # 10 days at 11.15% and 10 days at 10.15% on 36,500: 111.50 + 101.50
+    assert result.amount == Decimal("213.00")
+
+
+def test_interest_over_an_empty_period_is_zero() -> None:
+    result = statutory_interest(
+        country="NL",
+        kind="consumer",
+        principal=Decimal(100),
+        start=DUE,
+        end=DUE,
+        rates=RATES,
+    )
+    assert result.amount == Decimal("0.00")
+
+
+def test_a_date_before_the_table_starts_says_to_add_rates() -> None:
+    with pytest.raises(LegalError, match="add older rates"):
+        RATES.rate_on("de_basiszins", D(2000, 1, 1))
+
+
+def test_a_bad_rate_table_names_the_series() -> None:
+    with pytest.raises(LegalError, match="unknown rate series 'fr_taux'"):
+        RateTable.from_mapping({"fr_taux": {"2025-01-01": 3}})
+
+
+def test_late_fees_only_once_in_default() -> None:
+    kw = {"principal": Decimal(500)}
+    assert late_fees(country="DE", kind="business", in_default=False, **kw) == 0
+    assert late_fees(country="DE", kind="business", in_default=True, **kw) == Decimal(40)
+    assert late_fees(country="DE", kind="consumer", in_default=True, **kw) == 0
+    assert late_fees(country="NL", kind="consumer", in_default=True, **kw) == Decimal("75.00")
