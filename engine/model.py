@@ -261,9 +261,7 @@ class Decision:
             "action": self.action.value,
             "reason": self.reason,
             "persona": (
-                {"id": self.persona, "source": str(self.persona_source)}
-                if self.persona
-                else None
+                {"id": self.persona, "source": str(self.persona_source)} if self.persona else None
             ),
             "journey": (
                 {

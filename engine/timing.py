@@ -1,0 +1,146 @@
+"""Step timing: days relative to the due date, shifts, send windows in the customer's zone, holidays.
+
+Pure arithmetic over dates and zoneinfo; the holiday calendars come from the `holidays` package
+(static data, memoised per country and year).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays as holidays_lib
+
+from engine.errors import FactSheetError
+from engine.spec import SendWindow
+
+UTC = dt.UTC
+_SEARCH_DAYS = 400  # a window with any weekday always opens within a year and a bit
+
+
+@lru_cache(maxsize=256)
+def zone(name: str) -> ZoneInfo:
+    """The ZoneInfo for a customer's time zone; a clear error for an unknown name."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise FactSheetError(
+            [
+                f"customer.timezone: unknown time zone {name!r} (use an IANA name, e.g. Europe/Berlin)"
+            ]
+        ) from exc
+
+
+@lru_cache(maxsize=512)
+def _holidays(country: str, year: int) -> frozenset[dt.date]:
+    return frozenset(holidays_lib.country_holidays(country, years=year).keys())
+
+
+def is_holiday(day: dt.date, country: str | None, calendars: tuple[str, ...]) -> bool:
+    """True when `day` is a public holiday of the customer's country (if we know its calendar)."""
+    if country is None or country not in calendars:
+        return False
+    return day in _holidays(country, day.year)
+
+
+def holiday_name(day: dt.date, country: str) -> str | None:
+    """The holiday's name, for traces."""
+    found = holidays_lib.country_holidays(country, years=day.year).get(day)
+    return str(found) if found else None
+
+
+def local_time(day: dt.date, at: dt.time, tz: ZoneInfo) -> dt.datetime:
+    """`day` at wall time `at` in `tz`; a wall time skipped by DST moves forward past the gap."""
+    naive = dt.datetime.combine(day, at)
+    aware = naive.replace(tzinfo=tz)
+    round_trip = aware.astimezone(UTC).astimezone(tz)
+    if round_trip.replace(tzinfo=None) != naive:  # inside a spring-forward gap
+        return round_trip
+    return aware
+
+
+def is_send_day(
+    day: dt.date, window: SendWindow, country: str | None, calendars: tuple[str, ...]
+) -> bool:
+    return day.weekday() in window.days and not is_holiday(day, country, calendars)
+
+
+def next_send_day(
+    day: dt.date, window: SendWindow, country: str | None, calendars: tuple[str, ...]
+) -> dt.date:
+    """The first day on or after `day` that is a window day and not a public holiday."""
+    for offset in range(_SEARCH_DAYS):
+        candidate = day + dt.timedelta(days=offset)
+        if is_send_day(candidate, window, country, calendars):
+            return candidate
+    raise ValueError("the send window never opens: give channels.send_window at least one day")
+
+
+def in_window(
+    moment: dt.datetime,
+    window: SendWindow,
+    tz: ZoneInfo,
+    country: str | None,
+    calendars: tuple[str, ...],
+) -> bool:
+    """True when a message may go out at `moment` (aware) for this customer."""
+    local = moment.astimezone(tz)
+    if not is_send_day(local.date(), window, country, calendars):
+        return False
+    return (
+        local_time(local.date(), window.start, tz)
+        <= local
+        < local_time(local.date(), window.end, tz)
+    )
+
+
+def next_window_opening(
+    moment: dt.datetime,
+    window: SendWindow,
+    tz: ZoneInfo,
+    country: str | None,
+    calendars: tuple[str, ...],
+) -> dt.datetime:
+    """`moment` itself when the window is open, else the next time it opens."""
+    if in_window(moment, window, tz, country, calendars):
+        return moment
+    local = moment.astimezone(tz)
+    day = local.date()
+    if not (
+        is_send_day(day, window, country, calendars) and local < local_time(day, window.start, tz)
+    ):
+        day = next_send_day(day + dt.timedelta(days=1), window, country, calendars)
+    return local_time(day, window.start, tz)
+
+
+def shift_days(value: object, max_shift: int) -> int:
+    """Whole days to shift by: rounded down, never negative, capped at `max_shift`."""
+    if value is None or isinstance(value, bool):
+        return 0
+    try:
+        days = int(float(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0
+    return max(0, min(days, max_shift))
+
+
+def step_time(
+    due: dt.date,
+    at_days: int,
+    shift: int,
+    window: SendWindow,
+    tz: ZoneInfo,
+    country: str | None,
+    calendars: tuple[str, ...],
+    pay_hour: int | None = None,
+) -> dt.datetime:
+    """When a step is due: due date + at + shift, moved to the next send day, at the window's
+    start (or, with a typical pay hour, an hour before it, kept inside the window)."""
+    day = next_send_day(due + dt.timedelta(days=at_days + shift), window, country, calendars)
+    at = window.start
+    if pay_hour is not None and 0 <= pay_hour <= 23:
+        preferred = dt.time(max(pay_hour - 1, 0), 0)
+        latest = (dt.datetime.combine(day, window.end) - dt.timedelta(minutes=30)).time()
+        at = min(max(preferred, window.start), max(latest, window.start))
+    return local_time(day, at, tz)
