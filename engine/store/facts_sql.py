@@ -1,0 +1,505 @@
+"""Fact derivation: every debtor's fact sheet from stored history, in set-based SQL.
+
+One query computes the facts of the whole portfolio (or of a few customers, when an event
+arrives): balance, behaviour over the last 12 paid invoices, the typical pay hour and weekday,
+which channel's reminders get paid, promises, disputes and the journey so far. No per-debtor
+round trips; Python only shapes each result row into a FactSheet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    Date,
+    Engine,
+    Float,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    case,
+    cast,
+    exists,
+    func,
+    or_,
+    select,
+    true,
+    type_coerce,
+)
+from sqlalchemy.sql.elements import ColumnElement
+
+from engine.facts import CHANNELS
+from engine.model import FactSheet
+from engine.store import tables as t
+from engine.store.errors import CustomerNotFound
+from engine.store.sqltime import days_between, hours_between, utc_date
+from engine.store.types import MoneyAmount, UTCDateTime
+
+C = t.Customer.__table__  # type: ignore[attr-defined]
+CT = t.Contact.__table__  # type: ignore[attr-defined]
+I = t.Invoice.__table__  # type: ignore[attr-defined]  # noqa: E741
+P = t.Payment.__table__  # type: ignore[attr-defined]
+PR = t.PromiseToPay.__table__  # type: ignore[attr-defined]
+D = t.Dispute.__table__  # type: ignore[attr-defined]
+J = t.Journey.__table__  # type: ignore[attr-defined]
+M = t.Message.__table__  # type: ignore[attr-defined]
+E = t.Event.__table__  # type: ignore[attr-defined]
+
+#: Paid invoices that behaviour facts look at (the most recent ones).
+LAST_PAID = 12
+#: A reminder counts as "paid after" when a payment follows within this many hours.
+PAID_AFTER_HOURS = 72
+#: Messages that never reached the debtor do not count as sent.
+NOT_SENT = ("queued", "failed", "bounced", "cancelled")
+
+InDefault = Callable[..., bool]
+
+
+def _legal_in_default() -> InDefault | None:
+    try:
+        from engine.legal import is_in_default  # the messages issue provides it
+    except ImportError:
+        return None
+    return is_in_default
+
+
+def fact_query(now: dt.datetime, customer_ids: Sequence[str] | None = None) -> Select[Any]:
+    """The SELECT yielding one row of raw facts per (not forgotten) customer, ordered by id."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    now_p = bindparam("now", now, type_=UTCDateTime)
+    year_ago = bindparam("year_ago", now - dt.timedelta(days=365), type_=UTCDateTime)
+    today = bindparam("today", now.astimezone(dt.UTC).date(), type_=Date)
+    ids = list(customer_ids) if customer_ids is not None else None
+
+    def scope(column: Any) -> ColumnElement[bool]:
+        return column.in_(ids) if ids is not None else true()
+
+    sent = and_(M.c.sent_at.is_not(None), M.c.sent_at <= now_p, M.c.status.not_in(NOT_SENT))
+
+    paid_per_invoice = (
+        select(
+            P.c.invoice_id,
+            func.sum(P.c.amount).label("paid"),
+            func.max(P.c.paid_at).label("last_paid_at"),
+        )
+        .where(P.c.invoice_id.is_not(None), P.c.paid_at <= now_p, scope(P.c.customer_id))
+        .group_by(P.c.invoice_id)
+        .cte("paid_per_invoice")
+    )
+    paid = func.coalesce(paid_per_invoice.c.paid, 0)
+    inv = (
+        select(
+            I.c.id,
+            I.c.customer_id,
+            I.c.currency,
+            I.c.due_date,
+            I.c.warns_of_default,
+            type_coerce(I.c.amount - paid, MoneyAmount).label("open"),
+            case((paid >= I.c.amount, utc_date(paid_per_invoice.c.last_paid_at))).label(
+                "paid_date"
+            ),
+        )
+        .select_from(I.outerjoin(paid_per_invoice, paid_per_invoice.c.invoice_id == I.c.id))
+        .where(I.c.issue_date <= today, scope(I.c.customer_id))
+        .cte("inv")
+    )
+    is_open = inv.c.open > 0
+    balance = (
+        select(
+            inv.c.customer_id,
+            type_coerce(func.sum(case((is_open, inv.c.open), else_=0)), MoneyAmount).label(
+                "open_amount"
+            ),
+            func.count(case((is_open, 1))).label("open_invoices"),
+            func.min(case((is_open, inv.c.due_date))).label("oldest_due_date"),
+            func.max(case((is_open, inv.c.currency))).label("currency"),
+            func.max(case((and_(is_open, inv.c.warns_of_default), 1), else_=0)).label("warned"),
+        )
+        .group_by(inv.c.customer_id)
+        .cte("balance")
+    )
+    unallocated = (
+        select(
+            P.c.customer_id,
+            type_coerce(func.sum(P.c.amount), MoneyAmount).label("unallocated"),
+        )
+        .where(P.c.invoice_id.is_(None), P.c.paid_at <= now_p, scope(P.c.customer_id))
+        .group_by(P.c.customer_id)
+        .cte("unallocated")
+    )
+
+    ranked_paid = (
+        select(
+            inv.c.customer_id,
+            days_between(inv.c.paid_date, inv.c.due_date).label("late"),
+            func.row_number()
+            .over(
+                partition_by=inv.c.customer_id,
+                order_by=(inv.c.paid_date.desc(), inv.c.id.desc()),
+            )
+            .label("rn"),
+        )
+        .where(inv.c.paid_date.is_not(None))
+        .cte("ranked_paid")
+    )
+    behaviour = (
+        select(
+            ranked_paid.c.customer_id,
+            func.avg(
+                cast(case((ranked_paid.c.late > 0, ranked_paid.c.late), else_=0), Float)
+            ).label("avg_days_late"),
+            func.avg(case((ranked_paid.c.late <= 0, 1.0), else_=0.0)).label("on_time_ratio"),
+        )
+        .where(ranked_paid.c.rn <= LAST_PAID)
+        .group_by(ranked_paid.c.customer_id)
+        .cte("behaviour")
+    )
+
+    def mode(column: Any, name: str) -> Any:
+        counts = (
+            select(P.c.customer_id, column.label("value"), func.count().label("n"))
+            .where(P.c.paid_at <= now_p, P.c.paid_at > year_ago, scope(P.c.customer_id))
+            .group_by(P.c.customer_id, column)
+            .cte(f"{name}_counts")
+        )
+        ranked = select(
+            counts.c.customer_id,
+            counts.c.value,
+            func.row_number()
+            .over(partition_by=counts.c.customer_id, order_by=(counts.c.n.desc(), counts.c.value))
+            .label("rn"),
+        ).cte(f"{name}_ranked")
+        return (
+            select(ranked.c.customer_id, ranked.c.value.label(name))
+            .where(ranked.c.rn == 1)
+            .cte(name)
+        )
+
+    pay_hour = mode(P.c.local_hour, "typical_pay_hour")
+    pay_weekday = mode(P.c.local_weekday, "typical_pay_weekday")
+
+    P2 = P.alias("p2")
+    followed = exists().where(
+        P2.c.customer_id == M.c.customer_id,
+        P2.c.paid_at > M.c.sent_at,
+        P2.c.paid_at <= now_p,
+        hours_between(P2.c.paid_at, M.c.sent_at) <= PAID_AFTER_HOURS,
+    )
+    per_channel = (
+        select(
+            M.c.customer_id,
+            M.c.channel,
+            func.count().label("sent"),
+            func.sum(case((followed, 1), else_=0)).label("paid"),
+        )
+        .where(sent, scope(M.c.customer_id))
+        .group_by(M.c.customer_id, M.c.channel)
+        .cte("per_channel")
+    )
+    paid_after = (
+        select(
+            per_channel.c.customer_id,
+            *[
+                func.max(
+                    case(
+                        (
+                            per_channel.c.channel == channel,
+                            cast(per_channel.c.paid, Float) / per_channel.c.sent,
+                        )
+                    )
+                ).label(f"paid_after_{channel}")
+                for channel in CHANNELS
+            ],
+        )
+        .group_by(per_channel.c.customer_id)
+        .cte("paid_after")
+    )
+
+    paid_towards_promise = (
+        select(func.coalesce(func.sum(P.c.amount), 0))
+        .where(
+            P.c.customer_id == PR.c.customer_id,
+            P.c.paid_at >= PR.c.promised_at,
+            utc_date(P.c.paid_at) <= PR.c.promised_until,
+        )
+        .scalar_subquery()
+    )
+    promises = (
+        select(
+            PR.c.customer_id,
+            func.count(
+                case(
+                    (
+                        and_(
+                            PR.c.promised_until < today,
+                            PR.c.promised_at > year_ago,
+                            paid_towards_promise < PR.c.amount,
+                        ),
+                        1,
+                    )
+                )
+            ).label("broken_promises"),
+            func.max(case((PR.c.promised_until >= today, PR.c.promised_until))).label(
+                "promised_until"
+            ),
+        )
+        .where(PR.c.promised_at <= now_p, scope(PR.c.customer_id))
+        .group_by(PR.c.customer_id)
+        .cte("promises")
+    )
+    disputes = (
+        select(D.c.customer_id, func.count().label("open_disputes"))
+        .where(
+            D.c.opened_at <= now_p,
+            or_(D.c.resolved_at.is_(None), D.c.resolved_at > now_p),
+            scope(D.c.customer_id),
+        )
+        .group_by(D.c.customer_id)
+        .cte("disputes")
+    )
+
+    in_journey = or_(J.c.started_at.is_(None), M.c.sent_at >= J.c.started_at)
+    messages = (
+        select(
+            M.c.customer_id,
+            func.count(case((in_journey, 1))).label("messages_sent"),
+            func.count(case((hours_between(now_p, M.c.sent_at) <= 24 * 7, 1))).label(
+                "messages_last_7_days"
+            ),
+            func.max(M.c.sent_at).label("last_sent_at"),
+        )
+        .select_from(M.outerjoin(J, J.c.customer_id == M.c.customer_id))
+        .where(sent, scope(M.c.customer_id))
+        .group_by(M.c.customer_id)
+        .cte("message_stats")
+    )
+    last_message = (
+        select(
+            M.c.customer_id,
+            M.c.channel.label("last_channel"),
+            func.row_number()
+            .over(partition_by=M.c.customer_id, order_by=(M.c.sent_at.desc(), M.c.id.desc()))
+            .label("rn"),
+        )
+        .where(sent, scope(M.c.customer_id))
+        .cte("last_message")
+    )
+    first_reminder = (
+        select(M.c.customer_id, func.min(utc_date(M.c.sent_at)).label("first_reminder"))
+        .join(balance, balance.c.customer_id == M.c.customer_id)
+        .where(sent, utc_date(M.c.sent_at) > balance.c.oldest_due_date)
+        .group_by(M.c.customer_id)
+        .cte("first_reminder")
+    )
+    reactions = (
+        select(E.c.customer_id, func.max(E.c.occurred_at).label("last_reaction"))
+        .where(E.c.kind.in_(t.REACTION_KINDS), E.c.occurred_at <= now_p, scope(E.c.customer_id))
+        .group_by(E.c.customer_id)
+        .cte("reactions")
+    )
+    ranked_contact = (
+        select(
+            CT,
+            func.row_number()
+            .over(partition_by=CT.c.customer_id, order_by=(CT.c.is_primary.desc(), CT.c.id))
+            .label("rn"),
+        )
+        .where(scope(CT.c.customer_id))
+        .cte("ranked_contact")
+    )
+    contact = select(ranked_contact).where(ranked_contact.c.rn == 1).cte("primary_contact")
+
+    def by_customer(cte: Any) -> ColumnElement[bool]:
+        joined: ColumnElement[bool] = cte.c.customer_id == C.c.id
+        return joined
+
+    return (
+        select(
+            C.c.id,
+            C.c.name,
+            C.c.kind,
+            C.c.country,
+            C.c.language,
+            C.c.timezone,
+            C.c.employees,
+            C.c.industry,
+            C.c.credit_score,
+            C.c.tags,
+            contact.c.id.label("contact_id"),
+            contact.c.role,
+            contact.c.decision_authority,
+            contact.c.language.label("contact_language"),
+            contact.c.timezone.label("contact_timezone"),
+            contact.c.preferred_channel,
+            contact.c.consent_email,
+            contact.c.consent_sms,
+            contact.c.consent_whatsapp,
+            contact.c.email,
+            contact.c.phone,
+            contact.c.whatsapp,
+            contact.c.street,
+            contact.c.city,
+            balance.c.open_amount,
+            balance.c.open_invoices,
+            balance.c.oldest_due_date,
+            balance.c.currency,
+            balance.c.warned,
+            unallocated.c.unallocated,
+            behaviour.c.avg_days_late,
+            behaviour.c.on_time_ratio,
+            pay_hour.c.typical_pay_hour,
+            pay_weekday.c.typical_pay_weekday,
+            *[paid_after.c[f"paid_after_{channel}"] for channel in CHANNELS],
+            promises.c.broken_promises,
+            promises.c.promised_until,
+            disputes.c.open_disputes,
+            J.c.steps_sent,
+            messages.c.messages_sent,
+            messages.c.messages_last_7_days,
+            messages.c.last_sent_at,
+            last_message.c.last_channel,
+            first_reminder.c.first_reminder,
+            reactions.c.last_reaction,
+        )
+        .select_from(
+            C.outerjoin(contact, by_customer(contact))
+            .outerjoin(balance, by_customer(balance))
+            .outerjoin(unallocated, by_customer(unallocated))
+            .outerjoin(behaviour, by_customer(behaviour))
+            .outerjoin(pay_hour, by_customer(pay_hour))
+            .outerjoin(pay_weekday, by_customer(pay_weekday))
+            .outerjoin(paid_after, by_customer(paid_after))
+            .outerjoin(promises, by_customer(promises))
+            .outerjoin(disputes, by_customer(disputes))
+            .outerjoin(J, by_customer(J))
+            .outerjoin(messages, by_customer(messages))
+            .outerjoin(last_message, and_(by_customer(last_message), last_message.c.rn == 1))
+            .outerjoin(first_reminder, by_customer(first_reminder))
+            .outerjoin(reactions, by_customer(reactions))
+        )
+        .where(C.c.forgotten_at.is_(None), scope(C.c.id))
+        .order_by(C.c.id)
+    )
+
+
+def _reachable(row: Row[Any]) -> tuple[str, ...]:
+    if row.contact_id is None:
+        return CHANNELS  # no payer known: do not narrow what the rules may pick
+    have = {
+        "email": bool(row.email),
+        "sms": bool(row.phone),
+        "whatsapp": bool(row.whatsapp or row.phone),
+        "letter": bool(row.street and row.city),
+        "phone": bool(row.phone),
+    }
+    return tuple(c for c in CHANNELS if have[c])
+
+
+def _ratio(value: Any) -> float | None:
+    return None if value is None else round(float(value), 4)
+
+
+def sheet_from_row(
+    row: Row[Any], now: dt.datetime, in_default: InDefault | None = None
+) -> FactSheet:
+    """Shape one result row of `fact_query` into a FactSheet."""
+    open_amount = (row.open_amount or Decimal("0.00")) - (row.unallocated or Decimal("0.00"))
+    open_amount = max(open_amount, Decimal("0.00"))
+    oldest_due: dt.date | None = row.oldest_due_date if open_amount > 0 else None
+    today = now.astimezone(dt.UTC).date()
+    last_sent: dt.datetime | None = row.last_sent_at
+    defaulted = False
+    if in_default is not None and oldest_due is not None:
+        defaulted = in_default(
+            country=row.country,
+            kind=row.kind,
+            due_date=oldest_due,
+            today=today,
+            first_reminder_sent=row.first_reminder,
+            invoice_warned_of_default=bool(row.warned),
+        )
+    flat: dict[str, Any] = {
+        "customer.id": row.id,
+        "customer.name": row.name,
+        "customer.kind": row.kind,
+        "customer.country": row.country,
+        "customer.language": row.contact_language or row.language,
+        "customer.timezone": row.contact_timezone or row.timezone,
+        "customer.employees": row.employees,
+        "customer.industry": row.industry,
+        "customer.credit_score": row.credit_score,
+        "customer.tags": tuple(row.tags or ()),
+        "customer.reachable_by": _reachable(row),
+        "balance.open_amount": open_amount,
+        "balance.currency": row.currency or "EUR",
+        "balance.open_invoices": int(row.open_invoices or 0),
+        "balance.max_days_overdue": max((today - oldest_due).days, 0) if oldest_due else 0,
+        "balance.oldest_due_date": oldest_due,
+        "balance.in_default": defaulted,
+        "behaviour.avg_days_late": round(float(row.avg_days_late or 0), 2),
+        "behaviour.on_time_ratio": _ratio(row.on_time_ratio),
+        "behaviour.typical_pay_hour": row.typical_pay_hour,
+        "behaviour.typical_pay_weekday": row.typical_pay_weekday,
+        "behaviour.broken_promises": int(row.broken_promises or 0),
+        "behaviour.open_disputes": int(row.open_disputes or 0),
+        "journey.steps_sent": int(row.steps_sent or 0),
+        "journey.messages_sent": int(row.messages_sent or 0),
+        "journey.messages_last_7_days": int(row.messages_last_7_days or 0),
+        "journey.last_channel": row.last_channel,
+        "journey.hours_since_last_message": (
+            round((now - last_sent).total_seconds() / 3600, 1) if last_sent else None
+        ),
+        "journey.reacted": bool(last_sent and row.last_reaction and row.last_reaction > last_sent),
+        "journey.promised_until": row.promised_until,
+    }
+    for channel in CHANNELS:
+        flat[f"behaviour.paid_after.{channel}"] = _ratio(row._mapping[f"paid_after_{channel}"])
+    if row.contact_id is not None:
+        flat["customer.payer_role"] = row.role
+        flat["customer.decision_authority"] = bool(row.decision_authority)
+        flat["customer.preferred_channel"] = row.preferred_channel
+        flat["customer.consent.email"] = bool(row.consent_email)
+        flat["customer.consent.sms"] = bool(row.consent_sms)
+        flat["customer.consent.whatsapp"] = bool(row.consent_whatsapp)
+    return FactSheet.build(flat)
+
+
+def derive_fact_sheets(
+    engine: Engine,
+    now: dt.datetime,
+    customer_ids: Sequence[str] | None = None,
+    *,
+    batch: int = 5000,
+) -> Iterator[FactSheet]:
+    """Fact sheets of the whole portfolio (or of `customer_ids`), streamed in id order."""
+    in_default = _legal_in_default()
+    stmt = fact_query(now, customer_ids)
+    with engine.connect() as conn:
+        result = conn.execution_options(yield_per=batch).execute(stmt)
+        for row in result:
+            yield sheet_from_row(row, now, in_default)
+
+
+def fact_sheet_for(engine: Engine, customer_id: str, now: dt.datetime) -> FactSheet:
+    """One stored customer's fact sheet (the same SQL as for the portfolio, for one id)."""
+    for sheet in derive_fact_sheets(engine, now, [customer_id]):
+        return sheet
+    raise CustomerNotFound(customer_id)
+
+
+def load_fact_sheet(db_url: str, customer_id: str, now: dt.datetime) -> FactSheet:
+    """The fact sheet of a stored customer, for `payjourney explain --customer ID`."""
+    from engine.store.db import make_engine
+    from engine.store.migrate import ensure_ready
+
+    engine = make_engine(db_url)
+    try:
+        ensure_ready(engine)
+        return fact_sheet_for(engine, customer_id, now)
+    finally:
+        engine.dispose()

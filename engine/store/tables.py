@@ -1,0 +1,298 @@
+"""The store's SQLModel tables: debtors, payers, money, journeys, the schedule, the audit trail.
+
+Table models do not validate on construction: input goes through the row models of
+`engine.store.rows` first. Money columns are Decimal (kept as cents), datetimes are aware UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, Column, ForeignKey, Index, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from engine.store.types import MoneyAmount, UTCDateTime
+
+#: Status of a scheduled step, as the scheduler moves it along.
+STEP_STATUSES: tuple[str, ...] = ("scheduled", "claimed", "sent", "failed", "cancelled")
+#: Kinds of event the store records.
+EVENT_KINDS: tuple[str, ...] = (
+    "delivered",
+    "opened",
+    "clicked",
+    "replied",
+    "bounced",
+    "paid",
+    "promised",
+    "disputed",
+)
+#: Events that count as the debtor reacting to a message.
+REACTION_KINDS: tuple[str, ...] = ("clicked", "replied", "paid", "promised", "disputed")
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _money(*, nullable: bool = False) -> Any:
+    return Field(sa_type=MoneyAmount, nullable=nullable)
+
+
+def _when(*, nullable: bool = False, index: bool = False) -> Any:
+    return Field(sa_type=UTCDateTime, nullable=nullable, index=index)
+
+
+def _created() -> Any:
+    return Field(default_factory=_utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+def _customer_fk(*, index: bool = True) -> Any:
+    return Field(
+        sa_column_args=[ForeignKey("customer.id")],
+        sa_type=String(64),
+        nullable=False,
+        index=index,
+    )
+
+
+class Customer(SQLModel, table=True):
+    """A debtor: a business or a consumer that owes us money."""
+
+    __tablename__ = "customer"
+
+    id: str = Field(primary_key=True, max_length=64)
+    name: str | None = None
+    kind: str = Field(max_length=16)  # consumer | business
+    country: str = Field(max_length=2)
+    language: str | None = Field(default=None, max_length=8)
+    timezone: str = Field(default="Europe/Amsterdam", max_length=64)
+    employees: int | None = None
+    industry: str | None = None
+    credit_score: int | None = None
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: dt.datetime = _created()
+    updated_at: dt.datetime = _created()
+    forgotten_at: dt.datetime | None = _when(nullable=True)
+
+
+class Contact(SQLModel, table=True):
+    """A payer at a customer: who reads our messages, in which language, on which channels."""
+
+    __tablename__ = "contact"
+
+    id: str = Field(primary_key=True, max_length=64)
+    customer_id: str = _customer_fk()
+    is_primary: bool = True
+    name: str | None = None
+    role: str | None = Field(default=None, max_length=32)  # accounts_payable, controller, ...
+    decision_authority: bool = False
+    language: str | None = Field(default=None, max_length=8)
+    timezone: str | None = Field(default=None, max_length=64)
+    email: str | None = None
+    phone: str | None = None
+    whatsapp: str | None = None
+    street: str | None = None
+    postal_code: str | None = None
+    city: str | None = None
+    country: str | None = Field(default=None, max_length=2)
+    preferred_channel: str | None = Field(default=None, max_length=16)
+    consent_email: bool = True
+    consent_sms: bool = False
+    consent_whatsapp: bool = False
+    updated_at: dt.datetime = _created()
+
+
+class Invoice(SQLModel, table=True):
+    """An invoice; what is still open is its amount minus the payments against it."""
+
+    __tablename__ = "invoice"
+    __table_args__ = (Index("ix_invoice_customer_due", "customer_id", "due_date"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    customer_id: str = _customer_fk(index=False)
+    number: str | None = None
+    amount: Decimal = _money()
+    currency: str = Field(max_length=3)
+    issue_date: dt.date
+    due_date: dt.date
+    warns_of_default: bool = False  # the invoice told a consumer about default after 30 days
+    description: str | None = None
+    updated_at: dt.datetime = _created()
+
+
+class Payment(SQLModel, table=True):
+    """Money received; partial payments count. `local_hour`/`local_weekday` are in the customer's
+    time zone, fixed at import, so the typical pay hour is one GROUP BY on both databases."""
+
+    __tablename__ = "payment"
+    __table_args__ = (Index("ix_payment_customer_paid_at", "customer_id", "paid_at"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    customer_id: str = _customer_fk(index=False)
+    invoice_id: str | None = Field(
+        default=None, sa_column_args=[ForeignKey("invoice.id")], max_length=64, index=True
+    )
+    amount: Decimal = _money()
+    currency: str = Field(max_length=3)
+    paid_at: dt.datetime = _when()
+    local_hour: int
+    local_weekday: int  # 0 = Monday
+    method: str | None = Field(default=None, max_length=32)
+    payer_name: str | None = None
+    payer_iban: str | None = Field(default=None, max_length=34)
+
+
+class PromiseToPay(SQLModel, table=True):
+    """A debtor's promise to pay an amount by a date; broken when the money did not come."""
+
+    __tablename__ = "promise_to_pay"
+
+    id: str = Field(primary_key=True, max_length=64)
+    customer_id: str = _customer_fk()
+    invoice_id: str | None = Field(default=None, max_length=64)
+    amount: Decimal = _money()
+    currency: str = Field(max_length=3)
+    promised_at: dt.datetime = _when()
+    promised_until: dt.date
+    channel: str | None = Field(default=None, max_length=16)
+
+
+class Dispute(SQLModel, table=True):
+    """A disputed invoice or claim; open until resolved."""
+
+    __tablename__ = "dispute"
+
+    id: str = Field(primary_key=True, max_length=64)
+    customer_id: str = _customer_fk()
+    invoice_id: str | None = Field(default=None, max_length=64)
+    opened_at: dt.datetime = _when()
+    resolved_at: dt.datetime | None = _when(nullable=True)
+    reason: str | None = None
+
+
+class Journey(SQLModel, table=True):
+    """A customer's current journey: which persona's steps, how far along, paused or not."""
+
+    __tablename__ = "journey"
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: str = Field(sa_column_args=[ForeignKey("customer.id")], max_length=64, unique=True)
+    persona: str = Field(max_length=64)
+    ruleset_version: str = Field(max_length=80)
+    state: str = Field(default="active", max_length=16)  # active | paused | done | handed_off
+    current_step: int | None = None
+    steps_sent: int = 0
+    paused_until: dt.datetime | None = _when(nullable=True)
+    started_at: dt.datetime = _created()
+    updated_at: dt.datetime = _created()
+
+
+class ScheduledStep(SQLModel, table=True):
+    """One planned journey step. Unique per (customer, journey, step, ruleset version): planning
+    twice never schedules twice. Schedulers claim rows (`claimed_by`, `claimed_until`) with
+    SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL."""
+
+    __tablename__ = "scheduled_step"
+    __table_args__ = (
+        UniqueConstraint(
+            "customer_id", "journey", "step", "ruleset_version", name="uq_scheduled_step_once"
+        ),
+        Index("ix_scheduled_step_due", "status", "send_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: str = _customer_fk(index=False)
+    journey: str = Field(max_length=64)  # the persona whose journey this step belongs to
+    step: int  # 1-based position in the journey
+    steps: int
+    ruleset_version: str = Field(max_length=80)
+    action: str = Field(max_length=16)  # send | wait | handoff (as decided when planned)
+    template: str | None = Field(default=None, max_length=64)
+    channel: str | None = Field(default=None, max_length=16)
+    fallback_channels: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    fallback_after_s: int | None = None
+    locale: str | None = Field(default=None, max_length=16)
+    tone: str | None = Field(default=None, max_length=8)
+    payment_options: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    amount_due: Decimal | None = _money(nullable=True)
+    currency: str | None = Field(default=None, max_length=3)
+    send_at: dt.datetime = _when()
+    status: str = Field(default="scheduled", max_length=16)
+    claimed_by: str | None = Field(default=None, max_length=128)
+    claimed_until: dt.datetime | None = _when(nullable=True)
+    attempts: int = 0
+    last_error: str | None = None
+    trace: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    created_at: dt.datetime = _created()
+    updated_at: dt.datetime = _created()
+
+
+class Message(SQLModel, table=True):
+    """A message sent (or queued) to a debtor: the outbox and the audit record of what was said,
+    why (the decision trace) and under which rules."""
+
+    __tablename__ = "message"
+    __table_args__ = (Index("ix_message_customer_sent", "customer_id", "sent_at"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    customer_id: str = _customer_fk(index=False)
+    scheduled_step_id: int | None = Field(
+        default=None, sa_column_args=[ForeignKey("scheduled_step.id")], unique=True
+    )
+    journey: str | None = Field(default=None, max_length=64)
+    step: int | None = None
+    channel: str = Field(max_length=16)
+    template: str | None = Field(default=None, max_length=64)
+    locale: str | None = Field(default=None, max_length=16)
+    tone: str | None = Field(default=None, max_length=8)
+    recipient: str | None = None  # personal data: erased by `forget`
+    content_hash: str | None = Field(default=None, max_length=80)
+    ruleset_version: str | None = Field(default=None, max_length=80)
+    trace: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    status: str = Field(default="queued", max_length=16)  # queued | sent | delivered | failed ...
+    status_history: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    provider_message_id: str | None = None
+    created_at: dt.datetime = _created()
+    sent_at: dt.datetime | None = _when(nullable=True)
+
+
+class Event(SQLModel, table=True):
+    """Something that happened to a debtor or a message; idempotent by event id."""
+
+    __tablename__ = "event"
+    __table_args__ = (Index("ix_event_customer_occurred", "customer_id", "occurred_at"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    customer_id: str = _customer_fk(index=False)
+    kind: str = Field(max_length=16)
+    channel: str | None = Field(default=None, max_length=16)
+    message_id: str | None = Field(default=None, max_length=64)
+    invoice_id: str | None = Field(default=None, max_length=64)
+    occurred_at: dt.datetime = _when()
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    recorded_at: dt.datetime = _created()
+
+
+#: Tables in dependency order (parents first): the order to load, and reversed, to delete.
+TABLES = (
+    Customer,
+    Contact,
+    Invoice,
+    Payment,
+    PromiseToPay,
+    Dispute,
+    Journey,
+    ScheduledStep,
+    Message,
+    Event,
+)
