@@ -71,7 +71,7 @@ class LocaleFormat:
         return text.translate(_SPACES)
 
     def date(self, day: dt.date | dt.datetime, style: str = "long") -> str:
-        """A date: long "3 november 2026" / "3. November 2026", short "03-11-2026" / "03.11.2026"."""
+        """A date: long "3 november 2026", "3. November 2026"; short "03-11-2026", "03.11.2026"."""
         if style not in DATE_STYLES:
             raise FormattingError(f"date style {style!r} is not one of {', '.join(DATE_STYLES)}")
         if isinstance(day, dt.datetime):

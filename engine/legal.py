@@ -115,6 +115,39 @@ def is_in_default(
     raise UnsupportedCountry(country)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegalSettings:
+    """The rule pack's `settings.legal` block (every key optional)."""
+
+    receipt_days: int = ASSUMED_RECEIPT_DAYS  # days a posted letter takes to arrive
+    collection_cost_vat_rate: Decimal = Decimal(0)  # e.g. 0.21 when you cannot reclaim VAT
+    payment_days: int = 7  # the deadline a reminder gives, in days after it is sent
+    rates_file: Path | None = None  # your own rate table; default engine/legal_rates.toml
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any] | None) -> LegalSettings:
+        if not data:
+            return cls()
+        known = ("receipt_days", "collection_cost_vat_rate", "payment_days", "rates_file")
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise LegalError(
+                f"settings.legal: unknown key(s) {', '.join(unknown)}; known: {', '.join(known)}"
+            )
+        try:
+            return cls(
+                receipt_days=int(data.get("receipt_days", ASSUMED_RECEIPT_DAYS)),
+                collection_cost_vat_rate=Decimal(str(data.get("collection_cost_vat_rate", 0))),
+                payment_days=int(data.get("payment_days", 7)),
+                rates_file=Path(str(data["rates_file"])) if data.get("rates_file") else None,
+            )
+        except (ValueError, ArithmeticError) as exc:
+            raise LegalError(f"settings.legal: {exc}") from exc
+
+    def rates(self) -> RateTable:
+        return RateTable.load(self.rates_file) if self.rates_file else RateTable.load()
+
+
 # --- Dutch statutory collection costs ------------------------------------------------------
 
 #: (band width, rate): 15% of the first 2,500, 10% of the next 2,500, 5% of the next 5,000,
