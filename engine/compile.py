@@ -13,6 +13,10 @@ is designed around, each pinned by a test in tests/test_compile.py:
 - `set_rulesets` mutates its argument and a name registers once: each rule pack is registered
   under its content hash, from a fresh dict;
 - at most 1024 live sessions per ruleset: every post uses the one default session;
+- its JSON reader rejects numbers in exponent form without a decimal point (1e-05, 1e+16:
+  "error code 204"), which Python's json writes for tiny and huge floats: numbers and dates reach
+  durable_rules as order-preserving integer codes instead (see `_FieldMap.code`), exact and
+  always readable by it;
 - per-post cost (JSON into C and back) bounds it near 30-80k posts/s: decisions are memoised on
   the vector of atomic comparisons (see `AtomKey`), so durable_rules is asked once per distinct
   class of fact sheets and every fact sheet in a class provably gets the same answer.
@@ -20,6 +24,7 @@ is designed around, each pinned by a test in tests/test_compile.py:
 
 from __future__ import annotations
 
+import bisect
 import copy
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -30,6 +35,7 @@ from durable.engine import Host, MessageNotHandledException
 
 from engine import expr as ex
 from engine.errors import EngineError
+from engine.facts import SCHEMA, FactType
 from engine.spec import Journey, PaymentOption, Persona, RuleSpec
 
 _EVENT_TYPE = "debtor"
@@ -84,10 +90,44 @@ def _register(name: str, definition: dict[str, dict[str, Any]]) -> list[int]:
 
 @dataclass
 class _FieldMap:
-    """Short event keys for facts (and for `"value" in list_fact` membership flags)."""
+    """Short event keys for facts (and for `"value" in list_fact` membership flags), and the
+    order-preserving codes of numbers and dates.
+
+    For a number or date fact with the sorted distinct literals t0 < t1 < ... the rules compare
+    it with, the code of t_j is 2j and a value strictly between t_(j-1) and t_j codes as 2j-1.
+    So `x op t_j` holds exactly when `code(x) op 2j`, for every comparison operator.
+    """
 
     keys: dict[str, str] = field(default_factory=dict)
     members: dict[tuple[str, str], str] = field(default_factory=dict)
+    thresholds: dict[str, list[Any]] = field(default_factory=dict)
+
+    def learn(self, expression: ex.Expr) -> None:
+        """Collect the literals every ordered fact is compared with."""
+        for name in ex.facts_in(expression):  # also facts only asked about by exists()
+            if SCHEMA[name].type in (FactType.NUMBER, FactType.DATE):
+                self.thresholds.setdefault(name, [])
+        for atom in ex.atoms_in(expression):
+            if not (isinstance(atom, ex.Compare) and isinstance(atom.left, ex.Fact)):
+                continue
+            name = atom.left.name
+            if SCHEMA[name].type not in (FactType.NUMBER, FactType.DATE):
+                continue
+            items = atom.right.items if isinstance(atom.right, ex.ListLiteral) else (atom.right,)
+            known = self.thresholds.setdefault(name, [])
+            for item in items:
+                assert isinstance(item, ex.Literal)
+                known.append(ex._value_of(item, name))
+        for name, values in self.thresholds.items():
+            self.thresholds[name] = sorted(set(values))
+
+    def code(self, name: str, value: Any) -> Any:
+        """The value as durable_rules sees it: an order code for numbers and dates."""
+        cuts = self.thresholds.get(name)
+        if cuts is None:
+            return value
+        i = bisect.bisect_left(cuts, value)
+        return 2 * i if i < len(cuts) and cuts[i] == value else 2 * i - 1
 
     def fact(self, name: str) -> str:
         if name not in self.keys:
@@ -104,8 +144,8 @@ _OPS = {"!=": "$neq", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
 _NEVER: dict[str, Any] = {"$nex": {"t": 1}}  # `t` is on every event, so this never matches
 
 
-def _value(lit: ex.Literal, fact: str) -> Any:
-    return ex.json_number(ex._value_of(lit, fact))
+def _value(lit: ex.Literal, fact: str, fields: _FieldMap) -> Any:
+    return fields.code(fact, ex._value_of(lit, fact))
 
 
 def _cmp(key: str, op: str, value: Any) -> dict[str, Any]:
@@ -141,7 +181,7 @@ def _durable_compare(cmp: ex.Compare, fields: _FieldMap, negate: bool) -> dict[s
     name = cmp.left.name
     key = fields.fact(name)
     if isinstance(cmp.right, ex.ListLiteral):
-        values = [_value(i, name) for i in cmp.right.items]
+        values = [_value(i, name, fields) for i in cmp.right.items]
         is_in = cmp.op == "in"
         if is_in != negate:  # in, or not (not in): one of the values (and known)
             if not values:
@@ -151,7 +191,7 @@ def _durable_compare(cmp: ex.Compare, fields: _FieldMap, negate: bool) -> dict[s
             inner = {"$and": [{"$ex": {key: 1}}, *({"$neq": {key: v}} for v in values)]}
         return {"$or": [{"$nex": {key: 1}}, inner]} if negate else inner
     assert isinstance(cmp.right, ex.Literal)
-    value = _value(cmp.right, name)
+    value = _value(cmp.right, name, fields)
     if not negate:
         return _cmp(key, cmp.op, value)
     return {"$or": [{"$nex": {key: 1}}, _cmp(key, ex.NEGATED_OP[cmp.op], value)]}
@@ -160,6 +200,8 @@ def _durable_compare(cmp: ex.Compare, fields: _FieldMap, negate: bool) -> dict[s
 def durable_ruleset(personas: Sequence[Persona], fields: _FieldMap) -> dict[str, dict[str, Any]]:
     """The dict form of the persona ruleset (without actions), one rule per persona, pri = order."""
     rules: dict[str, dict[str, Any]] = {}
+    for persona in personas:
+        fields.learn(persona.when)
     for persona in personas:
         condition = {"$and": [{"t": _EVENT_TYPE}, _durable(persona.when, fields)]}
         rules[f"persona_{persona.index}"] = {"all": [{"m": condition}], "pri": persona.index}
@@ -221,10 +263,11 @@ class CompiledRules:
     def event_for(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """The durable_rules event for a fact sheet: referenced facts only, unknowns left out."""
         event: dict[str, Any] = {"t": _EVENT_TYPE}
+        code = self._fields.code
         for name, key in self._fields.keys.items():
             value = values[name]
             if value is not None:
-                event[key] = ex.json_number(value)
+                event[key] = code(name, value)
         for (name, member), key in self._fields.members.items():
             value = values[name]
             if value is not None:

@@ -792,10 +792,12 @@ def validate_sources(sources: list[RuleSource]) -> tuple[RuleSpec | None, list[R
             "no *.yaml rule files found",
             "add rule files, e.g. rules/personas.yaml",
         )
+    unreadable = False
     for src in sources:
         root, problems = load_yaml(src.text, src.name)
         out.problems.extend(problems)
         if root is None:
+            unreadable = unreadable or bool(problems)
             continue
         m = read.mapping(root, "")
         if m is None:
@@ -810,12 +812,14 @@ def validate_sources(sources: list[RuleSource]) -> tuple[RuleSpec | None, list[R
             else:
                 sections[key].extend((src.name, item) for item in read.seq(node, key))
     personas, persona_ids = _personas(sections["personas"], read)
-    _check_catch_all(personas, sections["personas"], read)
+    if not unreadable:  # a file that does not parse may hold the personas: no cascade
+        _check_catch_all(personas, sections["personas"], read)
     options = _payment_options(sections["payment_options"], read)
     journeys = _journeys(sections["journeys"], persona_ids, {o.method for o in options}, read)
     channels = _channels(sections["channels"], read)
     settings = _settings(sections["settings"], read)
-    by_persona = _group_journeys(journeys, personas, read)
+    complete = len(journeys) == len(sections["journeys"]) and not unreadable
+    by_persona = _group_journeys(journeys, personas if complete else [], read)
     if out.has_errors:
         return None, out.problems
     spec = RuleSpec(

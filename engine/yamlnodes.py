@@ -8,6 +8,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from engine.errors import RuleProblem
@@ -79,7 +80,7 @@ def _scalar(node: ScalarNode, path: str, problems: list[RuleProblem]) -> YScalar
     # ruamel marks folded line breaks with BEL; a folded scalar reads as one line
     text: str = node.value.replace("\a", "") if node.style == ">" else node.value
     tag = node.tag.value if hasattr(node.tag, "value") else str(node.tag)
-    if quoted or tag == _TAG + "str":
+    if quoted:
         return YScalar(text, pos, quoted)
     if text.lower() in _YAML11_BOOLS:
         problems.append(
@@ -94,7 +95,9 @@ def _scalar(node: ScalarNode, path: str, problems: list[RuleProblem]) -> YScalar
         )
         return YScalar(text, pos, quoted)
     value: Any = text
-    if tag == _TAG + "int":
+    if tag == _TAG + "str":
+        pass
+    elif tag == _TAG + "int":
         value = int(text.replace("_", ""), 0) if text[:2].lower() in ("0x", "0o") else int(text)
     elif tag == _TAG + "float":
         value = float(text)
@@ -155,6 +158,21 @@ def load_yaml(text: str, path: str) -> tuple[YNode | None, list[RuleProblem]]:
     yaml = YAML(typ="rt")
     try:
         root = yaml.compose(text)
+    except ReaderError as exc:  # a character YAML does not allow (control characters, ...)
+        before = text[: max(exc.position, 0)]
+        line = before.count("\n") + 1
+        column = len(before) - (before.rfind("\n") + 1) + 1
+        problems.append(
+            RuleProblem(
+                path=path,
+                line=line,
+                column=column,
+                key_path="",
+                problem=f"character {exc.character:#x} is not allowed in YAML",
+                hint="remove it; rule files are plain UTF-8 text",
+            )
+        )
+        return None, problems
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1

@@ -1,0 +1,210 @@
+"""CLI commands for rule authors: `validate` and `explain`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from engine.cli.context import cli_context
+from engine.compile import CompiledRules, compile_rules
+from engine.decide import decide
+from engine.errors import PayjourneyError, RuleError, RuleProblem
+from engine.model import Decision, FactSheet
+from engine.rulespec import read_rule_dir, validate_sources
+from engine.spec import RuleSpec
+
+TemplatesOption = Annotated[
+    Path,
+    typer.Option("--templates", envvar="PAYJOURNEY_TEMPLATES", help="Templates directory."),
+]
+
+
+def parse_now(text: str | None) -> dt.datetime:
+    """`--now` as an aware datetime (a bare date is its midday UTC); the clock when absent."""
+    if not text:
+        return dt.datetime.now(dt.UTC)
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise typer.BadParameter(
+            f"{text!r} is not an ISO 8601 time; write e.g. 2026-11-24T09:30:00+01:00"
+        ) from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC) if "T" in text else moment.replace(
+            hour=12, tzinfo=dt.UTC
+        )
+    return moment
+
+
+def check_rules(rules_dir: Path, templates_dir: Path | None) -> tuple[RuleSpec | None, list[RuleProblem]]:
+    """Validate the rule files and (when a templates dir is given) the templates they name."""
+    try:
+        sources = read_rule_dir(rules_dir)
+    except RuleError as exc:
+        return None, list(exc.problems)
+    spec, problems = validate_sources(sources)
+    if spec is not None and templates_dir is not None:
+        from engine.render import check_templates
+
+        problems.extend(check_templates(spec, templates_dir))
+    return spec, problems
+
+
+def load_compiled(rules_dir: Path) -> CompiledRules:
+    """Load, validate and compile the rules; print every problem and exit 1 when they are bad."""
+    spec, problems = check_rules(rules_dir, None)
+    if spec is None:
+        err = Console(stderr=True, highlight=False)
+        for problem in problems:
+            err.print(str(problem), markup=False)
+        err.print(f"{rules_dir}: the rules have errors; fix them and run `payjourney validate`")
+        raise typer.Exit(1)
+    return compile_rules(spec)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `validate` and `explain` to the app."""
+
+    @app.command()
+    def validate(
+        ctx: typer.Context,
+        rules_dir: Annotated[
+            Path | None, typer.Argument(help="Rules directory (default: --rules).")
+        ] = None,
+        templates: TemplatesOption = Path("templates"),
+        as_json: Annotated[bool, typer.Option("--json", help="Problems as JSON.")] = False,
+    ) -> None:
+        """Check the rule files and the templates they name; exit 1 on any error."""
+        folder = rules_dir or cli_context(ctx).rules_dir
+        spec, problems = check_rules(folder, templates if templates.is_dir() else None)
+        errors = [p for p in problems if p.severity == "error"]
+        if as_json:
+            typer.echo(json.dumps({"ok": not errors, "problems": [p.to_json() for p in problems]}, indent=2))
+        else:
+            for problem in problems:
+                typer.echo(str(problem))
+            warnings = len(problems) - len(errors)
+            if errors:
+                typer.echo(f"{len(errors)} error(s), {warnings} warning(s) in {folder}", err=True)
+            else:
+                assert spec is not None
+                typer.echo(
+                    f"{folder}: ok — {len(spec.personas)} personas, "
+                    f"{sum(1 for _ in spec.all_journeys())} journeys, "
+                    f"{len(spec.payment_options)} payment options"
+                    + (f", {warnings} warning(s)" if warnings else "")
+                    + f" ({spec.version[:19]})"
+                )
+        if errors:
+            raise typer.Exit(1)
+
+    @app.command()
+    def explain(
+        ctx: typer.Context,
+        facts_file: Annotated[
+            Path | None, typer.Argument(help="Fact sheet JSON ({customer, balance, behaviour, journey}).")
+        ] = None,
+        customer: Annotated[
+            str | None, typer.Option("--customer", help="Decide for a stored customer instead.")
+        ] = None,
+        now: Annotated[str | None, typer.Option("--now", help="Decide as of this ISO 8601 time.")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="The preview answer as JSON.")] = False,
+        render: Annotated[bool, typer.Option("--render", help="Add the rendered message.")] = False,
+        templates: TemplatesOption = Path("templates"),
+    ) -> None:
+        """The decision for a fact sheet (or a stored customer), with the trace that explains it."""
+        options = cli_context(ctx)
+        moment = parse_now(now)
+        facts = _facts(options.db_url, facts_file, customer, moment)
+        rules = load_compiled(options.rules_dir)
+        decision = decide(rules, facts, moment)
+        answer = decision.to_json()
+        if render:
+            answer.update(_render(decision, facts, rules, templates))
+        if as_json:
+            typer.echo(json.dumps(answer, indent=2, ensure_ascii=False))
+        else:
+            print_decision(decision, answer)
+
+
+def _facts(db_url: str, facts_file: Path | None, customer: str | None, now: dt.datetime) -> FactSheet:
+    err = Console(stderr=True, highlight=False)
+    if (facts_file is None) == (customer is None):
+        err.print("give a fact sheet file or --customer ID (one of them)")
+        raise typer.Exit(2)
+    try:
+        if customer is not None:
+            from engine.store.facts_sql import load_fact_sheet
+
+            return load_fact_sheet(db_url, customer, now)
+        assert facts_file is not None
+        try:
+            data = json.loads(facts_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            err.print(f"{facts_file}: no such file")
+            raise typer.Exit(2) from None
+        except json.JSONDecodeError as exc:
+            err.print(f"{facts_file}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}")
+            raise typer.Exit(2) from None
+        if not isinstance(data, dict):
+            err.print(f"{facts_file}: expected an object with customer, balance, behaviour, journey")
+            raise typer.Exit(2)
+        return FactSheet.from_nested(data)
+    except PayjourneyError as exc:
+        err.print(str(exc), markup=False)
+        raise typer.Exit(2) from None
+
+
+def _render(decision: Decision, facts: FactSheet, rules: CompiledRules, templates: Path) -> dict[str, Any]:
+    from engine.render import render_preview
+
+    return render_preview(decision, facts, templates_dir=templates, settings=rules.spec.settings)
+
+
+def print_decision(decision: Decision, answer: dict[str, Any]) -> None:
+    """The decision and its trace as readable tables."""
+    console = Console(highlight=False)
+    summary = Table(title=f"Decision for {decision.customer_id or 'the fact sheet'}", show_header=False)
+    summary.add_column("what", style="bold")
+    summary.add_column("value")
+    summary.add_row("action", f"{decision.action.value} — {decision.reason}")
+    if decision.persona:
+        summary.add_row("persona", f"{decision.persona}  ({decision.persona_source})")
+    if decision.journey_steps is not None:
+        step = f"{decision.journey_step} of {decision.journey_steps}" if decision.journey_step else "—"
+        summary.add_row("journey step", step + (f"  template {decision.template}" if decision.template else ""))
+    if decision.channel:
+        fallback = ", ".join(decision.fallback_channels) or "none"
+        after = f" after {decision.fallback_after}" if decision.fallback_after else ""
+        summary.add_row("channel", f"{decision.channel} (fallback: {fallback}{after})")
+    if decision.locale:
+        summary.add_row("language / tone", f"{decision.locale} / {decision.tone}")
+    if decision.send_at:
+        summary.add_row("send at", decision.send_at.isoformat())
+    if decision.amount_due:
+        formatted = (answer.get("amount_due") or {}).get("formatted")
+        summary.add_row(
+            "amount due",
+            formatted or f"{decision.amount_due.amount} {decision.amount_due.currency}",
+        )
+    if decision.payment_options:
+        summary.add_row("payment options", ", ".join(decision.payment_options))
+    summary.add_row("ruleset", decision.ruleset_version)
+    console.print(summary)
+    trace = Table(title="Why (trace)")
+    for column in ("rule", "source", "matched", "facts", "note"):
+        trace.add_column(column, overflow="fold")
+    for entry in decision.trace:
+        facts = ", ".join(f"{k}={v}" for k, v in entry.to_json()["facts"].items())
+        trace.add_row(entry.rule, str(entry.source or ""), "yes" if entry.matched else "no", facts, entry.note)
+    console.print(trace)
+    message = answer.get("message")
+    if isinstance(message, dict):
+        console.print(f"[bold]Subject:[/bold] {message.get('subject') or ''}")
+        console.print(str(message.get("text") or ""), markup=False)

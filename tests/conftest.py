@@ -1,0 +1,37 @@
+"""Shared fixtures: an environment free of PAYJOURNEY_* settings, the default rule pack."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.compile import CompiledRules, compile_rules
+from engine.rulespec import load_rules
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = ROOT / "rules"
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Tests never see the developer's PAYJOURNEY_* settings."""
+    for name in list(os.environ):
+        if name.startswith("PAYJOURNEY_"):
+            monkeypatch.delenv(name)
+    yield
+
+
+@pytest.fixture(scope="session")
+def default_rules() -> CompiledRules:
+    return compile_rules(load_rules(RULES))
+
+
+def at(text: str) -> dt.datetime:
+    """An aware datetime from ISO text."""
+    moment = dt.datetime.fromisoformat(text)
+    assert moment.tzinfo is not None, "tests use aware datetimes"
+    return moment

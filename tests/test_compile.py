@@ -1,0 +1,188 @@
+"""The durable_rules compiler: its sharp edges pinned, and differential tests against the evaluator."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine import compile as comp
+from engine import expr as ex
+from engine.compile import CompiledRules, compile_rules
+from engine.model import FactSheet
+from engine.rulespec import RuleSource, load_sources
+from tests.conftest import RULES
+from tests.test_expr import expressions
+
+_TAIL = """
+journeys:
+  - persona: everyone
+    locale: nl_NL
+    tone: u
+    steps:
+      - {at: due + 3d, channel: email, template: reminder-1}
+payment_options:
+  - method: bank_transfer
+"""
+
+
+def pack(*conditions: str) -> CompiledRules:
+    """A rule pack with one persona per condition and a catch-all."""
+    lines = ["personas:"]
+    for i, condition in enumerate(conditions):
+        lines += [f"  - id: p{i}", f"    when: '{condition}'"]
+    lines += ["  - id: everyone", "    when: always"]
+    journeys = "".join(
+        f"\n  - persona: p{i}\n    locale: nl_NL\n    tone: u\n    steps:\n"
+        "      - {at: due + 3d, channel: email, template: reminder-1}"
+        for i in range(len(conditions))
+    )
+    text = "\n".join(lines) + _TAIL.replace("journeys:", "journeys:" + journeys, 1)
+    return compile_rules(load_sources([RuleSource("t.yaml", text)]))
+
+
+def sheet(**facts: Any) -> dict[str, Any]:
+    return dict(FactSheet.build(None, **facts).values)
+
+
+def test_a_catch_all_does_not_loop_on_the_session_state() -> None:
+    """durable_rules re-asserts its state after each action; `always` must not match it."""
+    rules = pack()
+    for _ in range(50):
+        assert rules.persona_index_durable(sheet()) == 0
+    # the state is still there and never became an event of ours
+    state = comp._get_host().get_state(rules.name)
+    assert state.get("t") is None
+
+
+def test_first_matching_persona_wins_by_priority() -> None:
+    """Two personas both match: the one written first is chosen."""
+    rules = pack("customer.kind == \"business\"", "customer.country == \"NL\"")
+    assert rules.persona_index_durable(sheet(customer__kind="business", customer__country="NL")) == 0
+    assert rules.persona_index_durable(sheet(customer__kind="consumer", customer__country="NL")) == 1
+    assert rules.persona_index_durable(sheet(customer__kind="consumer", customer__country="DE")) == 2
+
+
+def test_in_compiles_to_an_or_of_equalities() -> None:
+    """durable_rules has no $in: `in [..]` becomes $or of equalities."""
+    fields = comp._FieldMap()
+    condition = comp._durable(ex.parse('customer.country in ["NL", "BE"]'), fields)
+    assert condition == {"$or": [{"f0": "NL"}, {"f0": "BE"}]}
+    rules = pack('customer.country in ["NL", "BE"]')
+    assert rules.persona_index_durable(sheet(customer__country="BE")) == 0
+    assert rules.persona_index_durable(sheet(customer__country="DE")) == 1
+
+
+def test_negation_of_a_comparison_treats_unknown_as_the_evaluator_does() -> None:
+    """not (credit_score < 30) holds for an unknown score, in both engines."""
+    rules = pack("not (customer.credit_score < 30)")
+    for score in (None, 10, 30, 90):
+        values = sheet(customer__credit_score=score)
+        assert rules.persona_index_durable(values) == rules.persona_index_plain(values)
+    assert rules.persona_index_durable(sheet()) == 0
+
+
+def test_no_dispatch_threads_are_started() -> None:
+    """Our Host runs actions inside post(): no background timer threads."""
+    before = {t.name for t in threading.enumerate()}
+    rules = pack("customer.employees > 5")
+    rules.persona_index_durable(sheet(customer__employees=9))
+    after = {t.name for t in threading.enumerate()}
+    assert not [t for t in after - before if t.startswith("Thread")]
+
+
+def test_the_same_rules_compile_twice_and_a_change_gets_a_new_name() -> None:
+    """A name registers once: the same content reuses it, changed content gets a new one."""
+    first = pack("customer.employees > 5")
+    again = pack("customer.employees > 5")
+    other = pack("customer.employees > 6")
+    assert first.name == again.name != other.name
+    assert again.persona_index_durable(sheet(customer__employees=6)) == 0
+    assert other.persona_index_durable(sheet(customer__employees=6)) == 1
+
+
+def test_set_rulesets_does_not_consume_our_definition() -> None:
+    """durable_rules deletes 'run' from what it is given: we pass it a copy."""
+    fields = comp._FieldMap()
+    spec = load_sources([RuleSource("t.yaml", "personas:\n  - id: everyone\n    when: always\n" + _TAIL)])
+    definition = comp.durable_ruleset(spec.personas, fields)
+    comp._register("payjourney_copytest", definition)
+    assert "all" in definition["persona_0"]
+
+
+def test_memoised_answers_equal_fresh_durable_answers(default_rules: CompiledRules) -> None:
+    """The atom-vector memo never changes an answer."""
+    values = sheet(customer__kind="consumer", customer__country="DE", balance__open_amount=Decimal("99"))
+    first = default_rules.classify(values)
+    assert default_rules.classify(values) is first
+    assert default_rules.persona_index_durable(values) == first.persona.index
+
+
+# ------------------------------------------------------------------ differential tests
+
+
+_COUNTRIES = st.sampled_from(["NL", "DE", "BE", "AT", "FR"])
+fact_sheets = st.builds(
+    lambda kind, country, employees, role, amount, late, ratio, broken, score, tags, due: sheet(
+        customer__kind=kind,
+        customer__country=country,
+        customer__employees=employees,
+        customer__payer_role=role,
+        balance__open_amount=amount,
+        behaviour__avg_days_late=late,
+        behaviour__on_time_ratio=ratio,
+        behaviour__broken_promises=broken,
+        customer__credit_score=score,
+        customer__tags=tags,
+        balance__oldest_due_date=due,
+    ),
+    st.sampled_from(["consumer", "business"]),
+    _COUNTRIES,
+    st.none() | st.integers(0, 5000),
+    st.none() | st.sampled_from(["controller", "accounts_payable", "owner", "consumer"]),
+    st.decimals(0, 100_000, places=2, allow_nan=False, allow_infinity=False),
+    st.none() | st.floats(0, 60, allow_nan=False),
+    st.none() | st.floats(0, 1, allow_nan=False),
+    st.integers(0, 5),
+    st.none() | st.integers(0, 100),
+    st.lists(st.sampled_from(["vip", "b2b", "new"]), max_size=2),
+    st.none() | st.dates(dt.date(2025, 1, 1), dt.date(2027, 1, 1)),
+)
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(fact_sheets)
+def test_durable_rules_and_the_evaluator_agree_on_the_default_pack(values: dict[str, Any]) -> None:
+    """On every generated fact sheet both engines choose the same persona."""
+    rules = compile_rules(_default_spec())
+    assert rules.persona_index_durable(values) == rules.persona_index_plain(values)
+    assert rules.classify(values) == rules.classify_plain(values)
+
+
+_SPEC_CACHE: dict[str, Any] = {}
+
+
+def _default_spec() -> Any:
+    if "spec" not in _SPEC_CACHE:
+        from engine.rulespec import load_rules
+
+        _SPEC_CACHE["spec"] = load_rules(RULES)
+    return _SPEC_CACHE["spec"]
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(expressions.filter(lambda e: not isinstance(e, ex.Always)), min_size=1, max_size=3),
+    st.lists(fact_sheets, min_size=1, max_size=6),
+)
+def test_durable_rules_and_the_evaluator_agree_on_random_conditions(
+    conditions: list[ex.Expr], sheets: list[dict[str, Any]]
+) -> None:
+    """Random personas (negations, lists, exists, unknowns) classify alike in both engines."""
+    rules = pack(*(ex.to_source(c).replace("'", "''") for c in conditions))
+    for values in sheets:
+        assert rules.persona_index_durable(values) == rules.persona_index_plain(values)
