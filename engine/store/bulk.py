@@ -14,7 +14,8 @@ from sqlalchemy.sql.elements import ColumnElement
 CHUNK = 2000
 
 
-def _insert(conn: Connection, table: Table) -> Any:
+def dialect_insert(conn: Connection, table: Table) -> Any:
+    """INSERT with the dialect's ON CONFLICT support (SQLite or PostgreSQL)."""
     if conn.dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
@@ -46,7 +47,7 @@ def upsert(
     for batch in chunks(rows):
         columns = update if update is not None else [c for c in batch[0] if c not in key]
         columns = [c for c in columns if c not in keep]
-        stmt = _insert(conn, table)
+        stmt = dialect_insert(conn, table)
         if columns:
             stmt = stmt.on_conflict_do_update(
                 index_elements=list(key),

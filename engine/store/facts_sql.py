@@ -167,16 +167,11 @@ def fact_query(now: dt.datetime, customer_ids: Sequence[str] | None = None) -> S
             .group_by(P.c.customer_id, column)
             .cte(f"{name}_counts")
         )
-        ranked = select(
-            counts.c.customer_id,
-            counts.c.value,
-            func.row_number()
-            .over(partition_by=counts.c.customer_id, order_by=(counts.c.n.desc(), counts.c.value))
-            .label("rn"),
-        ).cte(f"{name}_ranked")
+        # the most frequent value (ties: the smallest) in one GROUP BY: max of n*100 + (99-value)
+        best = func.max(counts.c.n * 100 + (99 - counts.c.value))
         return (
-            select(ranked.c.customer_id, ranked.c.value.label(name))
-            .where(ranked.c.rn == 1)
+            select(counts.c.customer_id, (99 - best % 100).label(name))
+            .group_by(counts.c.customer_id)
             .cte(name)
         )
 

@@ -1,0 +1,222 @@
+"""`payjourney plan`: facts -> decision core -> scheduled steps, for the whole portfolio in batches.
+
+Planning is idempotent: a step is keyed by (customer, journey, step, ruleset version), so planning
+twice schedules nothing twice; a planned step not yet claimed follows the latest decision (its
+send time may move) and a step no longer decided is cancelled. Claimed or sent steps are never
+touched here: they belong to the scheduler.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+from sqlalchemy import Connection, Engine, case, select, update
+
+from engine.model import Action, Decision, FactSheet
+from engine.store import tables as t
+from engine.store.bulk import dialect_insert, upsert
+from engine.store.facts_sql import derive_fact_sheets
+
+#: decide(facts, now) with the rules bound, e.g. functools.partial(engine.decide.decide, rules).
+Decider = Callable[[FactSheet, dt.datetime], Decision]
+
+S = t.ScheduledStep.__table__  # type: ignore[attr-defined]
+J = t.Journey.__table__  # type: ignore[attr-defined]
+#: Decisions that put a step on the schedule.
+SCHEDULED_ACTIONS = (Action.SEND, Action.WAIT, Action.HANDOFF)
+_STEP_UPDATES = (
+    "steps",
+    "action",
+    "template",
+    "channel",
+    "fallback_channels",
+    "fallback_after_s",
+    "locale",
+    "tone",
+    "payment_options",
+    "amount_due",
+    "currency",
+    "send_at",
+    "trace",
+    "updated_at",
+)
+
+
+@dataclass(slots=True)
+class PlanSummary:
+    """What a plan run decided and wrote."""
+
+    debtors: int = 0
+    actions: Counter[str] = field(default_factory=Counter)
+    personas: Counter[str] = field(default_factory=Counter)
+    channels: Counter[str] = field(default_factory=Counter)
+    steps: Counter[tuple[str, int, str]] = field(default_factory=Counter)  # persona, step, template
+    scheduled_new: int = 0
+    scheduled_kept: int = 0
+    cancelled: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (customer id, error)
+    seconds: float = 0.0
+    dry_run: bool = False
+
+
+def _schedulable(decision: Decision) -> bool:
+    return (
+        decision.action in SCHEDULED_ACTIONS
+        and decision.persona is not None
+        and decision.journey_step is not None
+        and decision.send_at is not None
+    )
+
+
+def step_record(decision: Decision, now: dt.datetime) -> dict[str, Any]:
+    """The scheduled_step row for a decision."""
+    assert decision.persona is not None and decision.send_at is not None
+    amount = decision.amount_due
+    return {
+        "customer_id": decision.customer_id,
+        "journey": decision.persona,
+        "step": decision.journey_step,
+        "steps": decision.journey_steps or 0,
+        "ruleset_version": decision.ruleset_version,
+        "action": decision.action.value,
+        "template": decision.template,
+        "channel": decision.channel,
+        "fallback_channels": list(decision.fallback_channels),
+        "fallback_after_s": (
+            int(decision.fallback_after.total_seconds()) if decision.fallback_after else None
+        ),
+        "locale": decision.locale,
+        "tone": decision.tone,
+        "payment_options": list(decision.payment_options),
+        "amount_due": amount.amount if amount else None,
+        "currency": amount.currency if amount else None,
+        "send_at": decision.send_at,
+        "status": "scheduled",
+        "attempts": 0,
+        "trace": [entry.to_json() for entry in decision.trace],
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _key(record: dict[str, Any]) -> tuple[str, str, int, str]:
+    return (record["customer_id"], record["journey"], record["step"], record["ruleset_version"])
+
+
+def _persist(
+    conn: Connection,
+    customer_ids: Sequence[str],
+    decisions: Sequence[Decision],
+    now: dt.datetime,
+    summary: PlanSummary,
+) -> None:
+    records = [step_record(d, now) for d in decisions if _schedulable(d)]
+    wanted = {_key(r) for r in records}
+    existing = conn.execute(
+        select(
+            S.c.id, S.c.customer_id, S.c.journey, S.c.step, S.c.ruleset_version, S.c.status
+        ).where(S.c.customer_id.in_(customer_ids))
+    ).all()
+    known = {(r.customer_id, r.journey, r.step, r.ruleset_version) for r in existing}
+    summary.scheduled_new += len(wanted - known)
+    summary.scheduled_kept += len(wanted & known)
+    stale = [r.id for r in existing if r.status == "scheduled" and tuple(r[1:5]) not in wanted]
+    if stale:
+        result = conn.execute(
+            update(S)
+            .where(S.c.id.in_(stale), S.c.status == "scheduled")
+            .values(status="cancelled", updated_at=now)
+        )
+        summary.cancelled += result.rowcount
+    if records:
+        upsert(
+            conn,
+            S,
+            records,
+            key=("customer_id", "journey", "step", "ruleset_version"),
+            update=_STEP_UPDATES,
+            only_where=S.c.status == "scheduled",
+        )
+    journeys = [
+        {
+            "customer_id": d.customer_id,
+            "persona": d.persona,
+            "ruleset_version": d.ruleset_version,
+            "state": "handed_off" if d.action is Action.HANDOFF else "active",
+            "current_step": d.journey_step,
+            "steps_sent": 0,
+            "started_at": now,
+            "updated_at": now,
+        }
+        for d in decisions
+        if _schedulable(d)
+    ]
+    if journeys:
+        stmt = dialect_insert(conn, J)
+        same = J.c.persona == stmt.excluded.persona
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["customer_id"],
+            set_={
+                "persona": stmt.excluded.persona,
+                "ruleset_version": stmt.excluded.ruleset_version,
+                "state": stmt.excluded.state,
+                "current_step": stmt.excluded.current_step,
+                # a new persona starts a new journey: its steps count from zero
+                "steps_sent": case((same, J.c.steps_sent), else_=0),
+                "started_at": case((same, J.c.started_at), else_=stmt.excluded.started_at),
+                "updated_at": case((same, J.c.updated_at), else_=stmt.excluded.updated_at),
+            },
+        )
+        conn.execute(stmt, journeys)
+
+
+def _batches(sheets: Iterable[FactSheet], size: int) -> Iterator[list[FactSheet]]:
+    iterator = iter(sheets)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def plan(
+    engine: Engine,
+    decide: Decider,
+    now: dt.datetime,
+    *,
+    dry_run: bool = False,
+    batch: int = 2000,
+    customer_ids: Sequence[str] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> PlanSummary:
+    """Decide every debtor's next step at `now` and persist the schedule (unless `dry_run`)."""
+    started = time.perf_counter()
+    summary = PlanSummary(dry_run=dry_run)
+    for sheets in _batches(derive_fact_sheets(engine, now, customer_ids), batch):
+        decisions: list[Decision] = []
+        for sheet in sheets:
+            try:
+                decision = decide(sheet, now)
+            except Exception as exc:  # one bad debtor never stops the run; it is reported
+                summary.failures.append((str(sheet["customer.id"]), f"{type(exc).__name__}: {exc}"))
+                continue
+            decisions.append(decision)
+            summary.actions[decision.action.value] += 1
+            if decision.persona:
+                summary.personas[decision.persona] += 1
+            if decision.channel and decision.action is Action.SEND:
+                summary.channels[decision.channel] += 1
+            if decision.persona and decision.journey_step is not None:
+                step = (decision.persona, decision.journey_step, decision.template or "-")
+                summary.steps[step] += 1
+        summary.debtors += len(sheets)
+        if not dry_run:
+            with engine.begin() as conn:
+                _persist(conn, [str(s["customer.id"]) for s in sheets], decisions, now, summary)
+        if progress is not None:
+            progress(len(sheets))
+    summary.seconds = time.perf_counter() - started
+    return summary
