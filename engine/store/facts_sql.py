@@ -475,16 +475,30 @@ def derive_fact_sheets(
     in_default = _legal_in_default()
     stmt = fact_query(now, customer_ids)
     with engine.connect() as conn:
-        result = conn.execution_options(yield_per=batch).execute(stmt)
-        for row in result:
-            yield sheet_from_row(row, now, in_default)
+        result = conn.execution_options(stream_results=True, yield_per=batch).execute(stmt)
+        try:
+            for row in result:
+                yield sheet_from_row(row, now, in_default)
+        finally:
+            result.close()
+
+
+def fact_sheets_for(
+    engine: Engine, customer_ids: Sequence[str], now: dt.datetime
+) -> dict[str, FactSheet]:
+    """The fact sheets of a few customers (after an event, for a preview), by id."""
+    in_default = _legal_in_default()
+    with engine.connect() as conn:
+        rows = conn.execute(fact_query(now, customer_ids)).all()
+    return {row.id: sheet_from_row(row, now, in_default) for row in rows}
 
 
 def fact_sheet_for(engine: Engine, customer_id: str, now: dt.datetime) -> FactSheet:
     """One stored customer's fact sheet (the same SQL as for the portfolio, for one id)."""
-    for sheet in derive_fact_sheets(engine, now, [customer_id]):
-        return sheet
-    raise CustomerNotFound(customer_id)
+    sheets = fact_sheets_for(engine, [customer_id], now)
+    if customer_id not in sheets:
+        raise CustomerNotFound(customer_id)
+    return sheets[customer_id]
 
 
 def load_fact_sheet(db_url: str, customer_id: str, now: dt.datetime) -> FactSheet:

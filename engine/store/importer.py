@@ -129,6 +129,7 @@ def _problems(path: str, number: int, exc: ValidationError) -> list[RowProblem]:
 class _Parsed:
     source: SourceFile
     rows: list[tuple[int, Row]]
+    rejected_ids: set[str] = field(default_factory=set)  # ids of bad rows: no follow-on errors
 
 
 def _existing(engine: Engine, table: Table, ids: set[str], column: str = "id") -> set[str]:
@@ -170,6 +171,7 @@ def _check_references(engine: Engine, parsed: Sequence[_Parsed]) -> list[RowProb
     for part in parsed:
         if part.source.kind in known:
             known[part.source.kind].update(row.id for _, row in part.rows)
+            known[part.source.kind].update(part.rejected_ids)
     refs = {"customers": set[str](), "invoices": set[str]()}
     for part in parsed:
         for _, row in part.rows:
@@ -213,12 +215,15 @@ def parse(sources: Iterable[SourceFile]) -> tuple[list[_Parsed], list[RowProblem
     for source in sources:
         model = ROW_KINDS[source.kind]
         rows: list[tuple[int, Row]] = []
+        rejected: set[str] = set()
         seen: dict[str, int] = {}
         for number, raw in read_rows(source):
             try:
                 row = model.model_validate(raw)
             except ValidationError as exc:
                 problems.extend(_problems(str(source.path), number, exc))
+                if isinstance(raw.get("id"), str):
+                    rejected.add(raw["id"])
                 continue
             if row.id in seen:
                 problems.append(
@@ -232,7 +237,7 @@ def parse(sources: Iterable[SourceFile]) -> tuple[list[_Parsed], list[RowProblem
                 continue
             seen[row.id] = number
             rows.append((number, row))
-        parsed.append(_Parsed(source=source, rows=rows))
+        parsed.append(_Parsed(source=source, rows=rows, rejected_ids=rejected))
     return parsed, problems
 
 

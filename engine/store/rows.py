@@ -47,16 +47,16 @@ def _check_timezone(value: str) -> str:
 
 
 class Row(BaseModel):
-    """Common settings: unknown columns are errors, blank strings are None."""
+    """Common settings: unknown columns are errors, a blank cell means "not given"."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
     kind: ClassVar[str]
 
     @model_validator(mode="before")
     @classmethod
-    def _blank_is_none(cls, data: Any) -> Any:
+    def _blank_is_not_given(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            return {k: (None if v == "" else v) for k, v in data.items()}
+            return {k: v for k, v in data.items() if not (isinstance(v, str) and not v.strip())}
         return data
 
     id: str = Field(min_length=1, max_length=64)
