@@ -44,6 +44,11 @@ def _when(*, nullable: bool = False, index: bool = False) -> Any:
     return Field(sa_type=UTCDateTime, nullable=nullable, index=index)
 
 
+def _json_list() -> Column[Any]:
+    # a client-side default too, so Core inserts (bulk, import) need not name the column
+    return Column(JSON, nullable=False, default=lambda: [])
+
+
 def _created() -> Any:
     return Field(default_factory=_utcnow, sa_type=UTCDateTime, nullable=False)
 
@@ -71,7 +76,7 @@ class Customer(SQLModel, table=True):
     employees: int | None = None
     industry: str | None = None
     credit_score: int | None = None
-    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    tags: list[str] = Field(default_factory=list, sa_column=_json_list())
     created_at: dt.datetime = _created()
     updated_at: dt.datetime = _created()
     forgotten_at: dt.datetime | None = _when(nullable=True)
@@ -211,13 +216,11 @@ class ScheduledStep(SQLModel, table=True):
     action: str = Field(max_length=16)  # send | wait | handoff (as decided when planned)
     template: str | None = Field(default=None, max_length=64)
     channel: str | None = Field(default=None, max_length=16)
-    fallback_channels: list[str] = Field(
-        default_factory=list, sa_column=Column(JSON, nullable=False)
-    )
+    fallback_channels: list[str] = Field(default_factory=list, sa_column=_json_list())
     fallback_after_s: int | None = None
     locale: str | None = Field(default=None, max_length=16)
     tone: str | None = Field(default=None, max_length=8)
-    payment_options: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    payment_options: list[str] = Field(default_factory=list, sa_column=_json_list())
     amount_due: Decimal | None = _money(nullable=True)
     currency: str | None = Field(default=None, max_length=3)
     send_at: dt.datetime = _when()
@@ -226,9 +229,7 @@ class ScheduledStep(SQLModel, table=True):
     claimed_until: dt.datetime | None = _when(nullable=True)
     attempts: int = 0
     last_error: str | None = None
-    trace: list[dict[str, Any]] = Field(
-        default_factory=list, sa_column=Column(JSON, nullable=False)
-    )
+    trace: list[dict[str, Any]] = Field(default_factory=list, sa_column=_json_list())
     created_at: dt.datetime = _created()
     updated_at: dt.datetime = _created()
 
@@ -254,13 +255,9 @@ class Message(SQLModel, table=True):
     recipient: str | None = None  # personal data: erased by `forget`
     content_hash: str | None = Field(default=None, max_length=80)
     ruleset_version: str | None = Field(default=None, max_length=80)
-    trace: list[dict[str, Any]] = Field(
-        default_factory=list, sa_column=Column(JSON, nullable=False)
-    )
+    trace: list[dict[str, Any]] = Field(default_factory=list, sa_column=_json_list())
     status: str = Field(default="queued", max_length=16)  # queued | sent | delivered | failed ...
-    status_history: list[dict[str, Any]] = Field(
-        default_factory=list, sa_column=Column(JSON, nullable=False)
-    )
+    status_history: list[dict[str, Any]] = Field(default_factory=list, sa_column=_json_list())
     provider_message_id: str | None = None
     created_at: dt.datetime = _created()
     sent_at: dt.datetime | None = _when(nullable=True)
@@ -279,7 +276,9 @@ class Event(SQLModel, table=True):
     message_id: str | None = Field(default=None, max_length=64)
     invoice_id: str | None = Field(default=None, max_length=64)
     occurred_at: dt.datetime = _when()
-    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    data: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, default=lambda: {})
+    )
     recorded_at: dt.datetime = _created()
 
 
