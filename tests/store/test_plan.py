@@ -1,0 +1,179 @@
+"""`payjourney plan`: decisions become scheduled steps, exactly once, on both databases."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+
+from engine.compile import CompiledRules
+from engine.decide import decide
+from engine.model import Action, Decision, FactSheet
+from engine.store import tables as t
+from engine.store.generate import generate
+from engine.store.planner import plan
+from tests.store.builders import NOW, customer, load
+
+S = t.ScheduledStep.__table__
+J = t.Journey.__table__
+
+
+def steps(engine: Engine) -> list[Any]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(S).order_by(S.c.id)).all())
+
+
+def overdue(cid: str, *, due: str = "2026-11-01", amount: str = "450.00") -> dict[str, Any]:
+    return {
+        "id": f"I-{cid}",
+        "customer_id": cid,
+        "amount": amount,
+        "issue_date": "2026-10-01",
+        "due_date": due,
+    }
+
+
+def test_planning_twice_schedules_nothing_twice(
+    store: Engine, default_rules: CompiledRules
+) -> None:
+    """A second plan at the same time finds every step already scheduled and adds none."""
+    generate(store, debtors=150, seed=5, today=NOW.date())
+    decider = functools.partial(decide, default_rules)
+    first = plan(store, decider, NOW, batch=40)
+    rows = steps(store)
+    assert first.scheduled_new == len(rows) > 0
+    second = plan(store, decider, NOW, batch=40)
+    assert second.scheduled_new == 0
+    assert second.scheduled_kept == len(rows)
+    assert second.cancelled == 0
+    assert [(r.customer_id, r.step, r.send_at) for r in steps(store)] == [
+        (r.customer_id, r.step, r.send_at) for r in rows
+    ]
+
+
+def test_a_dry_run_decides_but_writes_nothing(store: Engine, default_rules: CompiledRules) -> None:
+    """--dry-run gives the summary and leaves the schedule and journeys empty."""
+    generate(store, debtors=60, seed=2, today=NOW.date())
+    summary = plan(store, functools.partial(decide, default_rules), NOW, dry_run=True)
+    assert summary.debtors == 60
+    assert sum(summary.actions.values()) == 60
+    assert steps(store) == []
+    with store.connect() as conn:
+        assert conn.execute(select(J)).all() == []
+
+
+def test_a_step_no_longer_decided_is_cancelled_once_the_debtor_pays(
+    store: Engine, tmp_path: Path, default_rules: CompiledRules
+) -> None:
+    """The debtor paid after planning: re-planning cancels the scheduled reminder."""
+    load(store, tmp_path, customers=[customer("C-1")], invoices=[overdue("C-1")])
+    decider = functools.partial(decide, default_rules)
+    plan(store, decider, NOW)
+    assert [r.status for r in steps(store)] == ["scheduled"]
+    payment = {
+        "id": "P-1",
+        "customer_id": "C-1",
+        "invoice_id": "I-C-1",
+        "amount": "450.00",
+        "paid_at": "2026-11-23T08:00:00Z",
+    }
+    load(store, tmp_path, payments=[payment])
+    summary = plan(store, decider, NOW + dt.timedelta(hours=2))
+    assert summary.cancelled == 1
+    assert [r.status for r in steps(store)] == ["cancelled"]
+
+
+def test_a_claimed_step_is_left_to_the_scheduler(
+    store: Engine, tmp_path: Path, default_rules: CompiledRules
+) -> None:
+    """A step a scheduler has claimed is neither moved nor cancelled by planning."""
+    load(store, tmp_path, customers=[customer("C-1")], invoices=[overdue("C-1")])
+    decider = functools.partial(decide, default_rules)
+    plan(store, decider, NOW)
+    until = NOW + dt.timedelta(minutes=5)
+    with store.begin() as conn:
+        conn.execute(update(S).values(status="claimed", claimed_by="daemon-1", claimed_until=until))
+    plan(store, decider, NOW + dt.timedelta(days=30))
+    claimed = [r for r in steps(store) if r.claimed_by == "daemon-1"]
+    assert len(claimed) == 1
+    assert claimed[0].status == "claimed"
+    assert claimed[0].claimed_until == until
+
+
+def test_the_schedule_row_carries_the_decision_and_its_trace(
+    store: Engine, tmp_path: Path, default_rules: CompiledRules
+) -> None:
+    """Channel, template, locale, tone, amount, ruleset version and trace are stored."""
+    load(store, tmp_path, customers=[customer("C-1")], invoices=[overdue("C-1")])
+    decision = decide(default_rules, _sheet(store, "C-1"), NOW)
+    plan(store, functools.partial(decide, default_rules), NOW)
+    (row,) = steps(store)
+    assert row.journey == decision.persona
+    assert row.step == decision.journey_step
+    assert row.channel == decision.channel
+    assert row.template == decision.template
+    assert row.locale == decision.locale
+    assert decision.amount_due is not None
+    assert row.amount_due == decision.amount_due.amount
+    assert row.ruleset_version == decision.ruleset_version
+    assert row.send_at == decision.send_at
+    assert row.trace == [entry.to_json() for entry in decision.trace]
+    with store.connect() as conn:
+        journey = conn.execute(select(J)).one()
+    assert (journey.customer_id, journey.persona) == ("C-1", decision.persona)
+
+
+def _sheet(engine: Engine, cid: str) -> FactSheet:
+    from engine.store.facts_sql import fact_sheet_for
+
+    return fact_sheet_for(engine, cid, NOW)
+
+
+def test_one_debtor_that_cannot_be_decided_does_not_stop_the_run(
+    store: Engine, tmp_path: Path, default_rules: CompiledRules
+) -> None:
+    """A failure is reported with the customer id; the other debtors are planned."""
+    customers = [customer(f"C-{n}") for n in range(3)]
+    load(store, tmp_path, customers=customers, invoices=[overdue(c["id"]) for c in customers])
+
+    def flaky(facts: FactSheet, now: dt.datetime) -> Decision:
+        if facts["customer.id"] == "C-1":
+            raise ValueError("broken data")
+        return decide(default_rules, facts, now)
+
+    summary = plan(store, flaky, NOW)
+    assert summary.failures == [("C-1", "ValueError: broken data")]
+    assert sorted({r.customer_id for r in steps(store)}) == ["C-0", "C-2"]
+
+
+def test_a_new_persona_starts_its_journey_from_the_first_step(
+    store: Engine, tmp_path: Path
+) -> None:
+    """When a debtor moves to another persona, journey.steps_sent starts again at zero."""
+    load(store, tmp_path, customers=[customer("C-1")], invoices=[overdue("C-1")])
+
+    def as_persona(persona: str) -> Any:
+        def decide_(facts: FactSheet, now: dt.datetime) -> Decision:
+            return Decision(
+                customer_id=str(facts["customer.id"]),
+                action=Action.WAIT,
+                reason="test",
+                persona=persona,
+                journey_step=1,
+                journey_steps=3,
+                send_at=now + dt.timedelta(days=1),
+                ruleset_version="sha256:test",
+            )
+
+        return decide_
+
+    plan(store, as_persona("a"), NOW)
+    with store.begin() as conn:
+        conn.execute(update(J).values(steps_sent=2))
+    plan(store, as_persona("a"), NOW)
+    assert _sheet(store, "C-1")["journey.steps_sent"] == 2
+    plan(store, as_persona("b"), NOW)
+    assert _sheet(store, "C-1")["journey.steps_sent"] == 0
