@@ -61,7 +61,7 @@ class Creditor:
             raise CreditorError(
                 f"{source}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
             )
-        values = {k: (str(v) if v is not None else None) for k, v in data.items()}
+        values: dict[str, Any] = {k: None if v is None else str(v) for k, v in data.items()}
         try:
             return cls(**values)
         except TypeError as exc:

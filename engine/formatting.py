@@ -70,10 +70,15 @@ class LocaleFormat:
         text: str = format_percent(fraction, format=pattern, locale=self.locale)
         return text.translate(_SPACES)
 
-    def date(self, day: dt.date | dt.datetime, style: str = "long") -> str:
+    def date(self, day: dt.date | dt.datetime | str, style: str = "long") -> str:
         """A date: long "3 november 2026", "3. November 2026"; short "03-11-2026", "03.11.2026"."""
         if style not in DATE_STYLES:
             raise FormattingError(f"date style {style!r} is not one of {', '.join(DATE_STYLES)}")
+        if isinstance(day, str):
+            try:
+                day = dt.date.fromisoformat(day[:10])
+            except ValueError as exc:
+                raise FormattingError(f"{day!r} is not a date (YYYY-MM-DD)") from exc
         if isinstance(day, dt.datetime):
             day = day.date()
         if style == "short" and self.language in SHORT_DATE:

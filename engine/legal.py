@@ -123,12 +123,19 @@ class LegalSettings:
     collection_cost_vat_rate: Decimal = Decimal(0)  # e.g. 0.21 when you cannot reclaim VAT
     payment_days: int = 7  # the deadline a reminder gives, in days after it is sent
     rates_file: Path | None = None  # your own rate table; default engine/legal_rates.toml
+    handoff_to: str | None = None  # who takes over at handoff (agency name); None: a colleague
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> LegalSettings:
         if not data:
             return cls()
-        known = ("receipt_days", "collection_cost_vat_rate", "payment_days", "rates_file")
+        known = (
+            "receipt_days",
+            "collection_cost_vat_rate",
+            "payment_days",
+            "rates_file",
+            "handoff_to",
+        )
         unknown = sorted(set(data) - set(known))
         if unknown:
             raise LegalError(
@@ -140,6 +147,7 @@ class LegalSettings:
                 collection_cost_vat_rate=Decimal(str(data.get("collection_cost_vat_rate", 0))),
                 payment_days=int(data.get("payment_days", 7)),
                 rates_file=Path(str(data["rates_file"])) if data.get("rates_file") else None,
+                handoff_to=str(data["handoff_to"]) if data.get("handoff_to") else None,
             )
         except (ValueError, ArithmeticError) as exc:
             raise LegalError(f"settings.legal: {exc}") from exc

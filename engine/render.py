@@ -1,0 +1,428 @@
+"""Render a decision's message: its template in the debtor's language, tone and channel.
+
+Templates live in `templates/<language>/<template>.<tone>.j2` and extend the tone file
+(`_<tone>.j2`), the language file (`_base.j2`) and a channel layout (`layout/<part>`), so a
+wording change is made once. Each channel has parts: email (subject, text, html), sms (text),
+whatsapp (text), letter (subject, text; plus a PDF), phone (text: a call script).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jinja2 import TemplateNotFound, TemplateSyntaxError, UndefinedError
+from jinja2.exceptions import SecurityError
+
+from engine.creditor import Creditor, load_creditor
+from engine.errors import PayjourneyError, RuleProblem
+from engine.facts import CHANNELS
+from engine.formatting import LocaleFormat
+from engine.legal import LegalSettings, RateTable
+from engine.message_context import build_context, send_date
+from engine.model import Decision, FactSheet
+from engine.payments.base import PaymentProvider
+from engine.payments.offline import NotConfiguredProvider
+from engine.payments.options import build_payment_options, payment_reference
+from engine.sandbox import (
+    HTML_SUFFIX,
+    MessageEnvironment,
+    TemplateProblem,
+    TemplateRefused,
+    check_source,
+    paragraphs,
+    render_limited,
+)
+from engine.sms import sms_segments
+
+if TYPE_CHECKING:
+    from engine.spec import Journey, RuleSpec, Settings, Step
+
+#: Which parts each channel has, and the layout each part renders through.
+CHANNEL_PARTS: Mapping[str, Mapping[str, str]] = {
+    "email": {
+        "subject": "layout/subject.txt",
+        "text": "layout/email.txt",
+        "html": "layout/email.html",
+    },
+    "sms": {"text": "layout/sms.txt"},
+    "whatsapp": {"text": "layout/whatsapp.txt"},
+    "letter": {"subject": "layout/subject.txt", "text": "layout/letter.txt"},
+    "phone": {"text": "layout/phone.txt"},
+}
+DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RenderedMessage:
+    """One message, ready for a channel. `html` only for email, `pdf` only for letters."""
+
+    channel: str
+    subject: str | None
+    text: str
+    html: str | None = None
+    pdf: Path | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "channel": self.channel,
+            "subject": self.subject,
+            "text": self.text,
+            "html": self.html,
+            "pdf": str(self.pdf) if self.pdf else None,
+        }
+
+
+class Renderer:
+    """Renders message templates from one templates directory; reuse it, it caches."""
+
+    def __init__(self, templates_dir: Path = DEFAULT_TEMPLATES_DIR) -> None:
+        if not templates_dir.is_dir():
+            raise TemplateProblem(
+                f"templates directory {templates_dir} does not exist; "
+                "pass --templates or set PAYJOURNEY_TEMPLATES"
+            )
+        self.root = templates_dir
+        self.env = MessageEnvironment(templates_dir)
+        self.env.filters["paragraphs"] = paragraphs
+        self._checked: set[str] = set()
+
+    def template_name(self, template: str, language: str, tone: str) -> str:
+        return f"{language}/{template}.{tone}.j2"
+
+    def exists(self, template: str, language: str, tone: str) -> bool:
+        return (self.root / self.template_name(template, language, tone)).is_file()
+
+    def render(
+        self, *, template: str, language: str, tone: str, channel: str, context: Mapping[str, Any]
+    ) -> RenderedMessage:
+        """Render every part of `channel`; TemplateProblem says which file and what to fix."""
+        if channel not in CHANNEL_PARTS:
+            raise TemplateProblem(
+                f"unknown channel {channel!r}; expected one of {', '.join(CHANNEL_PARTS)}"
+            )
+        name = self.template_name(template, language, tone)
+        if not self.exists(template, language, tone):
+            raise TemplateProblem(
+                f"no template {name} in {self.root}; create it (copy a sibling such as "
+                f"{language}/reminder-1.{tone}.j2) or fix the template name in the journey"
+            )
+        parts: dict[str, str] = {}
+        for part, layout in CHANNEL_PARTS[channel].items():
+            html = part == "html"
+            load = name + (HTML_SUFFIX if html else "")
+            values = {**context, "channel": channel, "part": part, "layout": layout}
+            parts[part] = self._render_one(load, values).strip()
+            if not parts[part]:
+                raise TemplateProblem(
+                    f"{name}: the {channel} {part} is empty; define its block "
+                    f"(see docs/templates.md#blocks)"
+                )
+        return RenderedMessage(
+            channel=channel,
+            subject=_one_line(parts["subject"]) if "subject" in parts else None,
+            text=parts["text"],
+            html=parts.get("html"),
+        )
+
+    def _render_one(self, name: str, values: Mapping[str, Any]) -> str:
+        try:
+            if name not in self._checked:
+                check_source(self.env, name)
+                self._checked.add(name)
+            template = self.env.get_template(name)
+            return render_limited(template.generate(values), name)
+        except SecurityError as exc:
+            raise TemplateRefused(
+                f"{name}: refused: {exc}. Templates may only use the variables and helpers "
+                "of docs/templates.md; Python internals are out of reach"
+            ) from exc
+        except TemplateSyntaxError as exc:
+            raise TemplateProblem(
+                f"{exc.filename or exc.name or name}:{exc.lineno}: template syntax error: "
+                f"{exc.message}"
+            ) from exc
+        except UndefinedError as exc:
+            raise TemplateProblem(
+                f"{name}: {exc.message}; use a variable of docs/templates.md or give it a "
+                "default with |default(...)"
+            ) from exc
+        except TemplateNotFound as exc:
+            raise TemplateProblem(
+                f"{name}: it extends or imports {exc.name!r}, which does not exist"
+            ) from exc
+        except (TypeError, ValueError, ArithmeticError, RecursionError) as exc:
+            raise TemplateProblem(f"{name}: rendering failed: {exc}") from exc
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+# --- the preview answer ---------------------------------------------------------------
+
+
+def render_preview(
+    decision: Decision,
+    facts: FactSheet,
+    *,
+    templates_dir: Path = DEFAULT_TEMPLATES_DIR,
+    invoices: Sequence[Mapping[str, Any]] = (),
+    payments: PaymentProvider | None = None,
+    creditor: Creditor | None = None,
+    settings: Settings | None = None,
+    today: dt.date | None = None,
+    pdf_dir: Path | None = None,
+    address: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The rendered parts of the preview answer (shared/design/surfaces.md): `amount_due` with
+    `formatted`, `payment_options` with links, references and QR, and `message`.
+
+    Without `payments` no link is created (NotConfiguredProvider: `url` null, `created`
+    false, a `note` saying why). Without `creditor` it comes from configuration
+    (engine.creditor.load_creditor, reading `settings.creditor`). A letter also gets a PDF in
+    `pdf_dir` (default: a temporary directory) with the recipient `address` lines.
+    Decisions that send nothing get `message: null`.
+    """
+    extra: Mapping[str, Any] = settings.extra if settings is not None else {}
+    locale = decision.locale or (settings.default_locale if settings else "nl_NL")
+    fmt = LocaleFormat(locale)
+    country = str(facts["customer.country"] or "NL")
+    creditor = creditor or load_creditor(extra, country=country)
+    legal = LegalSettings.from_mapping(_mapping(extra.get("legal")))
+    if decision.amount_due is not None:
+        amount, currency = decision.amount_due.amount, decision.amount_due.currency
+    else:
+        amount = Decimal(str(facts["balance.open_amount"] or 0))
+        currency = str(facts["balance.currency"] or "EUR")
+    answer: dict[str, Any] = {
+        "amount_due": {
+            "amount": str(amount),
+            "currency": currency,
+            "formatted": fmt.money(amount, currency),
+        },
+        "payment_options": [],
+        "message": None,
+    }
+    if decision.template is None or decision.channel is None or amount <= 0:
+        return answer
+    on = send_date(decision.send_at, facts, today)
+    moment = decision.send_at or dt.datetime.combine(on, dt.time(9), dt.UTC)
+    invoice_ids = [str(i.get("id")) for i in invoices if not i.get("paid_date")]
+    reference = payment_reference(decision.customer_id or facts["customer.id"], invoice_ids)
+    provider = payments or NotConfiguredProvider()
+    options = build_payment_options(
+        decision.payment_options,
+        amount=amount,
+        currency=currency,
+        reference=reference,
+        description=f"{creditor.name}",
+        creditor=creditor,
+        provider=provider,
+        send_at=moment,
+        customer_id=decision.customer_id,
+        locale=locale,
+    )
+    answer["payment_options"] = options
+    context = build_context(
+        facts=facts,
+        template=decision.template,
+        channel=decision.channel,
+        locale=locale,
+        tone=decision.tone or "",
+        amount=amount,
+        currency=currency,
+        on=on,
+        options=options,
+        reference=reference,
+        creditor=creditor,
+        legal=legal,
+        rates=legal.rates(),
+        invoices=invoices,
+        step=decision.journey_step,
+    )
+    message = Renderer(templates_dir).render(
+        template=decision.template,
+        language=fmt.language,
+        tone=decision.tone or "",
+        channel=decision.channel,
+        context=context,
+    )
+    if message.channel == "letter":
+        from engine.letter_pdf import LetterParts, write_letter
+
+        folder = pdf_dir or Path(tempfile.mkdtemp(prefix="payjourney-letter-"))
+        bank = context["bank"]
+        pdf = write_letter(
+            LetterParts(
+                creditor=creditor,
+                recipient=[str(facts["customer.name"] or ""), *address],
+                place_date=f"{creditor.city}, {fmt.date(on, 'long')}",
+                subject=message.subject or "",
+                body=message.text,
+                reference=reference,
+                reference_label="Kenmerk" if fmt.language == "nl" else "Verwendungszweck",
+                epc_payload=bank["epc_payload"] if bank else None,
+                language=fmt.language,
+            ),
+            folder / f"{decision.customer_id or 'letter'}-{decision.template}.pdf",
+        )
+        message = dataclasses.replace(message, pdf=pdf)
+    answer["message"] = message.to_json()
+    return answer
+
+
+def _mapping(value: object) -> Mapping[str, Any] | None:
+    return value if isinstance(value, Mapping) else None
+
+
+# --- checking the templates a rule pack names -------------------------------------------
+
+
+def sample_facts(journey: Journey) -> FactSheet:
+    """A plausible fact sheet for a journey's language, to render its templates with."""
+    country = journey.locale.split("_", 1)[-1].upper() if "_" in journey.locale else "NL"
+    return FactSheet.build(
+        {
+            "customer.id": "C-SAMPLE",
+            "customer.name": "Jansen Installatietechniek B.V."
+            if country != "DE"
+            else "Müller GmbH",
+            "customer.kind": "business",
+            "customer.country": country,
+            "balance.open_amount": Decimal("1234.50"),
+            "balance.open_invoices": 2,
+            "balance.oldest_due_date": dt.date(2026, 11, 1),
+            "balance.in_default": True,
+        }
+    )
+
+
+def check_templates(spec: RuleSpec, templates_dir: Path) -> list[RuleProblem]:
+    """Every template a journey step names exists for its language and tone and each channel
+    the step can be sent on (`preferred` means any), and renders with a sample fact sheet.
+    An SMS over `spec.channels.sms_segments` segments is a warning with its length."""
+    problems: list[RuleProblem] = []
+    try:
+        renderer = Renderer(templates_dir)
+    except TemplateProblem as exc:
+        return [
+            RuleProblem(path=str(templates_dir), line=1, column=1, key_path="", problem=str(exc))
+        ]
+    creditor = load_creditor(spec.settings.extra)
+    legal = LegalSettings.from_mapping(_mapping(spec.settings.extra.get("legal")))
+    rates = legal.rates()
+    seen: set[tuple[str, str, str, str]] = set()
+    for journey in spec.all_journeys():
+        language = journey.language
+        for step in journey.steps:
+            if step.template is None:
+                continue
+            channels = CHANNELS if "preferred" in step.channels else step.channels
+            for channel in channels:
+                key = (language, journey.tone, step.template, channel)
+                if key in seen:
+                    continue
+                seen.add(key)
+                problems.extend(
+                    _check_one(renderer, spec, journey, step, channel, creditor, legal, rates)
+                )
+    return problems
+
+
+def _check_one(
+    renderer: Renderer,
+    spec: RuleSpec,
+    journey: Journey,
+    step: Step,
+    channel: str,
+    creditor: Creditor,
+    legal: LegalSettings,
+    rates: RateTable,
+) -> list[RuleProblem]:
+    language, tone, template = journey.language, journey.tone, step.template
+    assert template is not None
+
+    def problem(text: str, hint: str = "", severity: str = "error") -> RuleProblem:
+        return RuleProblem(
+            path=step.source.path,
+            line=step.source.line,
+            column=step.source.column,
+            key_path=f"journeys[{journey.persona}].steps[{step.index}].template",
+            problem=text,
+            hint=hint,
+            severity=severity,
+        )
+
+    name = renderer.template_name(template, language, tone)
+    if not renderer.exists(template, language, tone):
+        return [
+            problem(
+                f"unknown template '{template}' for {language}/{tone} (no {name})",
+                f"create {renderer.root / name} or use one of: "
+                + ", ".join(_known(renderer.root / language, tone)),
+            )
+        ]
+    facts = sample_facts(journey)
+    methods = journey.payment_options or tuple(o.method for o in spec.payment_options)
+    on = dt.date(2026, 11, 10)
+    moment = dt.datetime.combine(on, dt.time(9), dt.UTC)
+    fmt = LocaleFormat(journey.locale)
+    reference = payment_reference("C-SAMPLE")
+    options = build_payment_options(
+        methods,
+        amount=Decimal("1234.50"),
+        currency="EUR",
+        reference=reference,
+        description=creditor.name,
+        creditor=creditor,
+        provider=NotConfiguredProvider(),
+        send_at=moment,
+        locale=fmt.locale,
+    )
+    context = build_context(
+        facts=facts,
+        template=template,
+        channel=channel,
+        locale=journey.locale,
+        tone=tone,
+        amount=Decimal("1234.50"),
+        currency="EUR",
+        on=on,
+        options=options,
+        reference=reference,
+        creditor=creditor,
+        legal=legal,
+        rates=rates,
+        step=step.index + 1,
+    )
+    try:
+        message = renderer.render(
+            template=template, language=language, tone=tone, channel=channel, context=context
+        )
+    except PayjourneyError as exc:
+        return [problem(f"template '{template}' ({language}/{tone}, {channel}) fails: {exc}")]
+    if channel == "sms":
+        segments, encoding = sms_segments(message.text)
+        budget = spec.channels.sms_segments
+        if segments > budget:
+            return [
+                problem(
+                    f"the SMS of '{template}' ({language}/{tone}) is {len(message.text)} "
+                    f"characters, {segments} {encoding} segments; the budget is {budget}",
+                    "shorten the sms block, or raise channels.sms_segments",
+                    severity="warning",
+                )
+            ]
+    return []
+
+
+def _known(folder: Path, tone: str) -> list[str]:
+    names = sorted(p.name.removesuffix(f".{tone}.j2") for p in folder.glob(f"*.{tone}.j2"))
+    return names or ["(none)"]
