@@ -40,7 +40,7 @@ def _store(ctx: typer.Context, *, ready: bool = True) -> Iterator[Engine]:
             ensure_ready(engine)
         yield engine
     except PayjourneyError as exc:
-        err.print(f"error: {exc}", markup=False)
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
         raise typer.Exit(1) from exc
     finally:
         if engine is not None:
