@@ -140,8 +140,8 @@ class Renderer:
             return render_limited(template.generate(values), name)
         except SecurityError as exc:
             raise TemplateRefused(
-                f"{name}: refused: {exc}. Templates may only use the variables and helpers "
-                "of docs/templates.md; Python internals are out of reach"
+                f"{name}: refused: {str(exc).rstrip('.')}. Templates may only use the "
+                "variables and helpers of docs/templates.md; Python internals are out of reach"
             ) from exc
         except TemplateSyntaxError as exc:
             raise TemplateProblem(

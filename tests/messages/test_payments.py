@@ -1,0 +1,326 @@
+"""Payment options: Mollie links against a local server, EPC QR payloads, SEPA, Barzahlen."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import threading
+from collections.abc import Iterator
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
+
+import pytest
+
+from engine.creditor import Creditor, CreditorError, load_creditor
+from engine.payments.bank_transfer import (
+    epc_payload,
+    format_iban,
+    is_rf_reference,
+    normalise_iban,
+    qr_data_uri,
+    rf_reference,
+)
+from engine.payments.base import PaymentError, PaymentProvider, PaymentRequest, ProviderError
+from engine.payments.mollie import MollieProvider
+from engine.payments.offline import NotConfiguredProvider
+from engine.payments.options import build_payment_options, payment_reference
+from engine.payments.sepa import earliest_collection
+
+SEND_AT = dt.datetime(2026, 11, 24, 9, tzinfo=dt.UTC)
+
+
+class FakeMollie(BaseHTTPRequestHandler):
+    """Plays Mollie's POST /v2/payment-links; `answers` queues (status, body) to send back."""
+
+    requests: ClassVar[list[dict[str, Any]]] = []
+    answers: ClassVar[list[tuple[int, dict[str, Any]]]] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        body = json.loads(self.rfile.read(length))
+        type(self).requests.append(
+            {"path": self.path, "auth": self.headers.get("Authorization"), "body": body}
+        )
+        if type(self).answers:
+            status, answer = type(self).answers.pop(0)
+        else:
+            number = len(type(self).requests)
+            status, answer = (
+                201,
+                {
+                    "resource": "payment-link",
+                    "id": f"pl_test{number}",
+                    "mode": "test",
+                    "description": body["description"],
+                    "amount": body["amount"],
+                    "expiresAt": body.get("expiresAt"),
+                    "_links": {
+                        "paymentLink": {
+                            "href": f"https://paymentlink.mollie.com/payment/test{number}/",
+                            "type": "text/html",
+                        }
+                    },
+                },
+            )
+        payload = json.dumps(answer).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/hal+json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
+@pytest.fixture
+def mollie() -> Iterator[tuple[MollieProvider, type[FakeMollie]]]:
+    FakeMollie.requests = []
+    FakeMollie.answers = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeMollie)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    host, port = server.server_address[:2]
+    provider = MollieProvider("test_abc", base_url=f"http://{host!s}:{port}/v2", timeout=5)
+    try:
+        yield provider, FakeMollie
+    finally:
+        provider.close()
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def _request(method: str = "ideal", amount: str = "1234.50") -> PaymentRequest:
+    return PaymentRequest(
+        method=method,
+        amount=Decimal(amount),
+        currency="EUR",
+        reference="RF34C1001",
+        description="Voorbeeld B.V.",
+        expires_at=SEND_AT + dt.timedelta(days=30),
+    )
+
+
+def test_mollie_creates_a_link_for_one_method_with_amount_reference_and_expiry(
+    mollie: tuple[MollieProvider, type[FakeMollie]],
+) -> None:
+    provider, server = mollie
+    link = provider.create_link(_request())
+    assert link.created and link.url == "https://paymentlink.mollie.com/payment/test1/"
+    assert link.id == "pl_test1"
+    sent = server.requests[0]
+    assert sent["path"] == "/v2/payment-links"
+    assert sent["auth"] == "Bearer test_abc"
+    assert sent["body"]["amount"] == {"currency": "EUR", "value": "1234.50"}
+    assert sent["body"]["allowedMethods"] == ["ideal"]
+    assert "RF34C1001" in sent["body"]["description"]
+    assert sent["body"]["expiresAt"] == "2026-12-24T09:00:00+00:00"
+
+
+def test_card_and_wero_map_to_mollie_method_names(
+    mollie: tuple[MollieProvider, type[FakeMollie]],
+) -> None:
+    provider, server = mollie
+    provider.create_link(_request("card"))
+    provider.create_link(_request("wero"))
+    assert [r["body"]["allowedMethods"] for r in server.requests] == [["creditcard"], ["ideal"]]
+
+
+def test_a_mollie_error_becomes_a_provider_error_with_its_detail(
+    mollie: tuple[MollieProvider, type[FakeMollie]],
+) -> None:
+    provider, server = mollie
+    server.answers.append(
+        (422, {"status": 422, "title": "Unprocessable Entity", "detail": "The amount is too low"})
+    )
+    with pytest.raises(ProviderError, match=r"HTTP 422.*amount is too low"):
+        provider.create_link(_request())
+
+
+def test_an_unreachable_provider_becomes_a_provider_error() -> None:
+    provider = MollieProvider("test_abc", base_url="http://127.0.0.1:9/v2", timeout=1)
+    with pytest.raises(ProviderError, match="request failed"):
+        provider.create_link(_request())
+    provider.close()
+
+
+def test_a_provider_without_an_api_key_says_which_variable_to_set() -> None:
+    with pytest.raises(ProviderError, match="PAYJOURNEY_MOLLIE_API_KEY"):
+        MollieProvider("")
+
+
+def test_providers_satisfy_the_protocol(mollie: tuple[MollieProvider, type[FakeMollie]]) -> None:
+    assert isinstance(mollie[0], PaymentProvider)
+    assert isinstance(NotConfiguredProvider(), PaymentProvider)
+
+
+def test_a_link_request_needs_a_link_method_a_positive_amount_and_an_aware_expiry() -> None:
+    with pytest.raises(PaymentError, match="not paid by link"):
+        _request("bank_transfer")
+    with pytest.raises(PaymentError, match="positive"):
+        _request(amount="0")
+
+
+def _lines(payload: str) -> list[str]:
+    return payload.split("\n")
+
+
+def test_the_epc_payload_follows_epc069_12() -> None:
+    payload = epc_payload(
+        name="Voorbeeld B.V.",
+        iban="NL91 ABNA 0417 1643 00",
+        bic="ABNANL2A",
+        amount=Decimal("1234.5"),
+        reference=rf_reference("INV-2026-0042"),
+    )
+    lines = _lines(payload)
+    assert lines[:4] == ["BCD", "002", "1", "SCT"]  # service tag, version, UTF-8, SEPA transfer
+    assert lines[4] == "ABNANL2A"
+    assert lines[5] == "Voorbeeld B.V."
+    assert lines[6] == "NL91ABNA0417164300"
+    assert lines[7] == "EUR1234.50"
+    assert lines[8] == ""  # purpose code
+    assert lines[9] == "RF73INV20260042"  # structured creditor reference
+    assert len(lines) == 10  # trailing empty fields are left out
+    assert len(payload.encode()) <= 331
+
+
+def test_an_unstructured_reference_goes_in_the_remittance_text_field() -> None:
+    lines = _lines(
+        epc_payload(
+            name="Beispiel GmbH",
+            iban="DE89370400440532013000",
+            amount=Decimal(5),
+            reference="Rechnung 17",
+        )
+    )
+    assert lines[4] == "" and lines[9] == "" and lines[10] == "Rechnung 17"
+
+
+def test_the_epc_qr_is_a_png_data_uri() -> None:
+    payload = epc_payload(name="X", iban="NL91ABNA0417164300", amount=Decimal(1))
+    uri = qr_data_uri(payload)
+    assert uri.startswith("data:image/png;base64,")
+    assert base64.b64decode(uri.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "problem"),
+    [
+        ({"iban": "NL91ABNA0417164301"}, "not a valid IBAN"),
+        ({"amount": Decimal(0)}, "0.01"),
+        ({"amount": Decimal("1000000000")}, "0.01"),
+        ({"name": "x" * 71}, "1-70"),
+        ({"bic": "NOPE"}, "valid BIC"),
+        ({"currency": "USD"}, "euros only"),
+    ],
+)
+def test_a_bad_epc_field_is_refused(kwargs: dict[str, Any], problem: str) -> None:
+    args: dict[str, Any] = {"name": "X", "iban": "NL91ABNA0417164300", "amount": Decimal(1)}
+    args.update(kwargs)
+    with pytest.raises(PaymentError, match=problem):
+        epc_payload(**args)
+
+
+def test_rf_references_carry_valid_check_digits() -> None:
+    assert is_rf_reference("RF18 5390 0754 7034")  # the ISO 11649 example
+    assert is_rf_reference(rf_reference("C-1001"))
+    assert not is_rf_reference("RF19539007547034")
+    assert payment_reference("C-1001", ["INV-7"]) == rf_reference("INV7")
+    assert payment_reference("C-1001", ["A", "B"]) == rf_reference("C1001")
+    long_id = payment_reference("customer-with-a-very-long-external-identifier")
+    assert is_rf_reference(long_id) and len(long_id) <= 25
+
+
+def test_iban_is_normalised_and_grouped() -> None:
+    assert normalise_iban("nl91 abna 0417 1643 00") == "NL91ABNA0417164300"
+    assert format_iban("DE89370400440532013000") == "DE89 3704 0044 0532 0130 00"
+
+
+def test_a_direct_debit_is_collected_after_14_days_on_a_target_business_day() -> None:
+    assert earliest_collection(dt.date(2026, 11, 24)) == dt.date(2026, 12, 8)
+    # 11 Dec + 14 = Fri 25 Dec (Christmas), 26 Dec is a TARGET holiday and a Saturday
+    assert earliest_collection(dt.date(2026, 12, 11)) == dt.date(2026, 12, 28)
+
+
+def _options(
+    methods: tuple[str, ...], provider: PaymentProvider, amount: str = "250.00"
+) -> list[dict[str, Any]]:
+    return build_payment_options(
+        methods,
+        amount=Decimal(amount),
+        currency="EUR",
+        reference="RF34C1001",
+        description="Beispiel GmbH",
+        creditor=Creditor.example("DE"),
+        provider=provider,
+        send_at=SEND_AT,
+    )
+
+
+def test_options_keep_the_order_the_rules_give(
+    mollie: tuple[MollieProvider, type[FakeMollie]],
+) -> None:
+    methods = ("paypal", "sepa_direct_debit", "barzahlen", "card", "bank_transfer")
+    options = _options(methods, mollie[0])
+    assert [o["method"] for o in options] == list(methods)
+    assert options[0]["url"].startswith("https://paymentlink.mollie.com/")
+    sepa = options[1]
+    assert sepa["earliest_collection"] == "2026-12-08" and sepa["pre_notification_days"] == 14
+    assert options[2]["created"] is False  # Mollie makes no Barzahlen slips; no fake URL
+    bank = options[4]
+    assert bank["iban"] == "DE89370400440532013000" and bank["reference"] == "RF34C1001"
+    assert bank["epc_payload"].split("\n")[7] == "EUR250.00"
+
+
+def test_without_a_provider_no_link_pretends_to_exist() -> None:
+    options = _options(("ideal", "bank_transfer"), NotConfiguredProvider())
+    assert options[0]["url"] is None and options[0]["created"] is False
+    assert "no payment provider configured" in options[0]["note"]
+
+
+def test_barzahlen_above_the_slip_limit_is_not_available() -> None:
+    options = _options(("barzahlen",), NotConfiguredProvider(), amount="1000.00")
+    assert options[0]["available"] is False and "999.99" in options[0]["note"]
+
+
+def test_a_provider_failure_leaves_the_option_without_a_link_and_says_why(
+    mollie: tuple[MollieProvider, type[FakeMollie]],
+) -> None:
+    mollie[1].answers.append((401, {"title": "Unauthorized Request", "detail": "Missing key"}))
+    options = _options(("paypal", "bank_transfer"), mollie[0])
+    assert options[0]["url"] is None and "Missing key" in options[0]["note"]
+    assert options[1]["epc_payload"]
+
+
+def test_the_creditor_comes_from_a_file_then_settings_then_the_example(tmp_path: Any) -> None:
+    settings = {
+        "creditor": {
+            "name": "Jansen B.V.",
+            "iban": "NL91ABNA0417164300",
+            "street": "Dam 1",
+            "postcode": "1012 JS",
+            "city": "Amsterdam",
+        }
+    }
+    assert load_creditor(settings, environ={}).name == "Jansen B.V."
+    file = tmp_path / "creditor.toml"
+    file.write_text(
+        '[creditor]\nname = "Uit bestand"\niban = "NL91ABNA0417164300"\n'
+        'street = "a"\npostcode = "b"\ncity = "c"\n',
+        encoding="utf-8",
+    )
+    assert load_creditor(settings, environ={"PAYJOURNEY_CREDITOR": str(file)}).name == "Uit bestand"
+    assert load_creditor(None, environ={}).is_example
+
+
+def test_a_bad_creditor_setting_names_the_key() -> None:
+    with pytest.raises(CreditorError, match="unknown key"):
+        Creditor.from_mapping({"name": "x", "ibna": "y"})
+    with pytest.raises(PaymentError, match="IBAN"):
+        Creditor.from_mapping(
+            {"name": "x", "iban": "NL00", "street": "a", "postcode": "b", "city": "c"}
+        )
