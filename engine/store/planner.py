@@ -62,6 +62,9 @@ class PlanSummary:
     cancelled: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)  # (customer id, error)
     seconds: float = 0.0
+    facts_seconds: float = 0.0  # deriving fact sheets (SQL and shaping)
+    decide_seconds: float = 0.0
+    persist_seconds: float = 0.0
     dry_run: bool = False
 
 
@@ -182,6 +185,28 @@ def _batches(sheets: Iterable[FactSheet], size: int) -> Iterator[list[FactSheet]
         yield batch
 
 
+def _decide_all(
+    sheets: Sequence[FactSheet], decide: Decider, now: dt.datetime, summary: PlanSummary
+) -> list[Decision]:
+    decisions: list[Decision] = []
+    for sheet in sheets:
+        try:
+            decision = decide(sheet, now)
+        except Exception as exc:  # one bad debtor never stops the run; it is reported
+            summary.failures.append((str(sheet["customer.id"]), f"{type(exc).__name__}: {exc}"))
+            continue
+        decisions.append(decision)
+        summary.actions[decision.action.value] += 1
+        if decision.persona:
+            summary.personas[decision.persona] += 1
+        if decision.channel and decision.action is Action.SEND:
+            summary.channels[decision.channel] += 1
+        if decision.persona and decision.journey_step is not None:
+            step = (decision.persona, decision.journey_step, decision.template or "-")
+            summary.steps[step] += 1
+    return decisions
+
+
 def plan(
     engine: Engine,
     decide: Decider,
@@ -195,27 +220,22 @@ def plan(
     """Decide every debtor's next step at `now` and persist the schedule (unless `dry_run`)."""
     started = time.perf_counter()
     summary = PlanSummary(dry_run=dry_run)
-    for sheets in _batches(derive_fact_sheets(engine, now, customer_ids), batch):
-        decisions: list[Decision] = []
-        for sheet in sheets:
-            try:
-                decision = decide(sheet, now)
-            except Exception as exc:  # one bad debtor never stops the run; it is reported
-                summary.failures.append((str(sheet["customer.id"]), f"{type(exc).__name__}: {exc}"))
-                continue
-            decisions.append(decision)
-            summary.actions[decision.action.value] += 1
-            if decision.persona:
-                summary.personas[decision.persona] += 1
-            if decision.channel and decision.action is Action.SEND:
-                summary.channels[decision.channel] += 1
-            if decision.persona and decision.journey_step is not None:
-                step = (decision.persona, decision.journey_step, decision.template or "-")
-                summary.steps[step] += 1
+    batches = _batches(derive_fact_sheets(engine, now, customer_ids), batch)
+    while True:
+        clock = time.perf_counter()
+        sheets = next(batches, None)
+        summary.facts_seconds += time.perf_counter() - clock
+        if sheets is None:
+            break
+        clock = time.perf_counter()
+        decisions = _decide_all(sheets, decide, now, summary)
+        summary.decide_seconds += time.perf_counter() - clock
         summary.debtors += len(sheets)
         if not dry_run:
+            clock = time.perf_counter()
             with engine.begin() as conn:
                 _persist(conn, [str(s["customer.id"]) for s in sheets], decisions, now, summary)
+            summary.persist_seconds += time.perf_counter() - clock
         if progress is not None:
             progress(len(sheets))
     summary.seconds = time.perf_counter() - started

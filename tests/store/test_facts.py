@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from engine.model import FactSheet
 from engine.store.errors import CustomerNotFound
 from engine.store.facts_sql import derive_fact_sheets, fact_sheet_for, load_fact_sheet
 from engine.store.generate import generate
@@ -287,6 +288,8 @@ def test_the_portfolio_query_agrees_with_the_one_customer_query(
     generate(store, debtors=40, seed=11, today=NOW.date())
     everyone = {sheet["customer.id"]: sheet for sheet in derive_fact_sheets(store, NOW)}
     assert len(everyone) == 40
+    for sheet in everyone.values():
+        assert FactSheet.build(dict(sheet.values)) == sheet  # the unchecked stream is valid
     for customer_id in list(everyone)[::7]:
         assert fact_sheet_for(store, customer_id, NOW) == everyone[customer_id]
 
