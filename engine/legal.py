@@ -9,6 +9,7 @@ incassokosten; DE §§ 286, 288, 247 BGB.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import tomllib
 from collections.abc import Mapping
@@ -153,7 +154,12 @@ class LegalSettings:
             raise LegalError(f"settings.legal: {exc}") from exc
 
     def rates(self) -> RateTable:
-        return RateTable.load(self.rates_file) if self.rates_file else RateTable.load()
+        return _load_rates(self.rates_file or DEFAULT_RATES_PATH)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_rates(path: Path) -> RateTable:
+    return RateTable.load(path)
 
 
 # --- Dutch statutory collection costs ------------------------------------------------------

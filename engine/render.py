@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -161,6 +162,16 @@ class Renderer:
             raise TemplateProblem(f"{name}: rendering failed: {exc}") from exc
 
 
+@functools.lru_cache(maxsize=8)
+def _cached_renderer(root: Path) -> Renderer:
+    return Renderer(root)
+
+
+def renderer_for(templates_dir: Path) -> Renderer:
+    """A shared Renderer per templates directory (it recompiles files that changed on disk)."""
+    return _cached_renderer(templates_dir.resolve())
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
@@ -247,7 +258,7 @@ def render_preview(
         invoices=invoices,
         step=decision.journey_step,
     )
-    message = Renderer(templates_dir).render(
+    message = renderer_for(templates_dir).render(
         template=decision.template,
         language=fmt.language,
         tone=decision.tone or "",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from decimal import Decimal
 
@@ -111,12 +112,14 @@ def epc_qr(payload: str, *, scale: int = 4) -> segno.QRCode:
     return segno.make(payload, error="m", boost_error=False, micro=False, encoding="utf-8")
 
 
+@functools.lru_cache(maxsize=256)
 def qr_data_uri(payload: str, *, scale: int = 4) -> str:
     """The QR code as a PNG data URI for HTML email and previews."""
     uri: str = epc_qr(payload).png_data_uri(scale=scale, border=4)
     return uri
 
 
+@functools.lru_cache(maxsize=256)
 def qr_png(payload: str, *, scale: int = 6) -> bytes:
     """The QR code as PNG bytes, for letters."""
     import io
