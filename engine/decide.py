@@ -1,19 +1,30 @@
-"""The pure decision: (compiled rules, fact sheet, now) -> the debtor's next step, with its trace."""
+"""The pure decision: (compiled rules, fact sheet, now) -> the debtor's next step, and why."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from engine import timing
 from engine.compile import Classification, CompiledRules
 from engine.facts import CHANNELS
-from engine.model import Action, Decision, FactSheet, Money, TraceEntry
+from engine.model import Action, Decision, FactSheet, Money, Trace, TraceEntry
 from engine.spec import Journey, Step
 
 _CONSENT_NEEDED = {"sms": "customer.consent.sms", "whatsapp": "customer.consent.whatsapp"}
+_CONSENT_FACTS = (
+    "customer.consent.email",
+    "customer.consent.sms",
+    "customer.consent.whatsapp",
+    "customer.reachable_by",
+)
+
+# What happened while deciding, as cheap tuples; `_explain` turns them into TraceEntry rows
+# only when somebody reads the trace.
+Note = tuple[Any, ...]
 
 
 def decide(rules: CompiledRules, facts: FactSheet, now: dt.datetime) -> Decision:
@@ -21,77 +32,59 @@ def decide(rules: CompiledRules, facts: FactSheet, now: dt.datetime) -> Decision
     if now.tzinfo is None:
         raise ValueError("decide() needs a timezone-aware `now`")
     v = facts.values
+    notes: list[Note] = []
+    trace = Trace(lambda: _explain(rules, v, notes))
+    amount = v["balance.open_amount"]
+    if amount is None or amount <= 0:
+        notes.append(("fact", "balance", "balance.open_amount", "no open balance"))
+        return Decision(
+            customer_id=v["customer.id"],
+            action=Action.NONE,
+            reason="nothing is open: no payment request needed",
+            trace=trace,
+            ruleset_version=rules.version,
+        )
+    found = rules.classify(v)
+    notes.append(("persona", found))
+    persona, journey = found.persona, found.journey
     base: dict[str, Any] = {
         "customer_id": v["customer.id"],
         "ruleset_version": rules.version,
+        "trace": trace,
+        "persona": persona.id,
+        "persona_source": persona.source,
+        "journey_steps": len(journey.steps),
+        "locale": journey.locale,
+        "tone": journey.tone,
+        "payment_options": found.payment_options,
+        "amount_due": Money(
+            amount=amount if isinstance(amount, Decimal) else Decimal(str(amount)),
+            currency=v["balance.currency"] or "EUR",
+        ),
     }
-    amount = v["balance.open_amount"]
-    if amount is None or amount <= 0:
-        return Decision(
-            action=Action.NONE,
-            reason="nothing is open: no payment request needed",
-            trace=(_note("balance", "balance.open_amount", amount, "no open balance"),),
-            **base,
-        )
-    found = rules.classify(v)
-    trace = _persona_trace(rules, found, v)
-    persona, journey = found.persona, found.journey
-    base.update(
-        persona=persona.id,
-        persona_source=persona.source,
-        journey_steps=len(journey.steps),
-        locale=journey.locale,
-        tone=journey.tone,
-        payment_options=found.payment_options,
-        amount_due=Money(amount=Decimal(str(amount)), currency=v["balance.currency"] or "EUR"),
-    )
-    if len(rules.spec.journeys[persona.id]) > 1:
-        trace.append(
-            TraceEntry(
-                rule=f"journey for {persona.id}",
-                source=journey.source,
-                matched=True,
-                note=f"journey {journey.locale}/{journey.tone} chosen for this debtor",
-            )
-        )
-
-    if (disputes := v["behaviour.open_disputes"]) and disputes > 0:
-        trace.append(_note("pause", "behaviour.open_disputes", disputes, "paused: open dispute"))
-        return Decision(
-            action=Action.NONE,
-            reason="paused: the debtor disputes the claim",
-            trace=tuple(trace),
-            **base,
-        )
+    if v["behaviour.open_disputes"]:
+        notes.append(("fact", "pause", "behaviour.open_disputes", "paused: open dispute"))
+        return Decision(action=Action.NONE, reason="paused: the debtor disputes the claim", **base)
     tz = timing.zone(v["customer.timezone"] or "Europe/Amsterdam")
-    today = now.astimezone(tz).date()
     promised = v["journey.promised_until"]
-    if promised is not None and promised >= today:
-        trace.append(
-            _note("pause", "journey.promised_until", promised, "paused: promise to pay not yet due")
-        )
+    if promised is not None and promised >= now.astimezone(tz).date():
+        notes.append(("fact", "pause", "journey.promised_until", "paused: promise to pay"))
         return Decision(
-            action=Action.NONE,
-            reason=f"paused: promise to pay until {promised}",
-            trace=tuple(trace),
-            **base,
+            action=Action.NONE, reason=f"paused: promise to pay until {promised}", **base
         )
     due = v["balance.oldest_due_date"]
     if due is None:
-        trace.append(_note("timing", "balance.oldest_due_date", None, "no due date known"))
-        return Decision(
-            action=Action.NONE, reason="no open invoice with a due date", trace=tuple(trace), **base
-        )
+        notes.append(("fact", "timing", "balance.oldest_due_date", "no due date known"))
+        return Decision(action=Action.NONE, reason="no open invoice with a due date", **base)
     done = int(v["journey.steps_sent"] or 0)
     if done >= len(journey.steps):
         return Decision(
             action=Action.NONE,
             reason=f"journey complete: all {len(journey.steps)} steps done",
             journey_step=len(journey.steps),
-            trace=tuple(trace),
             **base,
         )
-    return _next_step(rules, journey, v, now, tz, due, done, trace, base)
+    return _next_step(rules, journey, v, now, tz, due, done, notes, base)
 
 
 def _next_step(
@@ -99,133 +92,106 @@ def _next_step(
     journey: Journey,
     v: Mapping[str, Any],
     now: dt.datetime,
-    tz: Any,
+    tz: ZoneInfo,
     due: dt.date,
     done: int,
-    trace: list[TraceEntry],
+    notes: list[Note],
     base: dict[str, Any],
 ) -> Decision:
     policy = rules.spec.channels
-    window, calendars = policy.send_window, policy.holidays
-    country = v["customer.country"]
-    shift = (
-        timing.shift_days(v[journey.shift_by], rules.spec.settings.max_shift_days)
-        if (journey.shift_by)
-        else 0
-    )
+    window, calendars, country = policy.send_window, policy.holidays, v["customer.country"]
+    shift = 0
+    if journey.shift_by:
+        shift = timing.shift_days(v[journey.shift_by], rules.spec.settings.max_shift_days)
+        if shift:
+            notes.append(("shift", journey.shift_by, shift))
     pay_hour = v["behaviour.typical_pay_hour"] if policy.prefer_typical_pay_hour else None
     pay_hour = int(pay_hour) if pay_hour is not None else None
 
-    def when(step: Step) -> dt.datetime:
-        return timing.step_time(due, step.at_days, shift, window, tz, country, calendars, pay_hour)
-
+    # step times only grow with `at` (a tested property): stop at the first one still to come
     unsent = journey.steps[done:]
-    times = [when(s) for s in unsent]
-    due_now = [i for i, t in enumerate(times) if t <= now]
-    if shift:
-        trace.append(
-            _note(
-                "timing",
-                journey.shift_by or "",
-                v[journey.shift_by or ""],
-                f"steps moved {shift} day(s) later (shift_by, capped at "
-                f"{rules.spec.settings.max_shift_days}d)",
-            )
-        )
-    if not due_now:
+    chosen: int | None = None
+    times: list[dt.datetime] = []
+    for i, step in enumerate(unsent):
+        at = timing.step_time(due, step.at_days, shift, window, tz, country, calendars, pay_hour)
+        times.append(at)
+        if at > now:
+            break
+        if chosen is None or not unsent[chosen].required:  # a required step is never skipped
+            chosen = i
+    if chosen is None:
         step = unsent[0]
-        trace.append(_step_note(step, times[0], "next step, not yet due"))
+        notes.append(("step", step, times[0], "next step, not yet due"))
         return Decision(
             action=Action.WAIT,
-            reason=f"step {step.index + 1} is due at {times[0]:%Y-%m-%d %H:%M %Z}",
+            reason=f"step {step.index + 1} is due at {times[0].isoformat()}",
             send_at=times[0],
             journey_step=step.index + 1,
             template=step.template,
-            trace=tuple(trace),
             **base,
         )
-    chosen = due_now[-1]
-    required = next((i for i in range(chosen) if unsent[i].required), None)
-    if required is not None:
-        chosen = required
     for i in range(chosen):
-        trace.append(_step_note(unsent[i], times[i], "skipped: a later step is due as well"))
+        notes.append(("step", unsent[i], times[i], "skipped: a later step is due as well"))
     step = unsent[chosen]
-    note = "due" + (" (required: never skipped)" if step.required else "")
-    trace.append(_step_note(step, times[chosen], note))
-    base.update(journey_step=step.index + 1, template=step.template)
+    notes.append(
+        ("step", step, times[chosen], "due (required: never skipped)" if step.required else "due")
+    )
+    base["journey_step"] = step.index + 1
+    base["template"] = step.template
+    number = step.index + 1
 
     if step.action == "handoff":
         return Decision(
-            action=Action.HANDOFF,
-            reason=f"step {step.index + 1}: hand over",
-            send_at=now,
-            trace=tuple(trace),
-            **base,
+            action=Action.HANDOFF, reason=f"step {number}: hand over", send_at=now, **base
         )
-    channels, channel_notes = _channels(step, v)
-    trace.extend(channel_notes)
+    channels = _channels(step, v, notes)
     if not channels:
         return Decision(
             action=Action.HANDOFF,
-            reason=f"step {step.index + 1}: no channel allowed (consent or address missing); "
+            reason=f"step {number}: no channel allowed (consent or address missing); "
             "a person must contact this debtor",
             send_at=now,
-            trace=tuple(trace),
             **base,
         )
-    base.update(
-        channel=channels[0], fallback_channels=channels[1:], fallback_after=step.fallback_after
-    )
+    base["channel"] = channels[0]
+    base["fallback_channels"] = channels[1:]
+    base["fallback_after"] = step.fallback_after
     limit = policy.per_customer_per_week
     if limit is not None and (v["journey.messages_last_7_days"] or 0) >= limit:
         later = timing.next_window_opening(
             now + dt.timedelta(days=1), window, tz, country, calendars
         )
-        trace.append(
-            _note(
+        notes.append(
+            (
+                "fact",
                 "channels.limits",
                 "journey.messages_last_7_days",
-                v["journey.messages_last_7_days"],
-                f"weekly limit of {limit} reached",
+                f"weekly limit of {limit} messages reached",
             )
         )
         return Decision(
             action=Action.WAIT,
             reason=f"weekly message limit ({limit}) reached",
             send_at=later,
-            trace=tuple(trace),
             **base,
         )
     opening = timing.next_window_opening(now, window, tz, country, calendars)
     if opening != now:
-        trace.append(
-            TraceEntry(
-                rule="channels.send_window",
-                source=policy.source,
-                matched=False,
-                note=f"outside the send window; it opens {opening:%Y-%m-%d %H:%M %Z}",
-            )
-        )
+        notes.append(("window", opening))
         return Decision(
-            action=Action.WAIT,
-            reason="due, but outside the send window",
-            send_at=opening,
-            trace=tuple(trace),
-            **base,
+            action=Action.WAIT, reason="due, but outside the send window", send_at=opening, **base
         )
     return Decision(
         action=Action.SEND,
-        reason=f"step {step.index + 1} is due",
-        send_at=now.astimezone(tz),
-        trace=tuple(trace),
+        reason=f"step {number} is due",
+        send_at=timing.fixed(now.astimezone(tz)),
         **base,
     )
 
 
 def preferred_channel(v: Mapping[str, Any]) -> str | None:
     """The customer's preferred channel, or the one `paid_after` shows works better."""
-    preferred = v["customer.preferred_channel"]
+    preferred: str | None = v["customer.preferred_channel"]
     best, best_score = preferred, v[f"behaviour.paid_after.{preferred}"] if preferred else None
     for channel in CHANNELS:
         score = v[f"behaviour.paid_after.{channel}"]
@@ -245,68 +211,86 @@ def allowed(channel: str, v: Mapping[str, Any]) -> bool:
     return consent is None or v[consent] is True
 
 
-def _channels(step: Step, v: Mapping[str, Any]) -> tuple[tuple[str, ...], list[TraceEntry]]:
+def _channels(step: Step, v: Mapping[str, Any], notes: list[Note]) -> tuple[str, ...]:
     out: list[str] = []
     dropped: list[str] = []
     for name in step.channels:
         channel = preferred_channel(v) if name == "preferred" else name
         if channel is None or channel in out:
             continue
-        if allowed(channel, v):
-            out.append(channel)
-        else:
-            dropped.append(channel)
-    notes = []
+        (out if allowed(channel, v) else dropped).append(channel)
     if dropped:
-        notes.append(
-            TraceEntry(
+        notes.append(("dropped", step, tuple(dropped)))
+    return tuple(out)
+
+
+# ------------------------------------------------------------------ explanation
+
+
+def _explain(rules: CompiledRules, v: Mapping[str, Any], notes: list[Note]) -> Iterator[TraceEntry]:
+    """The trace rows for the notes taken while deciding."""
+    for note in notes:
+        kind = note[0]
+        if kind == "persona":
+            yield from _persona_rows(rules, note[1], v)
+        elif kind == "fact":
+            _, rule, fact, text = note
+            yield TraceEntry(rule=rule, source=None, matched=True, facts={fact: v[fact]}, note=text)
+        elif kind == "shift":
+            _, fact, days = note
+            yield TraceEntry(
+                rule="timing",
+                source=None,
+                matched=True,
+                facts={fact: v[fact]},
+                note=f"steps moved {days} day(s) later (shift_by, capped at "
+                f"{rules.spec.settings.max_shift_days}d)",
+            )
+        elif kind == "step":
+            _, step, at, text = note
+            what = step.template if step.action == "send" else step.action
+            yield TraceEntry(
+                rule=f"steps[{step.index}]",
+                source=step.source,
+                matched=text.startswith("due"),
+                note=f"step {step.index + 1} ({what}, due {step.at_days:+d}d) at {at.isoformat()}: "
+                f"{text}",
+            )
+        elif kind == "dropped":
+            _, step, dropped = note
+            yield TraceEntry(
                 rule=f"steps[{step.index}].channel",
                 source=step.source,
                 matched=False,
-                facts={
-                    k: v[k]
-                    for k in (
-                        "customer.consent.sms",
-                        "customer.consent.whatsapp",
-                        "customer.consent.email",
-                        "customer.reachable_by",
-                    )
-                },
+                facts={k: v[k] for k in _CONSENT_FACTS},
                 note="not allowed (consent or address): " + ", ".join(dropped),
             )
-        )
-    return tuple(out), notes
+        elif kind == "window":
+            yield TraceEntry(
+                rule="channels.send_window",
+                source=rules.spec.channels.source,
+                matched=False,
+                note=f"outside the send window; it opens {note[1].isoformat()}",
+            )
 
 
-def _persona_trace(
+def _persona_rows(
     rules: CompiledRules, found: Classification, v: Mapping[str, Any]
-) -> list[TraceEntry]:
-    out = []
+) -> Iterator[TraceEntry]:
     for persona in rules.spec.personas[: found.persona.index + 1]:
         matched = persona is found.persona
-        out.append(
-            TraceEntry(
-                rule=f"personas[{persona.index}]",
-                source=persona.source,
-                matched=matched,
-                facts={name: v[name] for name in rules.persona_facts[persona.index]},
-                note=f"persona {persona.id}" + ("" if matched else ": did not match"),
-            )
+        yield TraceEntry(
+            rule=f"personas[{persona.index}]",
+            source=persona.source,
+            matched=matched,
+            facts={name: v[name] for name in rules.persona_facts[persona.index]},
+            note=f"persona {persona.id}" + ("" if matched else ": did not match"),
         )
-    return out
-
-
-def _note(rule: str, fact: str, value: Any, note: str) -> TraceEntry:
-    return TraceEntry(
-        rule=rule, source=None, matched=True, facts={fact: value} if fact else {}, note=note
-    )
-
-
-def _step_note(step: Step, at: dt.datetime, note: str) -> TraceEntry:
-    what = step.template if step.action == "send" else step.action
-    return TraceEntry(
-        rule=f"steps[{step.index}]",
-        source=step.source,
-        matched=note.startswith("due"),
-        note=f"step {step.index + 1} ({what}, due {step.at_days:+d}d) at {at:%Y-%m-%d %H:%M %Z}: {note}",
-    )
+    journey = found.journey
+    if len(rules.spec.journeys[found.persona.id]) > 1:
+        yield TraceEntry(
+            rule=f"journey for {found.persona.id}",
+            source=journey.source,
+            matched=True,
+            note=f"journey {journey.locale}/{journey.tone} chosen for this debtor",
+        )

@@ -541,8 +541,6 @@ def _value_of(lit: Literal, fact: str) -> Any:
 
 
 def _compare_predicate(cmp: Compare) -> Predicate:
-    import operator
-
     if isinstance(cmp.left, Literal) and isinstance(cmp.right, Fact):  # "vip" in customer.tags
         member, name = cmp.left.value, cmp.right.name
         if cmp.op == "in":
@@ -557,18 +555,22 @@ def _compare_predicate(cmp: Compare) -> Predicate:
         return lambda v: v[name] is not None and v[name] not in choices
     assert isinstance(cmp.right, Literal)
     value = _value_of(cmp.right, name)
-    ops: dict[str, Callable[[Any, Any], bool]] = {
-        "==": operator.eq,
-        "!=": operator.ne,
-        "<": operator.lt,
-        "<=": operator.le,
-        ">": operator.gt,
-        ">=": operator.ge,
-    }
-    fn = ops[cmp.op]
     if isinstance(value, bool):  # never let 1 == true
-        return lambda v: isinstance(v[name], bool) and fn(v[name], value)
-    return lambda v: (x := v[name]) is not None and fn(x, value)
+        if cmp.op == "==":
+            return lambda v: v[name] is value
+        return lambda v: isinstance(x := v[name], bool) and x is not value
+    # one lambda per operator: these run for every fact sheet, an extra call each would show
+    if cmp.op == "==":
+        return lambda v: (x := v[name]) is not None and x == value
+    if cmp.op == "!=":
+        return lambda v: (x := v[name]) is not None and x != value
+    if cmp.op == "<":
+        return lambda v: (x := v[name]) is not None and x < value
+    if cmp.op == "<=":
+        return lambda v: (x := v[name]) is not None and x <= value
+    if cmp.op == ">":
+        return lambda v: (x := v[name]) is not None and x > value
+    return lambda v: (x := v[name]) is not None and x >= value
 
 
 def predicate(expr: Expr) -> Predicate:

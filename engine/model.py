@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from enum import Enum
+from enum import StrEnum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, overload
 
 from engine.errors import FactSheetError
 from engine.facts import SCHEMA, SECTIONS, FactType
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     """What the journey does next for a debtor."""
 
     SEND = "send"  # send a message on `channel` at `send_at`
@@ -215,6 +215,53 @@ class TraceEntry:
         }
 
 
+class Trace(Sequence[TraceEntry]):
+    """A decision's explanation, built on first read.
+
+    Deciding is the hot path (a whole portfolio per planning run); explaining is on demand (a
+    preview, an audit record of a message actually sent). The builder only reads immutable
+    inputs (the rules, the fact sheet), so building later gives the same entries as building now.
+    """
+
+    __slots__ = ("_build", "_entries")
+
+    def __init__(
+        self, entries: Iterable[TraceEntry] | Callable[[], Iterable[TraceEntry]] = ()
+    ) -> None:
+        if callable(entries):
+            self._build: Callable[[], Iterable[TraceEntry]] | None = entries
+            self._entries: tuple[TraceEntry, ...] | None = None
+        else:
+            self._build, self._entries = None, tuple(entries)
+
+    def _all(self) -> tuple[TraceEntry, ...]:
+        if self._entries is None:
+            assert self._build is not None
+            self._entries, self._build = tuple(self._build()), None
+        return self._entries
+
+    @overload
+    def __getitem__(self, index: int) -> TraceEntry: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[TraceEntry, ...]: ...
+    def __getitem__(self, index: int | slice) -> TraceEntry | tuple[TraceEntry, ...]:
+        return self._all()[index]
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Trace):
+            return self._all() == other._all()
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._all())
+
+    def __repr__(self) -> str:
+        return f"Trace({list(self._all())!r})"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Money:
     amount: Decimal
@@ -241,7 +288,7 @@ class Decision:
     send_at: dt.datetime | None = None
     payment_options: tuple[str, ...] = ()
     amount_due: Money | None = None
-    trace: tuple[TraceEntry, ...] = ()
+    trace: Trace = field(default_factory=Trace)
     ruleset_version: str = ""
 
     def __post_init__(self) -> None:

@@ -218,7 +218,7 @@ def _personas(items: list[tuple[str, YNode]], read: _Reader) -> tuple[list[Perso
         if pid is not None:
             if not _ID.match(pid):
                 read.out.error(
-                    m.get("id").pos if m.get("id") else m.pos,  # type: ignore[union-attr]
+                    m.value_pos("id"),
                     kp + ".id",
                     f"persona id '{pid}' is not a plain id",
                     "use lower case letters, digits and dashes, e.g. consumer-nl",
@@ -317,7 +317,7 @@ def _step(node: YNode, index: int, kp: str, read: _Reader) -> Step | None:
     action = read.string(m.get("action"), kp + ".action") or "send"
     if action not in STEP_ACTIONS:
         read.out.error(
-            m.get("action").pos,  # type: ignore[union-attr]
+            m.value_pos("action"),
             kp + ".action",
             f"unknown action '{action}'",
             _did_you_mean(action, STEP_ACTIONS) or _expected(STEP_ACTIONS),
@@ -333,11 +333,10 @@ def _step(node: YNode, index: int, kp: str, read: _Reader) -> Step | None:
             read.out.error(
                 m.pos, kp, "missing 'template'", "name the message, e.g. `template: reminder-1`"
             )
-    elif channel_node is not None or template is not None:
-        if template is None:
-            read.out.warn(
-                m.key_pos("channel"), kp, "a handoff step sends nothing; its channel is ignored"
-            )
+    elif (channel_node is not None or template is not None) and template is None:
+        read.out.warn(
+            m.key_pos("channel"), kp, "a handoff step sends nothing; its channel is ignored"
+        )
     if channel_node is not None:
         raw = channel_node.items if isinstance(channel_node, YSeq) else [channel_node]
         for i, item in enumerate(raw):
@@ -396,7 +395,7 @@ def _journeys(
         persona = read.string(read.required(m, "persona", kp, "name the persona"), kp + ".persona")
         if persona is not None and known and persona not in known:
             read.out.error(
-                m.get("persona").pos,  # type: ignore[union-attr]
+                m.value_pos("persona"),
                 kp + ".persona",
                 f"unknown persona '{persona}'",
                 _did_you_mean(persona, known) or _expected(sorted(known)),
@@ -408,7 +407,7 @@ def _journeys(
             lm = _LOCALE.match(locale)
             if not lm or lm.group("lang") not in TONES:
                 read.out.error(
-                    m.get("locale").pos,  # type: ignore[union-attr]
+                    m.value_pos("locale"),
                     kp + ".locale",
                     f"unsupported locale '{locale}'",
                     "use language_COUNTRY with language nl or de: nl_NL, nl_BE, de_DE, de_AT",
@@ -421,7 +420,7 @@ def _journeys(
         if tone is not None and lang is not None and tone not in TONES[lang]:
             other = [lg for lg, tones in TONES.items() if tone in tones]
             read.out.error(
-                m.get("tone").pos,  # type: ignore[union-attr]
+                m.value_pos("tone"),
                 kp + ".tone",
                 f"tone '{tone}' does not exist in {locale}"
                 + (f" (it is a {other[0]} tone)" if other else ""),
@@ -432,7 +431,7 @@ def _journeys(
             if shift_by not in SCHEMA:
                 hint = suggest(shift_by)
                 read.out.error(
-                    m.get("shift_by").pos,  # type: ignore[union-attr]
+                    m.value_pos("shift_by"),
                     kp + ".shift_by",
                     f"unknown fact '{shift_by}'",
                     f"did you mean '{hint}'?"
@@ -441,7 +440,7 @@ def _journeys(
                 )
             elif SCHEMA[shift_by].type is not FactType.NUMBER:
                 read.out.error(
-                    m.get("shift_by").pos,  # type: ignore[union-attr]
+                    m.value_pos("shift_by"),
                     kp + ".shift_by",
                     f"shift_by needs a number fact; {shift_by} is a {SCHEMA[shift_by].type.value}",
                     "e.g. behaviour.avg_days_late",
@@ -486,7 +485,9 @@ def _journeys(
                     "order the steps by their `at`",
                 )
             steps.append(step)
-        if None in (persona, locale, tone) or (read.out.has_errors and len(steps) < len(step_nodes)):
+        if None in (persona, locale, tone) or (
+            read.out.has_errors and len(steps) < len(step_nodes)
+        ):
             continue
         assert persona is not None and locale is not None and tone is not None
         journey = Journey(
@@ -519,7 +520,7 @@ def _payment_options(items: list[tuple[str, YNode]], read: _Reader) -> list[Paym
         )
         if method is not None and method not in PAYMENT_METHODS:
             read.out.error(
-                m.get("method").pos,  # type: ignore[union-attr]
+                m.value_pos("method"),
                 kp + ".method",
                 f"unknown payment method '{method}'",
                 _did_you_mean(method, PAYMENT_METHODS) or _expected(PAYMENT_METHODS),
@@ -588,27 +589,27 @@ def _window(node: YNode | None, read: _Reader) -> SendWindow:
         hint = 'write "HH:MM-HH:MM", e.g. "08:00-20:00"'
         if not hm:
             read.out.error(
-                m.get("hours").pos, kp + ".hours", f"'{hours}' is not a time range", hint
-            )  # type: ignore[union-attr]
+                m.value_pos("hours"), kp + ".hours", f"'{hours}' is not a time range", hint
+            )
         else:
             try:
                 start = dt.time(int(hm.group("a")), int(hm.group("b")))
                 end = dt.time(int(hm.group("c")), int(hm.group("d")))
             except ValueError:
                 read.out.error(
-                    m.get("hours").pos, kp + ".hours", f"'{hours}' is not a valid time", hint
-                )  # type: ignore[union-attr]
+                    m.value_pos("hours"), kp + ".hours", f"'{hours}' is not a valid time", hint
+                )
             else:
                 if end <= start:
                     read.out.error(
-                        m.get("hours").pos,  # type: ignore[union-attr]
+                        m.value_pos("hours"),
                         kp + ".hours",
                         f"the window '{hours}' ends before it starts",
                         "a send window lies within one day, e.g. 08:00-20:00",
                     )
                 elif start < dt.time(7) or end > dt.time(20):
                     read.out.warn(
-                        m.get("hours").pos,  # type: ignore[union-attr]
+                        m.value_pos("hours"),
                         kp + ".hours",
                         f"the window '{hours}' reaches outside 07:00-20:00",
                         "Dutch collectors may not contact debtors between 20:00 and 07:00 (Wki)",
@@ -658,7 +659,7 @@ def _channels(items: list[tuple[str, YNode]], read: _Reader) -> ChannelPolicy:
             )
             if per_week < 1:
                 read.out.error(
-                    limits.get("per_customer_per_week").pos,  # type: ignore[union-attr]
+                    limits.value_pos("per_customer_per_week"),
                     "channels.limits.per_customer_per_week",
                     "the weekly limit must be at least 1",
                     "remove the limit to allow any number",
@@ -697,7 +698,7 @@ def _settings(items: list[tuple[str, YNode]], read: _Reader) -> Settings:
             days = _days(text)
             if days is None:
                 read.out.error(
-                    merged.get("max_shift").pos,  # type: ignore[union-attr]
+                    merged.value_pos("max_shift"),
                     "settings.max_shift",
                     f"'{text}' is not a number of days",
                     "write e.g. 10d or 2w",
@@ -846,7 +847,7 @@ def _group_journeys(
         if not choices:
             read.out.error(
                 pos,
-                f"personas[{persona.index}]",
+                f"personas[id={persona.id}]",
                 f"persona '{persona.id}' has no journey",
                 f"add a journey with `persona: {persona.id}` and its steps",
             )

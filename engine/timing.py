@@ -50,14 +50,23 @@ def holiday_name(day: dt.date, country: str) -> str | None:
     return str(found) if found else None
 
 
+def fixed(moment: dt.datetime) -> dt.datetime:
+    """The same instant with a fixed UTC offset: Python never equates a zoneinfo time in a DST
+    overlap with one in another zone (PEP 495), so decisions carry fixed offsets."""
+    offset = moment.utcoffset()
+    assert offset is not None
+    return moment.astimezone(dt.timezone(offset))
+
+
 def local_time(day: dt.date, at: dt.time, tz: ZoneInfo) -> dt.datetime:
-    """`day` at wall time `at` in `tz`; a wall time skipped by DST moves forward past the gap."""
+    """`day` at wall time `at` in `tz` (fixed offset); a wall time skipped by DST moves forward
+    past the gap, a repeated one takes its first occurrence."""
     naive = dt.datetime.combine(day, at)
     aware = naive.replace(tzinfo=tz)
     round_trip = aware.astimezone(UTC).astimezone(tz)
     if round_trip.replace(tzinfo=None) != naive:  # inside a spring-forward gap
-        return round_trip
-    return aware
+        return fixed(round_trip)
+    return fixed(aware)
 
 
 def is_send_day(
@@ -77,6 +86,14 @@ def next_send_day(
     raise ValueError("the send window never opens: give channels.send_window at least one day")
 
 
+@lru_cache(maxsize=65_536)
+def window_bounds(
+    day: dt.date, window: SendWindow, tz: ZoneInfo
+) -> tuple[dt.datetime, dt.datetime]:
+    """When the window opens and closes on `day` in `tz`."""
+    return local_time(day, window.start, tz), local_time(day, window.end, tz)
+
+
 def in_window(
     moment: dt.datetime,
     window: SendWindow,
@@ -85,14 +102,11 @@ def in_window(
     calendars: tuple[str, ...],
 ) -> bool:
     """True when a message may go out at `moment` (aware) for this customer."""
-    local = moment.astimezone(tz)
-    if not is_send_day(local.date(), window, country, calendars):
+    day = moment.astimezone(tz).date()
+    if not is_send_day(day, window, country, calendars):
         return False
-    return (
-        local_time(local.date(), window.start, tz)
-        <= local
-        < local_time(local.date(), window.end, tz)
-    )
+    opens, closes = window_bounds(day, window, tz)
+    return opens <= moment < closes
 
 
 def next_window_opening(
@@ -105,13 +119,12 @@ def next_window_opening(
     """`moment` itself when the window is open, else the next time it opens."""
     if in_window(moment, window, tz, country, calendars):
         return moment
-    local = moment.astimezone(tz)
-    day = local.date()
+    day = moment.astimezone(tz).date()
     if not (
-        is_send_day(day, window, country, calendars) and local < local_time(day, window.start, tz)
+        is_send_day(day, window, country, calendars) and moment < window_bounds(day, window, tz)[0]
     ):
         day = next_send_day(day + dt.timedelta(days=1), window, country, calendars)
-    return local_time(day, window.start, tz)
+    return window_bounds(day, window, tz)[0]
 
 
 def shift_days(value: object, max_shift: int) -> int:
@@ -125,6 +138,7 @@ def shift_days(value: object, max_shift: int) -> int:
     return max(0, min(days, max_shift))
 
 
+@lru_cache(maxsize=262_144)  # pure: debtors share due dates, offsets and zones
 def step_time(
     due: dt.date,
     at_days: int,

@@ -8,8 +8,8 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
-from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.reader import ReaderError
 
 from engine.errors import RuleProblem
 from engine.model import Source
@@ -51,6 +51,11 @@ class YMap:
         hit = self.entries.get(key)
         return hit[1] if hit else None
 
+    def value_pos(self, key: str) -> Pos:
+        """Where the value of `key` stands (the map itself when the key is missing)."""
+        hit = self.entries.get(key)
+        return hit[1].pos if hit else self.pos
+
     def key_pos(self, key: str) -> Pos:
         hit = self.entries.get(key)
         return hit[0] if hit else self.pos
@@ -79,7 +84,7 @@ def _scalar(node: ScalarNode, path: str, problems: list[RuleProblem]) -> YScalar
     quoted = node.style in ("'", '"', "|", ">")
     # ruamel marks folded line breaks with BEL; a folded scalar reads as one line
     text: str = node.value.replace("\a", "") if node.style == ">" else node.value
-    tag = node.tag.value if hasattr(node.tag, "value") else str(node.tag)
+    tag = str(getattr(node.tag, "value", node.tag))
     if quoted:
         return YScalar(text, pos, quoted)
     if text.lower() in _YAML11_BOOLS:

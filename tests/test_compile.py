@@ -61,10 +61,16 @@ def test_a_catch_all_does_not_loop_on_the_session_state() -> None:
 
 def test_first_matching_persona_wins_by_priority() -> None:
     """Two personas both match: the one written first is chosen."""
-    rules = pack("customer.kind == \"business\"", "customer.country == \"NL\"")
-    assert rules.persona_index_durable(sheet(customer__kind="business", customer__country="NL")) == 0
-    assert rules.persona_index_durable(sheet(customer__kind="consumer", customer__country="NL")) == 1
-    assert rules.persona_index_durable(sheet(customer__kind="consumer", customer__country="DE")) == 2
+    rules = pack('customer.kind == "business"', 'customer.country == "NL"')
+    assert (
+        rules.persona_index_durable(sheet(customer__kind="business", customer__country="NL")) == 0
+    )
+    assert (
+        rules.persona_index_durable(sheet(customer__kind="consumer", customer__country="NL")) == 1
+    )
+    assert (
+        rules.persona_index_durable(sheet(customer__kind="consumer", customer__country="DE")) == 2
+    )
 
 
 def test_in_compiles_to_an_or_of_equalities() -> None:
@@ -108,7 +114,9 @@ def test_the_same_rules_compile_twice_and_a_change_gets_a_new_name() -> None:
 def test_set_rulesets_does_not_consume_our_definition() -> None:
     """durable_rules deletes 'run' from what it is given: we pass it a copy."""
     fields = comp._FieldMap()
-    spec = load_sources([RuleSource("t.yaml", "personas:\n  - id: everyone\n    when: always\n" + _TAIL)])
+    spec = load_sources(
+        [RuleSource("t.yaml", "personas:\n  - id: everyone\n    when: always\n" + _TAIL)]
+    )
     definition = comp.durable_ruleset(spec.personas, fields)
     comp._register("payjourney_copytest", definition)
     assert "all" in definition["persona_0"]
@@ -116,7 +124,9 @@ def test_set_rulesets_does_not_consume_our_definition() -> None:
 
 def test_memoised_answers_equal_fresh_durable_answers(default_rules: CompiledRules) -> None:
     """The atom-vector memo never changes an answer."""
-    values = sheet(customer__kind="consumer", customer__country="DE", balance__open_amount=Decimal("99"))
+    values = sheet(
+        customer__kind="consumer", customer__country="DE", balance__open_amount=Decimal("99")
+    )
     first = default_rules.classify(values)
     assert default_rules.classify(values) is first
     assert default_rules.persona_index_durable(values) == first.persona.index

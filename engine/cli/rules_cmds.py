@@ -36,13 +36,15 @@ def parse_now(text: str | None) -> dt.datetime:
             f"{text!r} is not an ISO 8601 time; write e.g. 2026-11-24T09:30:00+01:00"
         ) from exc
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC) if "T" in text else moment.replace(
-            hour=12, tzinfo=dt.UTC
+        moment = (
+            moment.replace(tzinfo=dt.UTC) if "T" in text else moment.replace(hour=12, tzinfo=dt.UTC)
         )
     return moment
 
 
-def check_rules(rules_dir: Path, templates_dir: Path | None) -> tuple[RuleSpec | None, list[RuleProblem]]:
+def check_rules(
+    rules_dir: Path, templates_dir: Path | None
+) -> tuple[RuleSpec | None, list[RuleProblem]]:
     """Validate the rule files and (when a templates dir is given) the templates they name."""
     try:
         sources = read_rule_dir(rules_dir)
@@ -85,7 +87,11 @@ def register(app: typer.Typer) -> None:
         spec, problems = check_rules(folder, templates if templates.is_dir() else None)
         errors = [p for p in problems if p.severity == "error"]
         if as_json:
-            typer.echo(json.dumps({"ok": not errors, "problems": [p.to_json() for p in problems]}, indent=2))
+            typer.echo(
+                json.dumps(
+                    {"ok": not errors, "problems": [p.to_json() for p in problems]}, indent=2
+                )
+            )
         else:
             for problem in problems:
                 typer.echo(str(problem))
@@ -108,13 +114,18 @@ def register(app: typer.Typer) -> None:
     def explain(
         ctx: typer.Context,
         facts_file: Annotated[
-            Path | None, typer.Argument(help="Fact sheet JSON ({customer, balance, behaviour, journey}).")
+            Path | None,
+            typer.Argument(help="Fact sheet JSON ({customer, balance, behaviour, journey})."),
         ] = None,
         customer: Annotated[
             str | None, typer.Option("--customer", help="Decide for a stored customer instead.")
         ] = None,
-        now: Annotated[str | None, typer.Option("--now", help="Decide as of this ISO 8601 time.")] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="The preview answer as JSON.")] = False,
+        now: Annotated[
+            str | None, typer.Option("--now", help="Decide as of this ISO 8601 time.")
+        ] = None,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="The preview answer as JSON.")
+        ] = False,
         render: Annotated[bool, typer.Option("--render", help="Add the rendered message.")] = False,
         templates: TemplatesOption = Path("templates"),
     ) -> None:
@@ -133,7 +144,9 @@ def register(app: typer.Typer) -> None:
             print_decision(decision, answer)
 
 
-def _facts(db_url: str, facts_file: Path | None, customer: str | None, now: dt.datetime) -> FactSheet:
+def _facts(
+    db_url: str, facts_file: Path | None, customer: str | None, now: dt.datetime
+) -> FactSheet:
     err = Console(stderr=True, highlight=False)
     if (facts_file is None) == (customer is None):
         err.print("give a fact sheet file or --customer ID (one of them)")
@@ -153,7 +166,9 @@ def _facts(db_url: str, facts_file: Path | None, customer: str | None, now: dt.d
             err.print(f"{facts_file}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}")
             raise typer.Exit(2) from None
         if not isinstance(data, dict):
-            err.print(f"{facts_file}: expected an object with customer, balance, behaviour, journey")
+            err.print(
+                f"{facts_file}: expected an object with customer, balance, behaviour, journey"
+            )
             raise typer.Exit(2)
         return FactSheet.from_nested(data)
     except PayjourneyError as exc:
@@ -161,7 +176,9 @@ def _facts(db_url: str, facts_file: Path | None, customer: str | None, now: dt.d
         raise typer.Exit(2) from None
 
 
-def _render(decision: Decision, facts: FactSheet, rules: CompiledRules, templates: Path) -> dict[str, Any]:
+def _render(
+    decision: Decision, facts: FactSheet, rules: CompiledRules, templates: Path
+) -> dict[str, Any]:
     from engine.render import render_preview
 
     return render_preview(decision, facts, templates_dir=templates, settings=rules.spec.settings)
@@ -170,15 +187,21 @@ def _render(decision: Decision, facts: FactSheet, rules: CompiledRules, template
 def print_decision(decision: Decision, answer: dict[str, Any]) -> None:
     """The decision and its trace as readable tables."""
     console = Console(highlight=False)
-    summary = Table(title=f"Decision for {decision.customer_id or 'the fact sheet'}", show_header=False)
+    summary = Table(
+        title=f"Decision for {decision.customer_id or 'the fact sheet'}", show_header=False
+    )
     summary.add_column("what", style="bold")
     summary.add_column("value")
     summary.add_row("action", f"{decision.action.value} — {decision.reason}")
     if decision.persona:
         summary.add_row("persona", f"{decision.persona}  ({decision.persona_source})")
     if decision.journey_steps is not None:
-        step = f"{decision.journey_step} of {decision.journey_steps}" if decision.journey_step else "—"
-        summary.add_row("journey step", step + (f"  template {decision.template}" if decision.template else ""))
+        step = (
+            f"{decision.journey_step} of {decision.journey_steps}" if decision.journey_step else "—"
+        )
+        summary.add_row(
+            "journey step", step + (f"  template {decision.template}" if decision.template else "")
+        )
     if decision.channel:
         fallback = ", ".join(decision.fallback_channels) or "none"
         after = f" after {decision.fallback_after}" if decision.fallback_after else ""
@@ -202,7 +225,9 @@ def print_decision(decision: Decision, answer: dict[str, Any]) -> None:
         trace.add_column(column, overflow="fold")
     for entry in decision.trace:
         facts = ", ".join(f"{k}={v}" for k, v in entry.to_json()["facts"].items())
-        trace.add_row(entry.rule, str(entry.source or ""), "yes" if entry.matched else "no", facts, entry.note)
+        trace.add_row(
+            entry.rule, str(entry.source or ""), "yes" if entry.matched else "no", facts, entry.note
+        )
     console.print(trace)
     message = answer.get("message")
     if isinstance(message, dict):

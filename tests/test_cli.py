@@ -1,0 +1,107 @@
+"""The real `payjourney` CLI, run as a subprocess: validate and explain."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+EXAMPLES = ROOT / "examples" / "facts"
+
+
+def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "engine", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        check=False,
+    )
+
+
+def test_validate_the_default_pack_exits_0() -> None:
+    """`payjourney validate rules/` is clean on the shipped rule pack and its templates."""
+    result = run("validate", "rules")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ok" in result.stdout
+
+
+def test_validate_reports_every_problem_of_a_run_in_one_pass(tmp_path: Path) -> None:
+    """Two mistakes in two files: both reported, exit 1."""
+    (tmp_path / "a.yaml").write_text(
+        'personas:\n  - id: x\n    when: customer.kindd == "consumer"\n'
+        "  - id: all\n    when: always\n"
+    )
+    (tmp_path / "b.yaml").write_text(
+        "journeys:\n  - persona: x\n    locale: nl_NL\n    tone: u\n"
+        "    steps:\n      - {at: due + 1d, channel: pigeon, template: t}\n"
+    )
+    result = run("validate", str(tmp_path), "--templates", str(tmp_path / "none"))
+    assert result.returncode == 1
+    assert f"{tmp_path}/a.yaml:3:11: error: unknown fact 'customer.kindd'" in result.stdout
+    assert f"{tmp_path}/b.yaml:6:33: error: unknown channel 'pigeon'" in result.stdout
+
+
+def test_explain_json_gives_the_preview_answer() -> None:
+    """`explain FACTS.json --json` has the fields of the preview answer (without the message)."""
+    result = run(
+        "explain",
+        str(EXAMPLES / "smb-late-nl.json"),
+        "--now",
+        "2026-11-23T10:00:00+01:00",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    for key in (
+        "customer_id",
+        "action",
+        "persona",
+        "journey",
+        "channel",
+        "fallback_channels",
+        "locale",
+        "tone",
+        "send_at",
+        "payment_options",
+        "trace",
+        "ruleset_version",
+    ):
+        assert key in answer
+    assert answer["persona"]["id"] == "structurally-late-smb"
+    assert answer["persona"]["source"] == "rules/personas.yaml:22"
+    assert answer["channel"] == "whatsapp" and answer["fallback_channels"] == ["email"]
+    assert answer["send_at"] == "2026-11-23T10:00:00+01:00"
+
+
+def test_explain_prints_a_readable_table_with_the_trace() -> None:
+    """Without --json: a table with the persona, the step and why."""
+    result = run(
+        "explain", str(EXAMPLES / "consumer-de.json"), "--now", "2026-11-23T10:00:00+01:00"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "consumer-de" in result.stdout and "Why (trace)" in result.stdout
+
+
+def test_explain_with_a_bad_fact_sheet_says_what_is_wrong(tmp_path: Path) -> None:
+    """An unknown fact and a wrong type are named, exit 2, no traceback."""
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        json.dumps({"customer": {"kindd": "consumer"}, "balance": {"open_amount": "lots"}})
+    )
+    result = run("explain", str(bad))
+    assert result.returncode == 2
+    assert "unknown fact 'customer.kindd'" in result.stderr
+    assert "balance.open_amount" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_explain_with_broken_rules_exits_1_and_names_the_line(tmp_path: Path) -> None:
+    """Broken rules are reported with file:line, never decided with."""
+    (tmp_path / "p.yaml").write_text("personas:\n  - id: a\n    when: customer.kind ==\n")
+    result = run("--rules", str(tmp_path), "explain", str(EXAMPLES / "consumer-de.json"))
+    assert result.returncode == 1
+    assert f"{tmp_path}/p.yaml:3:" in result.stderr

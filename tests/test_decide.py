@@ -1,0 +1,250 @@
+"""The decision core: what a credit manager expects for pauses, skips, windows, holidays and DST."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from engine.compile import CompiledRules, compile_rules
+from engine.decide import decide
+from engine.model import Action, FactSheet
+from engine.rulespec import RuleSource, load_sources
+from tests.conftest import at
+
+NOW = at("2026-11-23T10:00:00+01:00")  # a Monday
+
+
+def pack(journey: str, channels: str = "") -> CompiledRules:
+    text = (
+        "personas:\n  - id: everyone\n    when: always\n"
+        "journeys:\n  - persona: everyone\n    locale: nl_NL\n    tone: u\n"
+        + journey
+        + "payment_options:\n  - method: bank_transfer\n"
+        + channels
+    )
+    return compile_rules(load_sources([RuleSource("t.yaml", text)]))
+
+
+SIMPLE = pack(
+    "    steps:\n"
+    "      - {at: due + 1d, channel: email, template: reminder-1}\n"
+    "      - {at: due + 7d, channel: [preferred, sms, email], template: reminder-2}\n"
+    "      - {at: due + 14d, channel: letter, template: wik-14-day-letter, required: true}\n"
+    "      - {at: due + 30d, channel: email, template: final-reminder}\n"
+    "      - {at: due + 40d, action: handoff}\n"
+)
+
+
+def debtor(**extra: object) -> FactSheet:
+    values: dict[str, object] = dict(
+        customer__id="C-9",
+        customer__kind="consumer",
+        customer__country="NL",
+        balance__open_amount="120.00",
+        balance__oldest_due_date="2026-11-02",
+    )
+    values.update(extra)
+    return FactSheet.build(None, **values)
+
+
+def test_nothing_open_means_no_message() -> None:
+    """A debtor who paid everything gets nothing."""
+    decision = decide(SIMPLE, debtor(balance__open_amount=0), NOW)
+    assert decision.action is Action.NONE and "nothing is open" in decision.reason
+
+
+def test_an_open_dispute_pauses_the_journey() -> None:
+    """A disputed claim is not chased."""
+    decision = decide(SIMPLE, debtor(behaviour__open_disputes=1), NOW)
+    assert decision.action is Action.NONE and "dispute" in decision.reason
+
+
+def test_a_promise_to_pay_pauses_until_its_date_and_then_the_journey_resumes() -> None:
+    """Promised until 30 Nov: nothing before, the journey again after."""
+    assert decide(SIMPLE, debtor(journey__promised_until="2026-11-30"), NOW).action is Action.NONE
+    later = at("2026-12-01T10:00:00+01:00")
+    assert decide(SIMPLE, debtor(journey__promised_until="2026-11-30"), later).action is Action.SEND
+
+
+def test_a_required_step_is_never_skipped() -> None:
+    """Far overdue after step 2: the 14-day letter (required) comes before the later steps."""
+    decision = decide(SIMPLE, debtor(journey__steps_sent=2), at("2026-12-28T10:00:00+01:00"))
+    assert (decision.action, decision.template, decision.journey_step) == (
+        Action.SEND,
+        "wik-14-day-letter",
+        3,
+    )
+
+
+def test_skipped_steps_are_explained_in_the_trace() -> None:
+    """After step 1, with steps 2 and 3 due, the required letter is chosen and step 2 skipped."""
+    decision = decide(SIMPLE, debtor(journey__steps_sent=1), at("2026-11-17T10:00:00+01:00"))
+    assert decision.template == "wik-14-day-letter"
+    notes = [t.note for t in decision.trace if t.rule.startswith("steps[")]
+    assert any("step 2" in n and "skipped" in n for n in notes)
+
+
+def test_nothing_due_yet_waits_for_the_next_step() -> None:
+    """Before due + 7d, after step 1: wait until step 2's time."""
+    decision = decide(SIMPLE, debtor(journey__steps_sent=1), at("2026-11-05T10:00:00+01:00"))
+    assert decision.action is Action.WAIT
+    assert decision.send_at == at("2026-11-09T08:00:00+01:00")
+    assert decision.journey_step == 2
+
+
+def test_a_finished_journey_does_nothing() -> None:
+    """All steps done: no further messages."""
+    decision = decide(SIMPLE, debtor(journey__steps_sent=5), NOW)
+    assert decision.action is Action.NONE and "complete" in decision.reason
+
+
+def test_a_handoff_step_hands_over() -> None:
+    """At due + 40d after four steps: hand over."""
+    decision = decide(SIMPLE, debtor(journey__steps_sent=4), at("2026-12-14T10:00:00+01:00"))
+    assert decision.action is Action.HANDOFF and decision.journey_step == 5
+
+
+def test_sms_needs_consent_email_is_allowed_unless_opted_out() -> None:
+    """[preferred, sms, email]: no SMS without opt-in; an email opt-out leaves nothing but a person."""
+    sheet = debtor(journey__steps_sent=1, customer__preferred_channel="sms")
+    moment = at("2026-11-10T10:00:00+01:00")
+    assert decide(SIMPLE, sheet, moment).channel == "email"
+    assert decide(SIMPLE, sheet.replace(customer__consent__sms=True), moment).channel == "sms"
+    nothing = decide(SIMPLE, sheet.replace(customer__consent__email=False), moment)
+    assert nothing.action is Action.HANDOFF and "no channel allowed" in nothing.reason
+
+
+def test_preferred_follows_the_channel_the_customer_actually_pays_after() -> None:
+    """Prefers email, but pays after SMS far more often (and consented): SMS is 'preferred'."""
+    sheet = debtor(
+        journey__steps_sent=1,
+        customer__preferred_channel="email",
+        customer__consent__sms=True,
+        behaviour__paid_after__email=0.1,
+        behaviour__paid_after__sms=0.7,
+    )
+    decision = decide(SIMPLE, sheet, at("2026-11-10T10:00:00+01:00"))
+    assert (decision.channel, decision.fallback_channels) == ("sms", ("email",))
+
+
+def test_a_channel_the_customer_cannot_receive_is_dropped() -> None:
+    """No mobile number on file: no SMS even with consent."""
+    sheet = debtor(
+        journey__steps_sent=1,
+        customer__preferred_channel="sms",
+        customer__consent__sms=True,
+        customer__reachable_by=["email", "letter"],
+    )
+    assert decide(SIMPLE, sheet, at("2026-11-10T10:00:00+01:00")).channel == "email"
+
+
+def test_the_weekly_limit_postpones_a_due_message() -> None:
+    """Three messages in the last 7 days: wait, even though a step is due."""
+    sheet = debtor(journey__steps_sent=1, journey__messages_last_7_days=3)
+    decision = decide(SIMPLE, sheet, at("2026-11-10T10:00:00+01:00"))
+    assert decision.action is Action.WAIT and "weekly" in decision.reason
+    assert decision.send_at == at("2026-11-11T10:00:00+01:00")
+
+
+def test_outside_the_window_waits_for_the_next_opening_in_the_customers_zone() -> None:
+    """21:30 in Berlin is too late; the next opening is 08:00 Berlin time the next day."""
+    sheet = debtor(customer__timezone="Europe/Berlin", customer__country="DE")
+    decision = decide(SIMPLE, sheet, at("2026-11-04T21:30:00+01:00"))
+    assert decision.action is Action.WAIT
+    assert decision.send_at == at("2026-11-05T08:00:00+01:00")
+
+
+def test_a_public_holiday_moves_the_step_to_the_next_working_day() -> None:
+    """Due + 1d on Christmas (NL: 25 and 26 Dec, then Sunday) goes out on Monday 28 Dec."""
+    sheet = debtor(balance__oldest_due_date="2026-12-24")
+    decision = decide(SIMPLE, sheet, at("2026-12-20T10:00:00+01:00"))
+    assert decision.send_at == at("2026-12-28T08:00:00+01:00")
+
+
+def test_holidays_are_the_customers_own_country() -> None:
+    """3 Oct is German Unity Day: a German debtor waits, a Dutch one does not."""
+    german = debtor(
+        balance__oldest_due_date="2026-10-02",
+        customer__country="DE",
+        customer__timezone="Europe/Berlin",
+    )
+    dutch = debtor(balance__oldest_due_date="2026-10-02")
+    before = at("2026-09-30T10:00:00+02:00")
+    assert decide(SIMPLE, german, before).send_at == at("2026-10-05T08:00:00+02:00")
+    assert decide(SIMPLE, dutch, before).send_at == at("2026-10-03T08:00:00+02:00")
+
+
+def test_typical_pay_hour_sends_an_hour_before_the_customer_usually_pays() -> None:
+    """Pays around 14:00: the reminder goes out at 13:00 local time."""
+    rules = pack(
+        "    steps:\n      - {at: due + 1d, channel: email, template: reminder-1}\n",
+        "channels:\n  prefer_typical_pay_hour: true\n",
+    )
+    sheet = debtor(behaviour__typical_pay_hour=14)
+    assert decide(rules, sheet, at("2026-11-01T10:00:00+01:00")).send_at == at(
+        "2026-11-03T13:00:00+01:00"
+    )
+
+
+DST_RULES = pack(
+    "    steps:\n      - {at: due, channel: email, template: reminder-1}\n",
+    'channels:\n  send_window: {days: mon-sun, hours: "02:30-20:00"}\n',
+)
+
+
+def test_a_send_time_in_the_spring_forward_gap_moves_forward_not_away() -> None:
+    """29 Mar 2026, 02:30 does not exist in Amsterdam: the step goes at 03:30 CEST that day."""
+    decision = decide(
+        DST_RULES, debtor(balance__oldest_due_date="2026-03-29"), at("2026-03-28T12:00:00+01:00")
+    )
+    assert decision.send_at == at("2026-03-29T03:30:00+02:00")
+
+
+def test_a_send_time_in_the_autumn_overlap_is_sent_once_at_the_first_one() -> None:
+    """25 Oct 2026, 02:30 happens twice: the step takes the first (CEST) one."""
+    decision = decide(
+        DST_RULES, debtor(balance__oldest_due_date="2026-10-25"), at("2026-10-24T12:00:00+02:00")
+    )
+    assert decision.send_at == at("2026-10-25T02:30:00+02:00")
+    after = decide(
+        DST_RULES, debtor(balance__oldest_due_date="2026-10-25"), at("2026-10-25T02:45:00+01:00")
+    )
+    assert after.action is Action.SEND
+
+
+def test_decide_refuses_a_naive_now() -> None:
+    """Time zones are never guessed."""
+    with pytest.raises(ValueError, match="timezone-aware"):
+        decide(SIMPLE, debtor(), dt.datetime(2026, 11, 23, 10))
+
+
+def test_every_decision_names_the_ruleset_version_and_persona_source() -> None:
+    """The trace says which rule matched (file:line) and the ruleset hash."""
+    decision = decide(SIMPLE, debtor(), NOW)
+    assert decision.ruleset_version.startswith("sha256:")
+    assert str(decision.persona_source) == "t.yaml:2"
+    assert decision.trace[0].rule == "personas[0]" and decision.trace[0].matched
+
+
+def test_default_pack_explains_why_earlier_personas_did_not_match(
+    default_rules: CompiledRules,
+) -> None:
+    """A German consumer: every earlier persona is listed as not matched with its fact values."""
+    sheet = FactSheet.build(
+        None,
+        customer__kind="consumer",
+        customer__country="DE",
+        customer__timezone="Europe/Berlin",
+        balance__open_amount=80,
+        balance__oldest_due_date="2026-11-10",
+        behaviour__on_time_ratio=0.5,
+        behaviour__avg_days_late=8,
+    )
+    decision = decide(default_rules, sheet, NOW)
+    assert (
+        decision.persona == "consumer-de" and decision.tone == "Sie" and decision.locale == "de_DE"
+    )
+    persona_lines = [t for t in decision.trace if t.rule.startswith("personas[")]
+    assert [t.matched for t in persona_lines] == [False] * (len(persona_lines) - 1) + [True]
+    assert persona_lines[2].facts == {"behaviour.on_time_ratio": 0.5, "behaviour.avg_days_late": 8}
