@@ -1,0 +1,72 @@
+"""Recording one event as it arrives (API, webhook, scheduler) and refreshing that debtor's facts.
+
+Idempotent by event id: the same event twice is stored once. A `promised` event with an amount
+and a date becomes a promise to pay; a `disputed` event opens a dispute. The debtor's fact sheet
+is then recomputed by the same SQL as the portfolio's, scoped to this one customer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from engine.model import FactSheet
+from engine.store import tables as t
+from engine.store.bulk import insert_new
+from engine.store.errors import CustomerNotFound, StoreError
+from engine.store.facts_sql import fact_sheet_for
+from engine.store.rows import EventRow
+
+C = t.Customer.__table__  # type: ignore[attr-defined]
+
+
+def _promise(event: EventRow, occurred: dt.datetime) -> dict[str, Any] | None:
+    data = event.data
+    if "amount" not in data or "until" not in data:
+        return None
+    try:
+        amount = Decimal(str(data["amount"]))
+        until = dt.date.fromisoformat(str(data["until"]))
+    except (InvalidOperation, ValueError) as exc:
+        raise StoreError(
+            f'event {event.id}: a promise needs data.amount (e.g. "120.00") and data.until'
+            f" (YYYY-MM-DD): {exc}"
+        ) from exc
+    return {
+        "id": f"event-{event.id}",
+        "customer_id": event.customer_id,
+        "invoice_id": event.invoice_id,
+        "amount": amount,
+        "currency": str(data.get("currency", "EUR")),
+        "promised_at": occurred,
+        "promised_until": until,
+        "channel": event.channel,
+    }
+
+
+def record_event(engine: Engine, event: EventRow, *, now: dt.datetime | None = None) -> FactSheet:
+    """Store the event (once), derive what it implies, and return the debtor's fresh facts."""
+    now = now or dt.datetime.now(dt.UTC)
+    with engine.begin() as conn:
+        zone = conn.execute(select(C.c.timezone).where(C.c.id == event.customer_id)).scalar()
+        if zone is None:
+            raise CustomerNotFound(event.customer_id)
+        record = event.record_in(zone)
+        record["recorded_at"] = now
+        occurred: dt.datetime = record["occurred_at"]
+        insert_new(conn, t.Event.__table__, [record], key=("id",))  # type: ignore[attr-defined]
+        if event.type == "promised" and (promise := _promise(event, occurred)):
+            insert_new(conn, t.PromiseToPay.__table__, [promise], key=("id",))  # type: ignore[attr-defined]
+        if event.type == "disputed":
+            dispute = {
+                "id": f"event-{event.id}",
+                "customer_id": event.customer_id,
+                "invoice_id": event.invoice_id,
+                "opened_at": occurred,
+                "reason": event.data.get("reason"),
+            }
+            insert_new(conn, t.Dispute.__table__, [dispute], key=("id",))  # type: ignore[attr-defined]
+    return fact_sheet_for(engine, event.customer_id, max(now, occurred))
