@@ -166,5 +166,5 @@ def build_context(
             facts=facts, amount=amount, on=on, fmt=fmt, legal=legal, rates=rates
         ),
         "creditor": creditor_data,
-        "sender": creditor.agent_name or creditor.name,
+        "sender": creditor.agent_name or None,
     }

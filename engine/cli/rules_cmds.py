@@ -233,3 +233,12 @@ def print_decision(decision: Decision, answer: dict[str, Any]) -> None:
     if isinstance(message, dict):
         console.print(f"[bold]Subject:[/bold] {message.get('subject') or ''}")
         console.print(str(message.get("text") or ""), markup=False)
+        if message.get("pdf"):
+            console.print(f"[bold]Letter PDF:[/bold] {message['pdf']}")
+        from rich.markup import escape
+
+        for option in answer.get("payment_options") or ():
+            detail = option.get("url") or option.get("note") or ""
+            if option.get("method") == "bank_transfer":
+                detail = f"IBAN {option.get('iban_formatted')}, reference {option.get('reference')}"
+            console.print(f"[bold]Pay by {option.get('method')}:[/bold] {escape(str(detail))}")

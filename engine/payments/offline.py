@@ -5,8 +5,8 @@ from __future__ import annotations
 from engine.payments.base import PaymentLink, PaymentRequest
 
 NOT_CREATED_NOTE = (
-    "no payment provider configured: the link is created when the message is sent "
-    "(configure one, e.g. Mollie with PAYJOURNEY_MOLLIE_API_KEY)"
+    "not created: previews make no payment links; the link is created when the message is "
+    "sent, by the configured provider (PAYJOURNEY_MOLLIE_API_KEY)"
 )
 
 

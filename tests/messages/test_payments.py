@@ -279,7 +279,7 @@ def test_options_keep_the_order_the_rules_give(
 def test_without_a_provider_no_link_pretends_to_exist() -> None:
     options = _options(("ideal", "bank_transfer"), NotConfiguredProvider())
     assert options[0]["url"] is None and options[0]["created"] is False
-    assert "no payment provider configured" in options[0]["note"]
+    assert "previews make no payment links" in options[0]["note"]
 
 
 def test_barzahlen_above_the_slip_limit_is_not_available() -> None:
@@ -324,3 +324,21 @@ def test_a_bad_creditor_setting_names_the_key() -> None:
         Creditor.from_mapping(
             {"name": "x", "iban": "NL00", "street": "a", "postcode": "b", "city": "c"}
         )
+
+
+def test_the_provider_comes_from_the_environment_or_creates_nothing(
+    mollie: tuple[MollieProvider, type[FakeMollie]],
+) -> None:
+    from engine.payments.configured import provider_from_env
+
+    assert isinstance(provider_from_env({}), NotConfiguredProvider)
+    base = str(mollie[0]._client.base_url).rstrip("/")
+    provider = provider_from_env(
+        {"PAYJOURNEY_MOLLIE_API_KEY": "test_env", "PAYJOURNEY_MOLLIE_BASE_URL": base}
+    )
+    try:
+        assert provider.name == "mollie"
+        assert provider.create_link(_request()).url
+        assert mollie[1].requests[-1]["auth"] == "Bearer test_env"
+    finally:
+        provider.close()
