@@ -326,9 +326,13 @@ def check_templates(spec: RuleSpec, templates_dir: Path) -> list[RuleProblem]:
         return [
             RuleProblem(path=str(templates_dir), line=1, column=1, key_path="", problem=str(exc))
         ]
-    creditor = load_creditor(spec.settings.extra)
-    legal = LegalSettings.from_mapping(_mapping(spec.settings.extra.get("legal")))
-    rates = legal.rates()
+    try:
+        creditor = load_creditor(spec.settings.extra)
+        legal = LegalSettings.from_mapping(_mapping(spec.settings.extra.get("legal")))
+        rates = legal.rates()
+    except PayjourneyError as exc:
+        where = spec.files[0] if spec.files else "settings"
+        return [RuleProblem(path=where, line=1, column=1, key_path="settings", problem=str(exc))]
     seen: set[tuple[str, str, str, str]] = set()
     for journey in spec.all_journeys():
         language = journey.language

@@ -203,3 +203,11 @@ def test_an_sms_over_its_segment_budget_is_a_warning_with_its_length(spec: RuleS
 def test_an_absent_templates_directory_is_one_clear_error(spec: RuleSpec, tmp_path: Path) -> None:
     problems = check_templates(spec, tmp_path / "nope")
     assert len(problems) == 1 and "does not exist" in problems[0].problem
+
+
+def test_a_bad_legal_setting_is_a_problem_not_a_crash(spec: RuleSpec) -> None:
+    from engine.spec import Settings
+
+    bad = dataclasses.replace(spec, settings=Settings(extra={"legal": {"recieve_days": 2}}))
+    problems = check_templates(bad, TEMPLATES)
+    assert len(problems) == 1 and "unknown key(s) recieve_days" in problems[0].problem
