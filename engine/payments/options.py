@@ -47,6 +47,20 @@ def build_payment_options(
     """One dict per method, in the given order. Each has `method` and `available`; a link
     method has `url` (None when no link was created, with `note` saying why) and `created`."""
     expires_at = send_at + dt.timedelta(days=LINK_VALID_DAYS)
+
+    def link(method: str) -> dict[str, Any]:
+        request = {
+            "method": method,
+            "amount": amount,
+            "currency": currency,
+            "reference": reference,
+            "description": description,
+            "expires_at": expires_at,
+            "customer_id": customer_id,
+            "locale": locale,
+        }
+        return _link(provider, request)
+
     options: list[dict[str, Any]] = []
     for method in methods:
         option: dict[str, Any] = {"method": method, "available": True}
@@ -82,48 +96,15 @@ def build_payment_options(
             if creditor.mandate_url:
                 option.update(url=creditor.mandate_url, created=True, provider="creditor")
             else:
-                option.update(
-                    _link(
-                        provider,
-                        method,
-                        amount,
-                        currency,
-                        reference,
-                        description,
-                        expires_at,
-                        customer_id,
-                        locale,
-                    )
-                )
+                option.update(link(method))
         else:
-            option.update(
-                _link(
-                    provider,
-                    method,
-                    amount,
-                    currency,
-                    reference,
-                    description,
-                    expires_at,
-                    customer_id,
-                    locale,
-                )
-            )
+            option.update(link(method))
         options.append(option)
     return options
 
 
-def _link(
-    provider: PaymentProvider,
-    method: str,
-    amount: Decimal,
-    currency: str,
-    reference: str,
-    description: str,
-    expires_at: dt.datetime,
-    customer_id: str | None,
-    locale: str | None,
-) -> dict[str, Any]:
+def _link(provider: PaymentProvider, request: dict[str, Any]) -> dict[str, Any]:
+    method = request["method"]
     if not provider.supports(method):
         return {
             "url": None,
@@ -132,18 +113,7 @@ def _link(
             "note": f"provider {provider.name} cannot create a {method} link",
         }
     try:
-        link = provider.create_link(
-            PaymentRequest(
-                method=method,
-                amount=amount,
-                currency=currency,
-                reference=reference,
-                description=description,
-                expires_at=expires_at,
-                customer_id=customer_id,
-                locale=locale,
-            )
-        )
+        link = provider.create_link(PaymentRequest(**request))
     except ProviderError as exc:
         return {"url": None, "created": False, "provider": provider.name, "note": str(exc)}
     return {
