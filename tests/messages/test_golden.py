@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"
 GOLDEN = Path(__file__).resolve().parent / "golden"
 SEND_AT = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
+#: The nudge goes out before the due date (1 November), every other message after it.
+NUDGE_AT = dt.datetime(2026, 10, 29, 8, 0, tzinfo=dt.UTC)
 
 NL_TEMPLATES = (
     "nudge",
@@ -107,7 +109,7 @@ def render_all(template: str, language: str, tone: str, tmp: Path) -> str:
             channel=channel,
             locale="nl_NL" if language == "nl" else "de_DE",
             tone=tone,
-            send_at=SEND_AT,
+            send_at=NUDGE_AT if template == "nudge" else SEND_AT,
             payment_options=methods,
             amount_due=Money(amount=Decimal("1234.50"), currency="EUR"),
         )
