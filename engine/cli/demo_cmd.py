@@ -15,10 +15,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from engine.cli.context import cli_context
-from engine.cli.rules_cmds import check_rules, parse_now
+from engine.cli.rules_cmds import parse_now
 from engine.compile import compile_rules
 from engine.decide import decide
 from engine.model import Action, FactSheet
+from engine.rulebook import validate_dir
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "facts"
 DEMO_DB = Path("payjourney-demo.db")
@@ -48,7 +49,7 @@ def register(app: typer.Typer) -> None:
         rules_dir = cli_context(ctx).rules_dir
 
         console.rule("1. Validate the rule files and templates")
-        spec, problems = check_rules(rules_dir, templates if templates.is_dir() else None)
+        spec, problems = validate_dir(rules_dir, templates if templates.is_dir() else None)
         for problem in problems:
             console.print(str(problem), markup=False)
         if spec is None:

@@ -14,10 +14,9 @@ from rich.table import Table
 from engine.cli.context import cli_context
 from engine.compile import CompiledRules, compile_rules
 from engine.decide import decide
-from engine.errors import PayjourneyError, RuleError, RuleProblem
+from engine.errors import PayjourneyError
 from engine.model import Decision, FactSheet
-from engine.rulespec import read_rule_dir, validate_sources
-from engine.spec import RuleSpec
+from engine.rulebook import validate_dir
 
 TemplatesOption = Annotated[
     Path,
@@ -42,25 +41,9 @@ def parse_now(text: str | None) -> dt.datetime:
     return moment
 
 
-def check_rules(
-    rules_dir: Path, templates_dir: Path | None
-) -> tuple[RuleSpec | None, list[RuleProblem]]:
-    """Validate the rule files and (when a templates dir is given) the templates they name."""
-    try:
-        sources = read_rule_dir(rules_dir)
-    except RuleError as exc:
-        return None, list(exc.problems)
-    spec, problems = validate_sources(sources)
-    if spec is not None and templates_dir is not None:
-        from engine.render import check_templates
-
-        problems.extend(check_templates(spec, templates_dir))
-    return spec, problems
-
-
 def load_compiled(rules_dir: Path) -> CompiledRules:
     """Load, validate and compile the rules; print every problem and exit 1 when they are bad."""
-    spec, problems = check_rules(rules_dir, None)
+    spec, problems = validate_dir(rules_dir, None)
     if spec is None:
         err = Console(stderr=True, highlight=False)
         for problem in problems:
@@ -84,7 +67,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Check the rule files and the templates they name; exit 1 on any error."""
         folder = rules_dir or cli_context(ctx).rules_dir
-        spec, problems = check_rules(folder, templates if templates.is_dir() else None)
+        spec, problems = validate_dir(folder, templates if templates.is_dir() else None)
         errors = [p for p in problems if p.severity == "error"]
         if as_json:
             typer.echo(

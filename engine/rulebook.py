@@ -1,0 +1,78 @@
+"""The rules in force: load, validate and compile a rules directory; a bad reload keeps the last good rules."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.compile import CompiledRules, compile_rules
+from engine.errors import RuleError, RuleProblem
+from engine.rulespec import read_rule_dir, validate_sources
+from engine.spec import RuleSpec
+
+
+def validate_dir(
+    rules_dir: Path, templates_dir: Path | None = None
+) -> tuple[RuleSpec | None, list[RuleProblem]]:
+    """Validate the rule files and, given a templates directory, the templates they name.
+
+    Returns the spec (None when there is any error) and every problem found, warnings included.
+    """
+    try:
+        sources = read_rule_dir(rules_dir)
+    except RuleError as exc:
+        return None, list(exc.problems)
+    spec, problems = validate_sources(sources)
+    if spec is not None and templates_dir is not None:
+        from engine.render import check_templates  # rendering is an edge: imported only here
+
+        problems.extend(check_templates(spec, templates_dir))
+        if any(p.severity == "error" for p in problems):
+            spec = None
+    return spec, problems
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reload:
+    """What a reload did."""
+
+    changed: bool  # new rules are in force
+    version: str  # the version in force after the reload
+    problems: tuple[RuleProblem, ...]  # why the new files were refused, or their warnings
+
+
+class RuleBook:
+    """Holds the compiled rules a long-running process decides with.
+
+    `reload()` reads the directory again; rules that do not validate are refused with their
+    problems and the last good rules stay in force, so a typo pushed to git never stops sending.
+    """
+
+    def __init__(self, rules_dir: Path, templates_dir: Path | None = None) -> None:
+        self.rules_dir = rules_dir
+        self.templates_dir = templates_dir
+        self._lock = threading.Lock()
+        spec, problems = validate_dir(rules_dir, templates_dir)
+        if spec is None:  # at start there is nothing to fall back to: fail loudly
+            raise RuleError(problems)
+        self._current = compile_rules(spec)
+        self.warnings = tuple(problems)
+
+    @property
+    def current(self) -> CompiledRules:
+        return self._current
+
+    def reload(self) -> Reload:
+        """Validate the directory again and switch to it when it is valid and different."""
+        spec, problems = validate_dir(self.rules_dir, self.templates_dir)
+        with self._lock:
+            if spec is None:
+                return Reload(
+                    changed=False, version=self._current.version, problems=tuple(problems)
+                )
+            if spec.version == self._current.version:
+                return Reload(changed=False, version=spec.version, problems=tuple(problems))
+            self._current = compile_rules(spec)
+            self.warnings = tuple(problems)
+            return Reload(changed=True, version=spec.version, problems=tuple(problems))
