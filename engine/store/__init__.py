@@ -1,0 +1,1 @@
+"""The store: tables, migrations, import, generated portfolios, fact derivation and planning."""
