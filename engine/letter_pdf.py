@@ -11,6 +11,7 @@ Core PDF fonts with Windows-1252 text, so no font files are needed (€, ß, ë 
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,7 @@ FOLD_MARKS = (105.0, 210.0)
 PUNCH_MARK = 148.5
 QR_SIZE = 32.0
 WORDS = {
-    "nl": {"date": "Datum", "iban": "IBAN", "scan": "Scan met uw bank-app om te betalen"},
+    "nl": {"date": "Datum", "iban": "IBAN", "scan": "Scan met de bank-app om te betalen"},
     "de": {"date": "Datum", "iban": "IBAN", "scan": "Mit der Banking-App scannen und zahlen"},
 }
 
@@ -45,7 +46,7 @@ class LetterParts:
 
     creditor: Creditor
     recipient: Sequence[str]  # name and address lines
-    place_date: str  # "Amsterdam, 10 november 2026"
+    date: str  # "10 november 2026"
     subject: str
     body: str  # the rendered letter text
     reference: str
@@ -54,8 +55,13 @@ class LetterParts:
     language: str = "nl"
 
 
+_AMOUNT_SPACE = re.compile(r"(?<=€) (?=\d)|(?<=\d) (?=€)")
+
+
 def _text(value: str) -> str:
-    """Text the core fonts can print: Windows-1252, anything else as '?'."""
+    """Text the core fonts can print: Windows-1252, anything else as '?'. An amount keeps its
+    euro sign on the same line (a no-break space between them)."""
+    value = _AMOUNT_SPACE.sub("\u00a0", value)
     return value.encode("cp1252", "replace").decode("cp1252")
 
 
@@ -97,20 +103,21 @@ def build_letter(parts: LetterParts) -> FPDF:
     pdf.set_xy(INFO_X, INFO_Y)
     for label, value in (
         (parts.reference_label, parts.reference),
-        (words["date"], parts.place_date),
+        (words["date"], parts.date),
     ):
         pdf.set_x(INFO_X)
         pdf.cell(0, 4.6, _text(f"{label}: {value}"), new_x="LMARGIN", new_y="NEXT")
     # subject and body
     pdf.set_xy(LEFT, SUBJECT_Y)
     pdf.set_font("helvetica", "B", 11)
-    pdf.multi_cell(0, 5.5, _text(parts.subject), new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 5.5, _text(parts.subject), align="L", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
     pdf.set_font("helvetica", "", 10)
-    pdf.multi_cell(0, 5, _text(parts.body), new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 5, _text(parts.body), align="L", new_x="LMARGIN", new_y="NEXT")
     if parts.epc_payload:
         _qr_block(pdf, parts, words)
-    # footer with the creditor's registration
+    # footer with the creditor's registration, on the last page
+    pdf.set_auto_page_break(auto=False)
     pdf.set_font("helvetica", "", 7)
     footer = " - ".join(
         x

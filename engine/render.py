@@ -274,7 +274,7 @@ def render_preview(
             LetterParts(
                 creditor=creditor,
                 recipient=[str(facts["customer.name"] or ""), *address],
-                place_date=f"{creditor.city}, {fmt.date(on, 'long')}",
+                date=fmt.date(on, "long"),
                 subject=message.subject or "",
                 body=message.text,
                 reference=reference,

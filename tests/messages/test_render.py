@@ -114,7 +114,7 @@ def test_the_letter_puts_the_address_in_the_din_5008_window() -> None:
         LetterParts(
             creditor=Creditor.example("DE"),
             recipient=["Lena Weber", "Hauptstraße 5", "80331 München"],
-            place_date="Berlin, 24. November 2026",
+            date="24. November 2026",
             subject="1. Mahnung",
             body="Text",
             reference="RF34C1001",
