@@ -170,6 +170,7 @@ def _render(
 def print_decision(decision: Decision, answer: dict[str, Any]) -> None:
     """The decision and its trace as readable tables."""
     console = Console(highlight=False)
+    console.width = max(console.width, 120)  # the trace stays readable when piped
     summary = Table(
         title=f"Decision for {decision.customer_id or 'the fact sheet'}", show_header=False
     )
@@ -187,7 +188,8 @@ def print_decision(decision: Decision, answer: dict[str, Any]) -> None:
         )
     if decision.channel:
         fallback = ", ".join(decision.fallback_channels) or "none"
-        after = f" after {decision.fallback_after}" if decision.fallback_after else ""
+        hours = decision.fallback_after.total_seconds() / 3600 if decision.fallback_after else 0
+        after = f" after {hours:g}h without reaction" if hours else ""
         summary.add_row("channel", f"{decision.channel} (fallback: {fallback}{after})")
     if decision.locale:
         summary.add_row("language / tone", f"{decision.locale} / {decision.tone}")
@@ -204,10 +206,16 @@ def print_decision(decision: Decision, answer: dict[str, Any]) -> None:
     summary.add_row("ruleset", decision.ruleset_version)
     console.print(summary)
     trace = Table(title="Why (trace)")
-    for column in ("rule", "source", "matched", "facts", "note"):
-        trace.add_column(column, overflow="fold")
+    trace.add_column("rule", overflow="fold", max_width=24)
+    trace.add_column("source", no_wrap=True)
+    trace.add_column("matched")
+    trace.add_column("facts", no_wrap=True)
+    trace.add_column("note", overflow="fold", ratio=1)
     for entry in decision.trace:
-        facts = ", ".join(f"{k}={v}" for k, v in entry.to_json()["facts"].items())
+        facts = "\n".join(
+            f"{k} = {json.dumps(v, ensure_ascii=False)}"
+            for k, v in entry.to_json()["facts"].items()
+        )
         trace.add_row(
             entry.rule, str(entry.source or ""), "yes" if entry.matched else "no", facts, entry.note
         )
