@@ -12,6 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from engine.creditor import Creditor, CreditorError, load_creditor
 from engine.payments.bank_transfer import (
@@ -342,3 +344,26 @@ def test_the_provider_comes_from_the_environment_or_creates_nothing(
         assert mollie[1].requests[-1]["auth"] == "Bearer test_env"
     finally:
         provider.close()
+
+
+@given(
+    name=st.text(
+        alphabet=st.characters(min_codepoint=32, max_codepoint=255, blacklist_categories=("Cc",)),
+        min_size=1,
+        max_size=70,
+    ).filter(lambda n: n.strip() == n and n != ""),
+    cents=st.integers(min_value=1, max_value=99_999_999_999),
+    reference=st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=1, max_size=21),
+)
+def test_any_valid_input_gives_an_epc_payload_that_reads_back(
+    name: str, cents: int, reference: str
+) -> None:
+    amount = Decimal(cents) / 100
+    rf = rf_reference(reference)
+    payload = epc_payload(name=name, iban="DE89370400440532013000", amount=amount, reference=rf)
+    lines = payload.split("\n")
+    assert lines[:4] == ["BCD", "002", "1", "SCT"]
+    assert lines[5] == name and lines[6] == "DE89370400440532013000"
+    assert Decimal(lines[7].removeprefix("EUR")) == amount
+    assert lines[9] == rf and is_rf_reference(lines[9])
+    assert len(payload.encode("utf-8")) <= 331

@@ -123,6 +123,7 @@ def test_the_letter_puts_the_address_in_the_din_5008_window() -> None:
             language="de",
         )
     )
+    assert pdf.pages_count == 1
     pdf.compress = False
     data = bytes(pdf.output())
     mm = 72 / 25.4
