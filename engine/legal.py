@@ -46,14 +46,13 @@ class LegalError(PayjourneyError):
 
 
 class UnsupportedCountry(LegalError):
-    """No default (verzuim/Verzug) rules are implemented for this country."""
+    """No statutory interest or fee rules are implemented for this country."""
 
     def __init__(self, country: str) -> None:
         self.country = country
         super().__init__(
-            f"no rules for being in default in country {country!r}; payjourney knows NL and DE. "
-            "Set the fact balance.in_default yourself for these debtors, or add the country's "
-            "rules to engine/legal.py"
+            f"no statutory interest rules for country {country!r}; payjourney knows NL and DE. "
+            "Add the country's series to the rate table and engine/legal.py"
         )
 
 
@@ -93,17 +92,24 @@ def is_in_default(
       Mahnung), or 30 days after the due date without one: always for businesses, for
       consumers only if the invoice warned them of this (`invoice_warned_of_default`,
       § 286 Abs. 3 Satz 1). We take the invoice as received by its due date.
-    Other countries raise UnsupportedCountry rather than guess.
+    BE, business: in default the day after the due date (law of 2 August 2002, art. 5).
+    BE, consumer: once the 14-day term of the free first reminder has passed (Code of
+      Economic Law, Book XIX); it starts on the third working day after a paper reminder.
+    Any other country: False. We claim default only where we know the rules, so no message
+    names default interest or costs on a guess; set the fact yourself for such debtors.
     """
     _check_kind(kind)
     country = country.upper()
     if today <= due_date:
         return False
-    if country == "NL":
+    if country in ("NL", "BE"):
         if kind == "business":
             return True
         if first_reminder_sent is None:
             return False
+        if country == "BE":  # the term starts on the third working day after a paper reminder
+            start = _add_working_days(first_reminder_sent, 3)
+            return today > start + dt.timedelta(days=WIK_TERM_DAYS - 1)
         return today > wik_term_end(first_reminder_sent, receipt_days=receipt_days)
     if country == "DE":
         if first_reminder_sent is not None and first_reminder_sent > due_date:
@@ -113,7 +119,7 @@ def is_in_default(
         if kind == "consumer" and not invoice_warned_of_default:
             return False
         return today > due_date + dt.timedelta(days=DE_DEFAULT_AFTER_DAYS)
-    raise UnsupportedCountry(country)
+    return False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -359,6 +365,15 @@ def statutory_interest(
         accrued += part
     total = sum((p.interest for p in periods), Decimal(0)).quantize(CENT, ROUND_HALF_UP)
     return Interest(amount=total, periods=tuple(periods))
+
+
+def _add_working_days(day: dt.date, count: int) -> dt.date:
+    """The `count`-th weekday (Monday-Friday) after `day`."""
+    while count:
+        day += dt.timedelta(days=1)
+        if day.weekday() < 5:
+            count -= 1
+    return day
 
 
 def _add_years(day: dt.date, years: int) -> dt.date:

@@ -22,6 +22,7 @@ from engine.legal import (
 
 D = dt.date
 DUE = D(2026, 10, 1)
+RATES = RateTable.load()
 
 
 def _default(**kw: object) -> bool:
@@ -94,9 +95,29 @@ def test_nobody_is_in_default_on_or_before_the_due_date() -> None:
             )
 
 
-def test_an_unknown_country_is_refused_with_a_hint() -> None:
-    with pytest.raises(UnsupportedCountry, match=r"balance.in_default yourself"):
-        _default(country="FR")
+def test_belgium_follows_its_own_rules() -> None:
+    """BE: businesses after the due date; a consumer's 14 days start on the third working day
+    after the first reminder: sent Friday 6 Nov, the term runs 11-24 Nov."""
+    assert _default(country="BE", today=DUE + dt.timedelta(days=1))
+    kw = {"country": "BE", "kind": "consumer", "first_reminder_sent": D(2026, 11, 6)}
+    assert not _default(today=D(2026, 11, 24), **kw)
+    assert _default(today=D(2026, 11, 25), **kw)
+
+
+def test_a_country_without_known_rules_is_never_claimed_in_default() -> None:
+    assert not _default(country="FR", today=DUE + dt.timedelta(days=400))
+
+
+def test_interest_for_an_unknown_country_is_refused_with_a_hint() -> None:
+    with pytest.raises(UnsupportedCountry, match="rate table"):
+        statutory_interest(
+            country="FR",
+            kind="business",
+            principal=Decimal(1),
+            start=DUE,
+            end=DUE + dt.timedelta(days=1),
+            rates=RATES,
+        )
     with pytest.raises(LegalError, match="consumer"):
         _default(kind="person")
 
@@ -146,9 +167,6 @@ def test_collection_costs_never_fall_outside_40_to_6775(principal: Decimal) -> N
 def test_more_principal_never_means_fewer_collection_costs(a: Decimal, b: Decimal) -> None:
     low, high = sorted((a, b))
     assert collection_costs(low).costs <= collection_costs(high).costs
-
-
-RATES = RateTable.load()
 
 
 def test_the_shipped_rate_table_has_the_rates_of_2025() -> None:
