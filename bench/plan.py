@@ -181,7 +181,7 @@ def main() -> None:
             f"{r['backend']:>10}: {r['debtors']:,} debtors, {r['invoices']:,} invoices"
             f" (generated in {r['generate_s']:.1f}s)\n"
             f"            plan {r['plan_s']:.2f}s = {rate:,.0f} debtors/s"
-            f"  [facts {r['facts_s']:.2f}s, decide {r['decide_s']:.2f}s,"
+            f"  [waiting for facts {r['facts_s']:.2f}s, decide {r['decide_s']:.2f}s,"
             f" persist {r['persist_s']:.2f}s]\n"
             f"            {r['scheduled']:,} scheduled steps; {r['baseline']} of the same rows"
             f" {r['baseline_s']:.2f}s; plan / baseline = {r['plan_s'] / r['baseline_s']:.1f}x\n"

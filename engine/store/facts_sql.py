@@ -8,8 +8,11 @@ round trips; Python only shapes each result row into a FactSheet.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterator, Sequence
+import queue
+import threading
+from collections.abc import Callable, Generator, Iterator, Sequence
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
@@ -68,8 +71,15 @@ def _legal_in_default() -> InDefault | None:
     return is_in_default
 
 
-def fact_query(now: dt.datetime, customer_ids: Sequence[str] | None = None) -> Select[Any]:
-    """The SELECT yielding one row of raw facts per (not forgotten) customer, ordered by id."""
+def fact_query(
+    now: dt.datetime,
+    customer_ids: Sequence[str] | None = None,
+    *,
+    id_from: str | None = None,
+    id_to: str | None = None,
+) -> Select[Any]:
+    """The SELECT yielding one row of raw facts per (not forgotten) customer, ordered by id;
+    for `customer_ids` only, or for ids in [id_from, id_to) (a chunk of the portfolio)."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     now_p = bindparam("now", now, type_=UTCDateTime)
@@ -78,7 +88,15 @@ def fact_query(now: dt.datetime, customer_ids: Sequence[str] | None = None) -> S
     ids = list(customer_ids) if customer_ids is not None else None
 
     def scope(column: Any) -> ColumnElement[bool]:
-        return column.in_(ids) if ids is not None else true()
+        # every CTE is narrowed to the same customers, so a chunk reads only its own rows
+        conditions = []
+        if ids is not None:
+            conditions.append(column.in_(ids))
+        if id_from is not None:
+            conditions.append(column >= id_from)
+        if id_to is not None:
+            conditions.append(column < id_to)
+        return and_(*conditions) if conditions else true()
 
     sent = and_(M.c.sent_at.is_not(None), M.c.sent_at <= now_p, M.c.status.not_in(NOT_SENT))
 
@@ -481,6 +499,95 @@ def sheet_from_row(
     return FactSheet(MappingProxyType(values))
 
 
+def chunk_starts(engine: Engine, size: int) -> list[str]:
+    """The first customer id of each chunk of `size` customers, in id order."""
+    numbered = (
+        select(C.c.id, func.row_number().over(order_by=C.c.id).label("n"))
+        .where(C.c.forgotten_at.is_(None))
+        .subquery()
+    )
+    query = select(numbered.c.id).where((numbered.c.n - 1) % size == 0).order_by(numbered.c.id)
+    with engine.connect() as conn:
+        return list(conn.execute(query).scalars())
+
+
+def _chunks(
+    engine: Engine, now: dt.datetime, customer_ids: Sequence[str] | None, size: int
+) -> Generator[list[FactSheet], None, None]:
+    """Fact sheets chunk by chunk: one set-based query per chunk of customers."""
+    in_default = _legal_in_default()
+    if customer_ids is not None:
+        ids = sorted(set(customer_ids))
+        queries = [fact_query(now, ids[i : i + size]) for i in range(0, len(ids), size)]
+    else:
+        starts = chunk_starts(engine, size)
+        ends: list[str | None] = [*starts[1:], None]
+        queries = [fact_query(now, id_from=a, id_to=b) for a, b in zip(starts, ends, strict=True)]
+    with engine.connect() as conn:
+        for query in queries:
+            rows = conn.execute(query).all()
+            yield [sheet_from_row(row, now, in_default, check=False) for row in rows]
+
+
+_DONE = object()
+
+
+def _prefetched(
+    chunks: Generator[list[FactSheet], None, None], depth: int = 2
+) -> Generator[list[FactSheet], None, None]:
+    """Run `chunks` in a thread, `depth` chunks ahead: the database computes the next chunk
+    (the driver releases the GIL while it waits) while the caller decides and writes this one."""
+    ready: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                while not stop.is_set():
+                    try:
+                        ready.put(chunk, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    break
+            ready.put(_DONE)
+        except BaseException as exc:  # handed to the consumer, raised there
+            ready.put(exc)
+        finally:
+            chunks.close()
+
+    worker = threading.Thread(target=produce, name="payjourney-facts", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():
+            with contextlib.suppress(queue.Empty):
+                ready.get(timeout=0.1)
+        worker.join()
+
+
+def fact_sheet_batches(
+    engine: Engine,
+    now: dt.datetime,
+    customer_ids: Sequence[str] | None = None,
+    *,
+    batch: int = 5000,
+    prefetch: bool = True,
+) -> Generator[list[FactSheet], None, None]:
+    """The portfolio's fact sheets (or those of `customer_ids`) in id order, `batch` at a time."""
+    chunks = _chunks(engine, now, customer_ids, batch)
+    return _prefetched(chunks) if prefetch else chunks
+
+
 def derive_fact_sheets(
     engine: Engine,
     now: dt.datetime,
@@ -488,16 +595,9 @@ def derive_fact_sheets(
     *,
     batch: int = 5000,
 ) -> Iterator[FactSheet]:
-    """Fact sheets of the whole portfolio (or of `customer_ids`), streamed in id order."""
-    in_default = _legal_in_default()
-    stmt = fact_query(now, customer_ids)
-    with engine.connect() as conn:
-        result = conn.execution_options(stream_results=True, yield_per=batch).execute(stmt)
-        try:
-            for row in result:
-                yield sheet_from_row(row, now, in_default, check=False)
-        finally:
-            result.close()
+    """Fact sheets of the whole portfolio (or of `customer_ids`), one by one in id order."""
+    for sheets in fact_sheet_batches(engine, now, customer_ids, batch=batch, prefetch=False):
+        yield from sheets
 
 
 def fact_sheets_for(

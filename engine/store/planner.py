@@ -11,9 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import Any
 
 from sqlalchemy import Connection, Engine, case, select, update
@@ -21,7 +20,7 @@ from sqlalchemy import Connection, Engine, case, select, update
 from engine.model import Action, Decision, FactSheet
 from engine.store import tables as t
 from engine.store.bulk import dialect_insert, upsert
-from engine.store.facts_sql import derive_fact_sheets
+from engine.store.facts_sql import fact_sheet_batches
 
 #: decide(facts, now) with the rules bound, e.g. functools.partial(engine.decide.decide, rules).
 Decider = Callable[[FactSheet, dt.datetime], Decision]
@@ -62,7 +61,7 @@ class PlanSummary:
     cancelled: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)  # (customer id, error)
     seconds: float = 0.0
-    facts_seconds: float = 0.0  # deriving fact sheets (SQL and shaping)
+    facts_seconds: float = 0.0  # waiting for fact sheets (SQL and shaping, prefetched)
     decide_seconds: float = 0.0
     persist_seconds: float = 0.0
     dry_run: bool = False
@@ -119,13 +118,19 @@ def _persist(
     now: dt.datetime,
     summary: PlanSummary,
 ) -> None:
+    if not customer_ids:
+        return
     records = [step_record(d, now) for d in decisions if _schedulable(d)]
     wanted = {_key(r) for r in records}
-    existing = conn.execute(
-        select(
-            S.c.id, S.c.customer_id, S.c.journey, S.c.step, S.c.ruleset_version, S.c.status
-        ).where(S.c.customer_id.in_(customer_ids))
-    ).all()
+    # a batch is a run of customers in id order: a range scan beats an IN list of thousands
+    batch_ids = set(customer_ids)
+    in_range = S.c.customer_id.between(min(customer_ids), max(customer_ids))
+    columns = (S.c.id, S.c.customer_id, S.c.journey, S.c.step, S.c.ruleset_version, S.c.status)
+    existing = [
+        row
+        for row in conn.execute(select(*columns).where(in_range))
+        if row.customer_id in batch_ids
+    ]
     known = {(r.customer_id, r.journey, r.step, r.ruleset_version) for r in existing}
     summary.scheduled_new += len(wanted - known)
     summary.scheduled_kept += len(wanted & known)
@@ -179,12 +184,6 @@ def _persist(
         conn.execute(stmt, journeys)
 
 
-def _batches(sheets: Iterable[FactSheet], size: int) -> Iterator[list[FactSheet]]:
-    iterator = iter(sheets)
-    while batch := list(islice(iterator, size)):
-        yield batch
-
-
 def _decide_all(
     sheets: Sequence[FactSheet], decide: Decider, now: dt.datetime, summary: PlanSummary
 ) -> list[Decision]:
@@ -216,27 +215,31 @@ def plan(
     batch: int = 2000,
     customer_ids: Sequence[str] | None = None,
     progress: Callable[[int], None] | None = None,
+    prefetch: bool = True,
 ) -> PlanSummary:
     """Decide every debtor's next step at `now` and persist the schedule (unless `dry_run`)."""
     started = time.perf_counter()
     summary = PlanSummary(dry_run=dry_run)
-    batches = _batches(derive_fact_sheets(engine, now, customer_ids), batch)
-    while True:
-        clock = time.perf_counter()
-        sheets = next(batches, None)
-        summary.facts_seconds += time.perf_counter() - clock
-        if sheets is None:
-            break
-        clock = time.perf_counter()
-        decisions = _decide_all(sheets, decide, now, summary)
-        summary.decide_seconds += time.perf_counter() - clock
-        summary.debtors += len(sheets)
-        if not dry_run:
+    batches = fact_sheet_batches(engine, now, customer_ids, batch=batch, prefetch=prefetch)
+    try:
+        while True:
             clock = time.perf_counter()
-            with engine.begin() as conn:
-                _persist(conn, [str(s["customer.id"]) for s in sheets], decisions, now, summary)
-            summary.persist_seconds += time.perf_counter() - clock
-        if progress is not None:
-            progress(len(sheets))
+            sheets = next(batches, None)
+            summary.facts_seconds += time.perf_counter() - clock
+            if sheets is None:
+                break
+            clock = time.perf_counter()
+            decisions = _decide_all(sheets, decide, now, summary)
+            summary.decide_seconds += time.perf_counter() - clock
+            summary.debtors += len(sheets)
+            if not dry_run:
+                clock = time.perf_counter()
+                with engine.begin() as conn:
+                    _persist(conn, [str(s["customer.id"]) for s in sheets], decisions, now, summary)
+                summary.persist_seconds += time.perf_counter() - clock
+            if progress is not None:
+                progress(len(sheets))
+    finally:
+        batches.close()  # stops the prefetching thread if we leave early
     summary.seconds = time.perf_counter() - started
     return summary
