@@ -280,13 +280,17 @@ class CompiledRules:
         with _host_lock:
             self._hits.clear()
             try:
-                _get_host().post(self.name, event)
+                state = _get_host().post(self.name, event)
             except MessageNotHandledException as exc:
                 raise EngineError(
                     "no persona matched; the rule pack must end with a catch-all (`when: always`)"
                 ) from exc
             except Exception as exc:  # durable_rules raises bare Exceptions from C
                 raise EngineError(f"durable_rules failed on a fact sheet: {exc}") from exc
+            if isinstance(state, dict) and state.get("exception"):
+                # durable_rules stores an action's exception in the session state and returns
+                # it from every later post: never decide on such a session
+                raise EngineError(f"a durable_rules action failed: {state['exception']}")
             if len(self._hits) != 1:
                 raise EngineError(f"durable_rules fired {len(self._hits)} persona rules, not 1")
             return self._hits[0]

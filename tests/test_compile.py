@@ -196,3 +196,21 @@ def test_durable_rules_and_the_evaluator_agree_on_random_conditions(
     rules = pack(*(ex.to_source(c).replace("'", "''") for c in conditions))
     for values in sheets:
         assert rules.persona_index_durable(values) == rules.persona_index_plain(values)
+
+
+def test_an_action_exception_is_kept_in_the_session_state_so_actions_only_record() -> None:
+    """durable_rules returns a failed action's exception from every later post of the session;
+    our actions only append to a list, and a state carrying an exception is refused."""
+    host = comp._get_host()
+
+    def boom(c: Any) -> None:
+        raise RuntimeError("boom")
+
+    host.set_rulesets({"pin_exception": {"r": {"all": [{"m": {"t": "x"}}], "pri": 0, "run": boom}}})
+    for _ in range(2):
+        state = host.post("pin_exception", {"t": "x"})
+        assert "boom" in state["exception"]
+    rules = pack("customer.employees > 5")
+    for employees in range(20):  # many posts, one session, no exception ever stored
+        rules.persona_index_durable(sheet(customer__employees=employees))
+    assert "exception" not in host.get_state(rules.name)
