@@ -158,7 +158,11 @@ class Renderer:
             raise TemplateProblem(
                 f"{name}: it extends or imports {exc.name!r}, which does not exist"
             ) from exc
-        except (TypeError, ValueError, ArithmeticError, RecursionError) as exc:
+        except RecursionError as exc:
+            raise TemplateRefused(
+                f"{name}: refused: macros or blocks call themselves too deeply"
+            ) from exc
+        except (TypeError, ValueError, ArithmeticError) as exc:
             raise TemplateProblem(f"{name}: rendering failed: {exc}") from exc
 
 

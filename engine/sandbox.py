@@ -12,6 +12,7 @@ do not.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,10 @@ from markupsafe import Markup, escape
 
 from engine.errors import PayjourneyError
 
-#: The longest string or list one expression may build.
-MAX_SIZE = 10_000
+#: The longest string or list one expression may build with `*`.
+MAX_SIZE = 1_000
+#: Calls, operators and attribute lookups one render may make (macro recursion, big loops).
+MAX_OPERATIONS = 200_000
 #: The longest `range()` a template may loop over.
 MAX_RANGE = 1_000
 #: Loops nested deeper than this are refused when the template is loaded.
@@ -42,6 +45,21 @@ class TemplateProblem(PayjourneyError):
 
 class TemplateRefused(TemplateProblem):
     """A template tried something the sandbox does not allow."""
+
+
+_budget: ContextVar[list[int]] = ContextVar("template_budget")
+
+
+def _spend() -> None:
+    """Count one operation against the render's budget (set by render_limited)."""
+    budget = _budget.get(None)
+    if budget is None:
+        return
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise SecurityError(
+            f"the template does more than {MAX_OPERATIONS:,} operations; simplify its loops"
+        )
 
 
 def _limit(size: int, what: str) -> None:
@@ -124,6 +142,14 @@ class MessageEnvironment(ImmutableSandboxedEnvironment):
         _checked_width(width)
         return do_wordwrap(self, s, width, break_long_words)
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        _spend()
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        _spend()
+        return super().getitem(obj, argument)
+
     def join_path(self, template: str, parent: str) -> str:
         """A template extended or imported from an HTML-mode template is HTML-mode too."""
         if parent.endswith(HTML_SUFFIX) and not _is_html(template):
@@ -131,6 +157,7 @@ class MessageEnvironment(ImmutableSandboxedEnvironment):
         return template
 
     def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
+        _spend()
         if operator_ == "*":
             for seq, count in ((left, right), (right, left)):
                 if isinstance(seq, str | list | tuple | Markup) and isinstance(count, int):
@@ -155,6 +182,7 @@ class MessageEnvironment(ImmutableSandboxedEnvironment):
         *args: Any,
         **kwargs: Any,
     ) -> Any:
+        _spend()
         owner = getattr(__obj, "__self__", None)
         name = getattr(__obj, "__name__", "")
         if isinstance(owner, str):
@@ -193,17 +221,22 @@ def check_source(env: MessageEnvironment, name: str) -> None:
 
 
 def render_limited(chunks: Iterable[str], name: str) -> str:
-    """Join rendered chunks, stopping once the output passes MAX_OUTPUT."""
+    """Join rendered chunks within the operation budget, stopping once the output passes
+    MAX_OUTPUT. The chunks are produced lazily, so the budget covers the whole render."""
     out: list[str] = []
     size = 0
-    for chunk in chunks:
-        size += len(chunk)
-        if size > MAX_OUTPUT:
-            raise TemplateRefused(
-                f"{name}: the output is longer than {MAX_OUTPUT:,} characters; "
-                "a message template should produce a message"
-            )
-        out.append(chunk)
+    token = _budget.set([MAX_OPERATIONS])
+    try:
+        for chunk in chunks:
+            size += len(chunk)
+            if size > MAX_OUTPUT:
+                raise TemplateRefused(
+                    f"{name}: the output is longer than {MAX_OUTPUT:,} characters; "
+                    "a message template should produce a message"
+                )
+            out.append(chunk)
+    finally:
+        _budget.reset(token)
     return "".join(out)
 
 
