@@ -157,42 +157,27 @@ def _convert(node: Node, path: str, problems: list[RuleProblem]) -> YNode:
     raise TypeError(f"unexpected YAML node {node!r}")
 
 
+def _problem(path: str, line: int, column: int, problem: str, hint: str) -> RuleProblem:
+    return RuleProblem(path=path, line=line, column=column, key_path="", problem=problem, hint=hint)
+
+
 def load_yaml(text: str, path: str) -> tuple[YNode | None, list[RuleProblem]]:
     """Parse one YAML document into nodes; syntax errors come back as problems, never raised."""
     problems: list[RuleProblem] = []
-    yaml = YAML(typ="rt")
     try:
-        root = yaml.compose(text)
+        root = YAML(typ="rt").compose(text)
     except ReaderError as exc:  # a character YAML does not allow (control characters, ...)
         before = text[: max(exc.position, 0)]
-        line = before.count("\n") + 1
         column = len(before) - (before.rfind("\n") + 1) + 1
-        problems.append(
-            RuleProblem(
-                path=path,
-                line=line,
-                column=column,
-                key_path="",
-                problem=f"character {exc.character:#x} is not allowed in YAML",
-                hint="remove it; rule files are plain UTF-8 text",
-            )
-        )
-        return None, problems
+        problem = f"character {exc.character:#x} is not allowed in YAML"
+        hint = "remove it; rule files are plain UTF-8 text"
+        return None, [_problem(path, before.count("\n") + 1, column, problem, hint)]
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        column = mark.column + 1 if mark else 1
-        problems.append(
-            RuleProblem(
-                path=path,
-                line=line,
-                column=column,
-                key_path="",
-                problem=f"YAML syntax: {exc.problem or exc.context}",
-                hint="check indentation (spaces, not tabs) and that every ':' has a space after it",
-            )
-        )
-        return None, problems
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = f"YAML syntax: {exc.problem or exc.context}"
+        hint = "check indentation (spaces, not tabs) and that every ':' has a space after it"
+        return None, [_problem(path, line, column, problem, hint)]
     if root is None:
         return None, problems
     return _convert(root, path, problems), problems
