@@ -300,21 +300,25 @@ def _mapping(value: object) -> Mapping[str, Any] | None:
 # --- checking the templates a rule pack names -------------------------------------------
 
 
-def sample_facts(journey: Journey) -> FactSheet:
-    """A plausible fact sheet for a journey's language, to render its templates with."""
+def sample_facts(journey: Journey, kind: str = "business") -> FactSheet:
+    """A plausible fact sheet for a journey's language, to render its templates with: a
+    business in default, or a consumer who is not (so both branches of a template run)."""
     country = journey.locale.split("_", 1)[-1].upper() if "_" in journey.locale else "NL"
+    business = kind == "business"
+    if country == "DE":
+        name = "Müller GmbH" if business else "Lena Weber"
+    else:
+        name = "Jansen Installatietechniek B.V." if business else "Jan de Vries"
     return FactSheet.build(
         {
             "customer.id": "C-SAMPLE",
-            "customer.name": "Jansen Installatietechniek B.V."
-            if country != "DE"
-            else "Müller GmbH",
-            "customer.kind": "business",
+            "customer.name": name,
+            "customer.kind": kind,
             "customer.country": country,
             "balance.open_amount": Decimal("1234.50"),
-            "balance.open_invoices": 2,
+            "balance.open_invoices": 2 if business else 1,
             "balance.oldest_due_date": dt.date(2026, 11, 1),
-            "balance.in_default": True,
+            "balance.in_default": business,
         }
     )
 
@@ -388,11 +392,8 @@ def _check_one(
                 + ", ".join(_known(renderer.root / language, tone)),
             )
         ]
-    facts = sample_facts(journey)
     methods = journey.payment_options or tuple(o.method for o in spec.payment_options)
     on = dt.date(2026, 11, 10)
-    moment = dt.datetime.combine(on, dt.time(9), dt.UTC)
-    fmt = LocaleFormat(journey.locale)
     reference = payment_reference("C-SAMPLE")
     options = build_payment_options(
         methods,
@@ -402,38 +403,46 @@ def _check_one(
         description=creditor.name,
         creditor=creditor,
         provider=NotConfiguredProvider(),
-        send_at=moment,
-        locale=fmt.locale,
-    )
-    context = build_context(
-        facts=facts,
-        template=template,
-        channel=channel,
+        send_at=dt.datetime.combine(on, dt.time(9), dt.UTC),
         locale=journey.locale,
-        tone=tone,
-        amount=Decimal("1234.50"),
-        currency="EUR",
-        on=on,
-        options=options,
-        reference=reference,
-        creditor=creditor,
-        legal=legal,
-        rates=rates,
-        step=step.index + 1,
     )
-    try:
-        message = renderer.render(
-            template=template, language=language, tone=tone, channel=channel, context=context
+    longest: RenderedMessage | None = None
+    for kind in ("business", "consumer"):
+        context = build_context(
+            facts=sample_facts(journey, kind),
+            template=template,
+            channel=channel,
+            locale=journey.locale,
+            tone=tone,
+            amount=Decimal("1234.50"),
+            currency="EUR",
+            on=on,
+            options=options,
+            reference=reference,
+            creditor=creditor,
+            legal=legal,
+            rates=rates,
+            step=step.index + 1,
         )
-    except PayjourneyError as exc:
-        return [problem(f"template '{template}' ({language}/{tone}, {channel}) fails: {exc}")]
-    if channel == "sms":
-        segments, encoding = sms_segments(message.text)
+        try:
+            message = renderer.render(
+                template=template, language=language, tone=tone, channel=channel, context=context
+            )
+        except PayjourneyError as exc:
+            return [
+                problem(
+                    f"template '{template}' ({language}/{tone}, {channel}, {kind}) fails: {exc}"
+                )
+            ]
+        if longest is None or len(message.text) > len(longest.text):
+            longest = message
+    if channel == "sms" and longest is not None:
+        segments, encoding = sms_segments(longest.text)
         budget = spec.channels.sms_segments
         if segments > budget:
             return [
                 problem(
-                    f"the SMS of '{template}' ({language}/{tone}) is {len(message.text)} "
+                    f"the SMS of '{template}' ({language}/{tone}) is {len(longest.text)} "
                     f"characters, {segments} {encoding} segments; the budget is {budget}",
                     "shorten the sms block, or raise channels.sms_segments",
                     severity="warning",

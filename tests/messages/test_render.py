@@ -212,3 +212,22 @@ def test_a_bad_legal_setting_is_a_problem_not_a_crash(spec: RuleSpec) -> None:
     bad = dataclasses.replace(spec, settings=Settings(extra={"legal": {"recieve_days": 2}}))
     problems = check_templates(bad, TEMPLATES)
     assert len(problems) == 1 and "unknown key(s) recieve_days" in problems[0].problem
+
+
+def test_the_check_renders_both_the_business_and_the_consumer_branch(
+    spec: RuleSpec, tmp_path: Path
+) -> None:
+    copy = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, copy)
+    target = copy / "nl" / "reminder-1.u.j2"
+    text = target.read_text(encoding="utf-8")
+    target.write_text(
+        text.replace(
+            "{% block body %}\n",
+            "{% block body %}\n{% if customer.is_consumer %}{{ oops }}{% endif %}",
+        ),
+        encoding="utf-8",
+    )
+    problems = check_templates(spec, copy)
+    assert problems and all("consumer) fails" in p.problem for p in problems)
+    assert any("'oops' is undefined" in p.problem for p in problems)
