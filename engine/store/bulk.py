@@ -1,17 +1,28 @@
-"""Set-based writes: multi-row INSERT with ON CONFLICT, on SQLite and PostgreSQL alike."""
+"""Set-based writes: multi-row INSERT with ON CONFLICT, on SQLite and PostgreSQL alike.
+
+On PostgreSQL a large batch goes through COPY into a temporary table and one
+INSERT ... SELECT ... ON CONFLICT, which skips rendering thousands of parameters in Python.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Column, Connection, MetaData, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
 #: Rows per statement: big enough to amortise the round trip, small enough for SQLite's limits.
 CHUNK = 2000
+#: From this many rows a PostgreSQL upsert goes through COPY.
+COPY_MIN = 200
+
+#: Builds the SET clause from the `excluded` pseudo-table (for updates that are not plain copies).
+SetClause = Callable[[Any], Mapping[str, Any]]
+_temp_names = itertools.count(1)
 
 
 def dialect_insert(conn: Connection, table: Table) -> Any:
@@ -30,6 +41,49 @@ def chunks(
         yield batch
 
 
+def _on_conflict(
+    stmt: Any,
+    key: Sequence[str],
+    columns: Sequence[str],
+    set_: SetClause | None,
+    only_where: ColumnElement[bool] | None,
+) -> Any:
+    if set_ is not None:
+        changes = dict(set_(stmt.excluded))
+    else:
+        changes = {c: stmt.excluded[c] for c in columns}
+    if not changes:
+        return stmt.on_conflict_do_nothing(index_elements=list(key))
+    return stmt.on_conflict_do_update(index_elements=list(key), set_=changes, where=only_where)
+
+
+def _copy_to_temp(conn: Connection, table: Table, batch: Sequence[Mapping[str, Any]]) -> Table:
+    """COPY the rows (bind-processed like any parameter) into a fresh temporary table."""
+    names = list(batch[0])
+    temp = Table(
+        f"pj_copy_{table.name}_{next(_temp_names)}",
+        MetaData(),
+        *[Column(name, table.c[name].type) for name in names],
+    )
+    cols = ", ".join(f'"{name}"' for name in names)
+    conn.exec_driver_sql(
+        f'CREATE TEMP TABLE "{temp.name}" ON COMMIT DROP AS'
+        f' SELECT {cols} FROM "{table.name}" WITH NO DATA'
+    )
+    processors = [table.c[name].type._cached_bind_processor(conn.dialect) for name in names]
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor, cursor.copy(f'COPY "{temp.name}" ({cols}) FROM STDIN') as copy:
+        for row in batch:
+            copy.write_row(
+                [
+                    proc(row[name]) if proc is not None else row[name]
+                    for name, proc in zip(names, processors, strict=True)
+                ]
+            )
+    return temp
+
+
 def upsert(
     conn: Connection,
     table: Table,
@@ -38,25 +92,24 @@ def upsert(
     key: Sequence[str] = ("id",),
     update: Sequence[str] | None = None,
     keep: Sequence[str] = (),
+    set_: SetClause | None = None,
     only_where: ColumnElement[bool] | None = None,
 ) -> int:
     """Insert rows; a row whose `key` exists updates the `update` columns (default: every column
-    given, except the key and `keep`). `only_where` limits which existing rows may change.
-    Returns the number of rows written."""
+    given, except the key and `keep`), or what `set_` says. `only_where` limits which existing
+    rows may change. Returns the number of rows given."""
     written = 0
     for batch in chunks(rows):
         columns = update if update is not None else [c for c in batch[0] if c not in key]
         columns = [c for c in columns if c not in keep]
-        stmt = dialect_insert(conn, table)
-        if columns:
-            stmt = stmt.on_conflict_do_update(
-                index_elements=list(key),
-                set_={c: stmt.excluded[c] for c in columns},
-                where=only_where,
-            )
+        if conn.dialect.name == "postgresql" and len(batch) >= COPY_MIN:
+            temp = _copy_to_temp(conn, table, batch)
+            names = list(batch[0])
+            stmt = postgresql.insert(table).from_select(names, select(*temp.c))
+            conn.execute(_on_conflict(stmt, key, columns, set_, only_where))
         else:
-            stmt = stmt.on_conflict_do_nothing(index_elements=list(key))
-        conn.execute(stmt, list(batch))
+            stmt = _on_conflict(dialect_insert(conn, table), key, columns, set_, only_where)
+            conn.execute(stmt, list(batch))
         written += len(batch)
     return written
 

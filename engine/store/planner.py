@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, case, select, update
 
 from engine.model import Action, Decision, FactSheet
 from engine.store import tables as t
-from engine.store.bulk import dialect_insert, upsert
+from engine.store.bulk import upsert
 from engine.store.facts_sql import fact_sheet_batches
 
 #: decide(facts, now) with the rules bound, e.g. functools.partial(engine.decide.decide, rules).
@@ -166,22 +166,21 @@ def _persist(
         if _schedulable(d)
     ]
     if journeys:
-        stmt = dialect_insert(conn, J)
-        same = J.c.persona == stmt.excluded.persona
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["customer_id"],
-            set_={
-                "persona": stmt.excluded.persona,
-                "ruleset_version": stmt.excluded.ruleset_version,
-                "state": stmt.excluded.state,
-                "current_step": stmt.excluded.current_step,
+
+        def journey_set(excluded: Any) -> dict[str, Any]:
+            same = J.c.persona == excluded.persona
+            return {
+                "persona": excluded.persona,
+                "ruleset_version": excluded.ruleset_version,
+                "state": excluded.state,
+                "current_step": excluded.current_step,
                 # a new persona starts a new journey: its steps count from zero
                 "steps_sent": case((same, J.c.steps_sent), else_=0),
-                "started_at": case((same, J.c.started_at), else_=stmt.excluded.started_at),
-                "updated_at": case((same, J.c.updated_at), else_=stmt.excluded.updated_at),
-            },
-        )
-        conn.execute(stmt, journeys)
+                "started_at": case((same, J.c.started_at), else_=excluded.started_at),
+                "updated_at": case((same, J.c.updated_at), else_=excluded.updated_at),
+            }
+
+        upsert(conn, J, journeys, key=("customer_id",), set_=journey_set)
 
 
 def _decide_all(

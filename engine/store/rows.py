@@ -19,6 +19,17 @@ from engine.store.tables import EVENT_KINDS
 from engine.store.types import CURRENCIES
 
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
+#: A customer's time zone when the file gives none: its country's.
+COUNTRY_ZONES: dict[str, str] = {
+    "NL": "Europe/Amsterdam",
+    "DE": "Europe/Berlin",
+    "BE": "Europe/Brussels",
+    "AT": "Europe/Vienna",
+    "LU": "Europe/Luxembourg",
+    "CH": "Europe/Zurich",
+    "FR": "Europe/Paris",
+    "GB": "Europe/London",
+}
 
 
 def _check_currency(value: str) -> str:
@@ -72,13 +83,26 @@ class CustomerRow(Row):
     type: Literal["consumer", "business"] = Field(alias="kind")
     country: str
     language: str | None = None
-    timezone: str = "Europe/Amsterdam"
+    timezone: str = "Europe/Amsterdam"  # when not given: the country's zone (see _zone)
     employees: int | None = Field(default=None, ge=0)
     industry: str | None = None
     credit_score: int | None = Field(default=None, ge=0, le=100)
     tags: list[str] = Field(default_factory=list)
 
     model_config = ConfigDict(populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _zone(cls, data: Any) -> Any:
+        if (
+            isinstance(data, dict)
+            and not data.get("timezone")
+            and isinstance(data.get("country"), str)
+        ):
+            zone = COUNTRY_ZONES.get(data["country"].strip().upper())
+            if zone:
+                return {**data, "timezone": zone}
+        return data
 
     @field_validator("country")
     @classmethod

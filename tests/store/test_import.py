@@ -206,3 +206,10 @@ def test_a_file_named_after_nothing_known_is_refused_with_the_names_to_use(tmp_p
     (tmp_path / "stuff.csv").write_text("id\n1\n")
     with pytest.raises(ImportFileError, match="customers, contacts, invoices"):
         discover(tmp_path / "stuff.csv")
+
+
+def test_a_customer_without_a_time_zone_gets_its_countrys(store: Engine, tmp_path: Path) -> None:
+    """A German debtor imported without a time zone lives in Europe/Berlin."""
+    row = {"id": "C-9", "kind": "consumer", "country": "DE"}
+    import_path(store, write_files(tmp_path / "in", {"customers.csv": [row]}))
+    assert fact_sheet_for(store, "C-9", NOW)["customer.timezone"] == "Europe/Berlin"
