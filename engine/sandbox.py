@@ -138,6 +138,18 @@ class MessageEnvironment(ImmutableSandboxedEnvironment):
             slice=_refused_filter("slice", "loop over the list itself"),
         )
 
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        """Every template compiled (parents and imports too, and again after an edit) is
+        refused when its loops nest deeper than MAX_LOOP_DEPTH: CPU exhaustion."""
+        tree = super()._parse(source, name, filename)
+        depth = loop_depth(tree)
+        if depth > MAX_LOOP_DEPTH:
+            raise SecurityError(
+                f"{name}: for loops nested {depth} deep; templates may nest at most "
+                f"{MAX_LOOP_DEPTH}"
+            )
+        return tree
+
     def _wordwrap(self, s: str, width: int = 79, break_long_words: bool = True) -> str:
         _checked_width(width)
         return do_wordwrap(self, s, width, break_long_words)
@@ -209,17 +221,6 @@ def loop_depth(node: nodes.Node, depth: int = 0) -> int:
     return deepest
 
 
-def check_source(env: MessageEnvironment, name: str) -> None:
-    """Refuse a template whose loops nest deeper than MAX_LOOP_DEPTH (CPU exhaustion)."""
-    assert env.loader is not None
-    source, _, _ = env.loader.get_source(env, name)
-    depth = loop_depth(env.parse(source, name))
-    if depth > MAX_LOOP_DEPTH:
-        raise TemplateRefused(
-            f"{name}: for loops nested {depth} deep; templates may nest at most {MAX_LOOP_DEPTH}"
-        )
-
-
 def render_limited(chunks: Iterable[str], name: str) -> str:
     """Join rendered chunks within the operation budget, stopping once the output passes
     MAX_OUTPUT. The chunks are produced lazily, so the budget covers the whole render."""
@@ -256,7 +257,6 @@ __all__ = [
     "MessageEnvironment",
     "TemplateProblem",
     "TemplateRefused",
-    "check_source",
     "paragraphs",
     "render_limited",
 ]

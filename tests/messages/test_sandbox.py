@@ -124,3 +124,27 @@ def test_ordinary_template_arithmetic_still_works(tmp_path: Path) -> None:
 def test_an_empty_part_says_which_block_to_define(tmp_path: Path) -> None:
     with pytest.raises(TemplateProblem, match="sms text is empty"):
         _sms(tmp_path, "")
+
+
+def test_an_edited_template_is_checked_again(tmp_path: Path) -> None:
+    import os
+
+    renderer = _renderer(tmp_path, "ok")
+    assert renderer.render(template="t", language="nl", tone="u", channel="sms", context={}).text
+    deep = "{% for a in x %}{% for b in x %}{% for c in x %}.{% endfor %}{% endfor %}{% endfor %}"
+    path = tmp_path / "nl" / "t.u.j2"
+    path.write_text("{% extends layout %}{% block sms %}" + deep + "{% endblock %}", "utf-8")
+    stat = path.stat()
+    os.utime(path, (stat.st_atime, stat.st_mtime + 5))  # a later mtime makes Jinja reload it
+    with pytest.raises(TemplateRefused, match="nested 3 deep"):
+        renderer.render(template="t", language="nl", tone="u", channel="sms", context={"x": [1]})
+
+
+def test_deep_loops_in_a_parent_template_are_refused_too(tmp_path: Path) -> None:
+    deep = "{% for a in x %}{% for b in x %}{% for c in x %}.{% endfor %}{% endfor %}{% endfor %}"
+    renderer = _renderer(tmp_path, "ok", extra={"nl/_p.j2": "{% extends layout %}" + deep})
+    (tmp_path / "nl" / "t.u.j2").write_text(
+        '{% extends "nl/_p.j2" %}{% block sms %}ok{% endblock %}', encoding="utf-8"
+    )
+    with pytest.raises(TemplateRefused, match="nested 3 deep"):
+        renderer.render(template="t", language="nl", tone="u", channel="sms", context={"x": [1]})
