@@ -33,7 +33,7 @@ class ForgetReport:
     records_kept: dict[str, int]
 
 
-def _scrub_trace(trace: Any, pseudonym: str) -> list[dict[str, Any]]:
+def _scrub_trace(trace: Any) -> list[dict[str, Any]]:
     entries: list[dict[str, Any]] = []
     for entry in trace or []:
         if not isinstance(entry, dict):
@@ -44,13 +44,12 @@ def _scrub_trace(trace: Any, pseudonym: str) -> list[dict[str, Any]]:
     return entries
 
 
-def _rewrite_traces(conn: Connection, model: Any, new_id: str) -> None:
+def _rewrite_traces(conn: Connection, model: Any, customer_id: str) -> None:
+    """Drop personal fact values from the kept traces of one (pseudonymised) customer."""
     table = model.__table__
-    rows = conn.execute(select(table.c.id, table.c.trace).where(table.c.customer_id == new_id))
+    rows = conn.execute(select(table.c.id, table.c.trace).where(table.c.customer_id == customer_id))
     for row_id, trace in rows.all():
-        conn.execute(
-            update(table).where(table.c.id == row_id).values(trace=_scrub_trace(trace, new_id))
-        )
+        conn.execute(update(table).where(table.c.id == row_id).values(trace=_scrub_trace(trace)))
 
 
 def forget(engine: Engine, customer_id: str, *, now: dt.datetime | None = None) -> ForgetReport:

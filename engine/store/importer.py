@@ -165,6 +165,16 @@ def _zones(engine: Engine, parsed: Sequence[_Parsed]) -> dict[str, str]:
     return zones
 
 
+def _references(kind: str, row: Row) -> list[tuple[str, str, str]]:
+    """(column, kind referred to, id) for each customer or invoice the row points at."""
+    found = []
+    if customer_id := getattr(row, "customer_id", None):
+        found.append(("customer_id", "customers", customer_id))
+    if kind == "payments" and (invoice_id := getattr(row, "invoice_id", None)):
+        found.append(("invoice_id", "invoices", invoice_id))
+    return found
+
+
 def _check_references(engine: Engine, parsed: Sequence[_Parsed]) -> list[RowProblem]:
     """Rows pointing at customers or invoices that neither this import nor the store has."""
     known: dict[str, set[str]] = {"customers": set(), "invoices": set()}
@@ -175,36 +185,22 @@ def _check_references(engine: Engine, parsed: Sequence[_Parsed]) -> list[RowProb
     refs = {"customers": set[str](), "invoices": set[str]()}
     for part in parsed:
         for _, row in part.rows:
-            if cid := getattr(row, "customer_id", None):
-                refs["customers"].add(cid)
-            if part.source.kind == "payments" and (iid := getattr(row, "invoice_id", None)):
-                refs["invoices"].add(iid)
+            for _column, kind, ref in _references(part.source.kind, row):
+                refs[kind].add(ref)
     stored = {
         kind: _existing(engine, _TABLES[kind].__table__, refs[kind] - known[kind]) for kind in refs
     }
     problems = []
     for part in parsed:
+        path = str(part.source.path)
         for number, row in part.rows:
-            cid = getattr(row, "customer_id", None)
-            if cid and cid not in known["customers"] and cid not in stored["customers"]:
-                problems.append(
-                    RowProblem(
-                        path=str(part.source.path),
-                        row=number,
-                        column="customer_id",
-                        problem=f"unknown customer '{cid}'; import it first or in the same run",
+            for column, kind, ref in _references(part.source.kind, row):
+                if ref not in known[kind] and ref not in stored[kind]:
+                    hint = "; import it first or in the same run" if kind == "customers" else ""
+                    problem = f"unknown {kind.rstrip('s')} '{ref}'{hint}"
+                    problems.append(
+                        RowProblem(path=path, row=number, column=column, problem=problem)
                     )
-                )
-            iid = getattr(row, "invoice_id", None) if part.source.kind == "payments" else None
-            if iid and iid not in known["invoices"] and iid not in stored["invoices"]:
-                problems.append(
-                    RowProblem(
-                        path=str(part.source.path),
-                        row=number,
-                        column="invoice_id",
-                        problem=f"unknown invoice '{iid}'",
-                    )
-                )
     return problems
 
 

@@ -173,19 +173,24 @@ class ContactRow(Row):
         return value
 
 
-class InvoiceRow(Row):
-    kind: ClassVar[str] = "invoices"
+class _MoneyRow(Row):
+    """A row that moves money for a customer: a positive amount to the cent, a known currency."""
+
     customer_id: str
-    number: str | None = None
     amount: Decimal
     currency: str = "EUR"
+
+    _amount = field_validator("amount")(_check_amount)
+    _currency = field_validator("currency")(_check_currency)
+
+
+class InvoiceRow(_MoneyRow):
+    kind: ClassVar[str] = "invoices"
+    number: str | None = None
     issue_date: dt.date
     due_date: dt.date
     warns_of_default: bool = False
     description: str | None = None
-
-    _amount = field_validator("amount")(_check_amount)
-    _currency = field_validator("currency")(_check_currency)
 
     @model_validator(mode="after")
     def _dates(self) -> InvoiceRow:
@@ -199,19 +204,13 @@ def _aware(value: dt.datetime, zone: str) -> dt.datetime:
     return value.replace(tzinfo=ZoneInfo(zone)) if value.tzinfo is None else value
 
 
-class PaymentRow(Row):
+class PaymentRow(_MoneyRow):
     kind: ClassVar[str] = "payments"
-    customer_id: str
     invoice_id: str | None = None
-    amount: Decimal
-    currency: str = "EUR"
     paid_at: dt.datetime
     method: str | None = None
     payer_name: str | None = None
     payer_iban: str | None = None
-
-    _amount = field_validator("amount")(_check_amount)
-    _currency = field_validator("currency")(_check_currency)
 
     def record_in(self, zone: str) -> dict[str, Any]:
         """Column values, with the local pay hour and weekday in the customer's time zone."""
@@ -223,18 +222,12 @@ class PaymentRow(Row):
         return record
 
 
-class PromiseRow(Row):
+class PromiseRow(_MoneyRow):
     kind: ClassVar[str] = "promises"
-    customer_id: str
     invoice_id: str | None = None
-    amount: Decimal
-    currency: str = "EUR"
     promised_at: dt.datetime
     promised_until: dt.date
     channel: str | None = None
-
-    _amount = field_validator("amount")(_check_amount)
-    _currency = field_validator("currency")(_check_currency)
 
     def record_in(self, zone: str) -> dict[str, Any]:
         record = self.model_dump()

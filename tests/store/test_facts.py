@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -16,6 +17,14 @@ from engine.store.generate import generate
 from tests.store.builders import NOW, customer, load, paid_invoices
 
 FIRST_DUE = dt.date(2025, 11, 1)
+
+
+def renamed(prefix: str, invoices: list[dict[str, Any]], payments: list[dict[str, Any]]) -> None:
+    """Give a second series of invoices and their payments their own ids."""
+    for row in invoices + payments:
+        row["id"] = prefix + row["id"]
+    for row in payments:
+        row["invoice_id"] = prefix + row["invoice_id"]
 
 
 def test_twelve_invoices_each_paid_three_days_late_average_three(
@@ -36,10 +45,7 @@ def test_only_the_last_twelve_paid_invoices_count(store: Engine, tmp_path: Path)
     old_inv, old_pay = paid_invoices(
         "C-1", count=5, days_late=30, first_due=FIRST_DUE - dt.timedelta(days=400)
     )
-    for row in old_inv + old_pay:
-        row["id"] = "old-" + row["id"]
-    for row in old_pay:
-        row["invoice_id"] = "old-" + row["invoice_id"]
+    renamed("old-", old_inv, old_pay)
     new_inv, new_pay = paid_invoices("C-1", count=12, days_late=0, first_due=FIRST_DUE)
     load(
         store,
@@ -59,10 +65,7 @@ def test_paying_early_does_not_make_up_for_paying_late(store: Engine, tmp_path: 
     late_inv, late_pay = paid_invoices(
         "C-1", count=6, days_late=4, first_due=FIRST_DUE + dt.timedelta(days=180)
     )
-    for row in late_inv + late_pay:
-        row["id"] = "late-" + row["id"]
-    for row in late_pay:
-        row["invoice_id"] = "late-" + row["invoice_id"]
+    renamed("late-", late_inv, late_pay)
     load(
         store,
         tmp_path,
