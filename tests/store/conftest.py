@@ -23,14 +23,14 @@ from engine.store.tables import TABLES
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
-def _pg_server_url() -> str:
-    return os.environ.get("PAYJOURNEY_TEST_PG", PG_SERVER)
+#: Read once at import: the autouse `clean_environ` fixture removes PAYJOURNEY_* before tests.
+PG_SERVER_URL = os.environ.get("PAYJOURNEY_TEST_PG", PG_SERVER)
 
 
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this test run."""
-    server = make_url(_pg_server_url())
+    server = make_url(PG_SERVER_URL)
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
