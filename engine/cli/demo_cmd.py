@@ -99,6 +99,7 @@ def _plan_portfolio(
     from engine.store.db import make_engine
     from engine.store.facts_sql import fact_sheet_for
     from engine.store.generate import generate
+    from engine.store.message_data import message_data
     from engine.store.migrate import upgrade
     from engine.store.planner import plan
 
@@ -167,8 +168,15 @@ def _plan_portfolio(
             if d.locale in shown:
                 continue  # show one Dutch and one German message
             shown.add(d.locale or "")
+            data = message_data(engine, customer_id, moment)
             rendered = render_preview(
-                d, sheet, templates_dir=templates, settings=rules.spec.settings, today=moment.date()
+                d,
+                sheet,
+                templates_dir=templates,
+                settings=rules.spec.settings,
+                today=moment.date(),
+                invoices=data.invoices,
+                address=data.address,
             )
             message = rendered.get("message") or {}
             options = ", ".join(o.get("method", "?") for o in rendered.get("payment_options", []))

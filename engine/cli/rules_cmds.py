@@ -120,7 +120,9 @@ def register(app: typer.Typer) -> None:
         decision = decide(rules, facts, moment)
         answer = decision.to_json()
         if render:
-            answer.update(_render(decision, facts, rules, templates))
+            answer.update(
+                _render(decision, facts, rules, templates, options.db_url, customer, moment)
+            )
         if as_json:
             typer.echo(json.dumps(answer, indent=2, ensure_ascii=False))
         else:
@@ -160,11 +162,37 @@ def _facts(
 
 
 def _render(
-    decision: Decision, facts: FactSheet, rules: CompiledRules, templates: Path
+    decision: Decision,
+    facts: FactSheet,
+    rules: CompiledRules,
+    templates: Path,
+    db_url: str,
+    customer: str | None,
+    now: dt.datetime,
 ) -> dict[str, Any]:
+    """The rendered message; a stored customer's open invoices and address come from the store."""
     from engine.render import render_preview
 
-    return render_preview(decision, facts, templates_dir=templates, settings=rules.spec.settings)
+    invoices: tuple[dict[str, Any], ...] = ()
+    address: tuple[str, ...] = ()
+    if customer is not None:
+        from engine.store.db import make_engine
+        from engine.store.message_data import message_data
+
+        engine = make_engine(db_url)
+        try:
+            data = message_data(engine, customer, now)
+        finally:
+            engine.dispose()
+        invoices, address = data.invoices, data.address
+    return render_preview(
+        decision,
+        facts,
+        templates_dir=templates,
+        settings=rules.spec.settings,
+        invoices=invoices,
+        address=address,
+    )
 
 
 def print_decision(decision: Decision, answer: dict[str, Any]) -> None:

@@ -152,8 +152,8 @@ class _Debtor:
             if has_phone
             else None,
             "whatsapp": None,
-            "street": f"Hoofdstraat {rng.randint(1, 200)}",
-            "postal_code": f"{rng.randint(1000, 9999)}",
+            "street": f"{'Hoofdstraat' if self.country == 'NL' else 'Hauptstraße'} {rng.randint(1, 200)}",
+            "postal_code": _postal_code(self.country, rng.randint(1000, 9999)),
             "city": city,
             "country": self.country,
             "preferred_channel": preferred,
@@ -319,6 +319,13 @@ class _Debtor:
                     "payer_iban": None,
                 }
             )
+
+
+def _postal_code(country: str, n: int) -> str:
+    """A postcode in the country's form: NL "1234 AB", DE five digits."""
+    if country == "NL":
+        return f"{n} {chr(65 + n % 26)}{chr(65 + n // 26 % 26)}"
+    return f"{n * 7 % 90000 + 10000}"
 
 
 def generate(
