@@ -400,3 +400,18 @@ def late_fees(
     if country == "NL":
         return collection_costs(principal, vat_rate=vat_rate).total
     raise UnsupportedCountry(country)
+
+
+def rate_changes_missed(table: RateTable, today: dt.date) -> list[tuple[str, dt.date, dt.date]]:
+    """Series whose newest row is older than the last 1 January / 1 July on or before `today`.
+
+    Statutory rates are set every six months. A rate may stay the same (then no row was needed),
+    but a table that has not been looked at since the last change date deserves a check:
+    returns (series, newest row, the change date since which it was not confirmed).
+    """
+    last_change = dt.date(today.year, 7 if today.month >= 7 else 1, 1)
+    return [
+        (name, rows[-1][0], last_change)
+        for name, rows in table.series.items()
+        if rows and rows[-1][0] < last_change
+    ]

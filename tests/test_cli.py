@@ -105,3 +105,18 @@ def test_explain_with_broken_rules_exits_1_and_names_the_line(tmp_path: Path) ->
     result = run("--rules", str(tmp_path), "explain", str(EXAMPLES / "consumer-de.json"))
     assert result.returncode == 1
     assert f"{tmp_path}/p.yaml:3:" in result.stderr
+
+
+def test_validate_warns_when_the_interest_rate_table_missed_a_change_date() -> None:
+    """Rates are set every 1 Jan / 1 Jul: a table without a row since then is a warning, not an error."""
+    import datetime as dt
+
+    from engine.cli.rules_cmds import rate_table_warnings
+    from engine.rulespec import load_rules
+
+    spec = load_rules(ROOT / "rules")
+    in_2025 = rate_table_warnings(spec, dt.date(2025, 8, 1))
+    later = rate_table_warnings(spec, dt.date(2026, 11, 23))
+    assert [w.key_path for w in in_2025] == ["nl_wettelijke_rente"]  # unchanged since 1 Jan 2025
+    assert {w.key_path for w in later} == {"nl_wettelijke_rente", "nl_handelsrente", "de_basiszins"}
+    assert all(w.severity == "warning" and "2026-07-01" in w.problem for w in later)

@@ -14,9 +14,10 @@ from rich.table import Table
 from engine.cli.context import cli_context
 from engine.compile import CompiledRules, compile_rules
 from engine.decide import decide
-from engine.errors import PayjourneyError
+from engine.errors import PayjourneyError, RuleProblem
 from engine.model import Decision, FactSheet
 from engine.rulebook import validate_dir
+from engine.spec import RuleSpec
 
 TemplatesOption = Annotated[
     Path,
@@ -39,6 +40,40 @@ def parse_now(text: str | None) -> dt.datetime:
             moment.replace(tzinfo=dt.UTC) if "T" in text else moment.replace(hour=12, tzinfo=dt.UTC)
         )
     return moment
+
+
+def rate_table_warnings(spec: RuleSpec, today: dt.date) -> list[RuleProblem]:
+    """A warning per statutory interest series not confirmed since the last rate change date."""
+    from engine.legal import LegalError, LegalSettings, rate_changes_missed
+
+    legal = spec.settings.extra.get("legal")
+    try:
+        settings = LegalSettings.from_mapping(legal if isinstance(legal, dict) else {})
+        table = settings.rates()
+    except LegalError:
+        return []  # the template check reports a bad legal block or rate file
+    return [
+        RuleProblem(
+            path=table.source,
+            line=_toml_section_line(table.source, name),
+            column=1,
+            key_path=name,
+            problem=f"the newest {name} rate is from {newest}; rates are set every 1 January "
+            f"and 1 July, and none is recorded since {since}",
+            hint=f'check the published rate and add a row "{since}" = <percent> (the same rate '
+            "again if it did not change)",
+            severity="warning",
+        )
+        for name, newest, since in rate_changes_missed(table, today)
+    ]
+
+
+def _toml_section_line(path: str, section: str) -> int:
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return 1
+    return next((i for i, line in enumerate(lines, 1) if line.strip() == f"[{section}]"), 1)
 
 
 def load_compiled(rules_dir: Path) -> CompiledRules:
@@ -68,6 +103,8 @@ def register(app: typer.Typer) -> None:
         """Check the rule files and the templates they name; exit 1 on any error."""
         folder = rules_dir or cli_context(ctx).rules_dir
         spec, problems = validate_dir(folder, templates if templates.is_dir() else None)
+        if spec is not None:
+            problems.extend(rate_table_warnings(spec, dt.date.today()))
         errors = [p for p in problems if p.severity == "error"]
         if as_json:
             typer.echo(
