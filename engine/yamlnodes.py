@@ -79,6 +79,17 @@ def plain(node: YNode) -> Any:
 _TAG = "tag:yaml.org,2002:"
 
 
+def _problem(pos: Pos, problem: str, hint: str = "", key_path: str = "") -> RuleProblem:
+    return RuleProblem(
+        path=pos.path,
+        line=pos.line,
+        column=pos.column,
+        key_path=key_path,
+        problem=problem,
+        hint=hint,
+    )
+
+
 def _scalar(node: ScalarNode, path: str, problems: list[RuleProblem]) -> YScalar:
     pos = _pos(node, path)
     quoted = node.style in ("'", '"', "|", ">")
@@ -89,13 +100,10 @@ def _scalar(node: ScalarNode, path: str, problems: list[RuleProblem]) -> YScalar
         return YScalar(text, pos, quoted)
     if text.lower() in _YAML11_BOOLS:
         problems.append(
-            RuleProblem(
-                path=path,
-                line=pos.line,
-                column=pos.column,
-                key_path="",
-                problem=f"ambiguous value '{text}'",
-                hint=f'quote it ("{text}") for text, or write true/false for yes/no',
+            _problem(
+                pos,
+                f"ambiguous value '{text}'",
+                f'quote it ("{text}") for text, or write true/false for yes/no',
             )
         )
         return YScalar(text, pos, quoted)
@@ -128,37 +136,23 @@ def _convert(node: Node, path: str, problems: list[RuleProblem]) -> YNode:
         for key_node, value_node in node.value:
             key_pos = _pos(key_node, path)
             if not isinstance(key_node, ScalarNode):
-                problems.append(
-                    RuleProblem(
-                        path=path,
-                        line=key_pos.line,
-                        column=key_pos.column,
-                        key_path="",
-                        problem="a key must be a plain word",
-                    )
-                )
+                problems.append(_problem(key_pos, "a key must be a plain word"))
                 continue
             key = str(key_node.value)
             if key in result.entries:
                 first = result.entries[key][0]
                 problems.append(
-                    RuleProblem(
-                        path=path,
-                        line=key_pos.line,
-                        column=key_pos.column,
-                        key_path=key,
-                        problem=f"duplicate key '{key}'",
-                        hint=f"it is already set on line {first.line}; keep one of them",
+                    _problem(
+                        key_pos,
+                        f"duplicate key '{key}'",
+                        f"it is already set on line {first.line}; keep one of them",
+                        key,
                     )
                 )
                 continue
             result.entries[key] = (key_pos, _convert(value_node, path, problems))
         return result
     raise TypeError(f"unexpected YAML node {node!r}")
-
-
-def _problem(path: str, line: int, column: int, problem: str, hint: str) -> RuleProblem:
-    return RuleProblem(path=path, line=line, column=column, key_path="", problem=problem, hint=hint)
 
 
 def load_yaml(text: str, path: str) -> tuple[YNode | None, list[RuleProblem]]:
@@ -171,13 +165,13 @@ def load_yaml(text: str, path: str) -> tuple[YNode | None, list[RuleProblem]]:
         column = len(before) - (before.rfind("\n") + 1) + 1
         problem = f"character {exc.character:#x} is not allowed in YAML"
         hint = "remove it; rule files are plain UTF-8 text"
-        return None, [_problem(path, before.count("\n") + 1, column, problem, hint)]
+        return None, [_problem(Pos(path, before.count("\n") + 1, column), problem, hint)]
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = f"YAML syntax: {exc.problem or exc.context}"
         hint = "check indentation (spaces, not tabs) and that every ':' has a space after it"
-        return None, [_problem(path, line, column, problem, hint)]
+        return None, [_problem(Pos(path, line, column), problem, hint)]
     if root is None:
         return None, problems
     return _convert(root, path, problems), problems
