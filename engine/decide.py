@@ -140,11 +140,13 @@ def _next_step(
     base["template"] = step.template
     number = step.index + 1
 
-    if step.action == "handoff":
+    channels = _channels(step, v, notes)
+    if step.action == "handoff":  # with a template, the debtor is told on the first channel left
+        if channels:
+            base["channel"], base["fallback_channels"] = channels[0], channels[1:]
         return Decision(
             action=Action.HANDOFF, reason=f"step {number}: hand over", send_at=now, **base
         )
-    channels = _channels(step, v, notes)
     if not channels:
         return Decision(
             action=Action.HANDOFF,

@@ -333,9 +333,19 @@ def _step(node: YNode, index: int, kp: str, read: _Reader) -> Step | None:
             read.out.error(
                 m.pos, kp, "missing 'template'", "name the message, e.g. `template: reminder-1`"
             )
-    elif (channel_node is not None or template is not None) and template is None:
+    elif template is not None and channel_node is None:
+        read.out.error(
+            m.value_pos("template"),
+            kp,
+            "a handoff notice needs a channel",
+            "add e.g. `channel: [email, letter]`, or drop the template to hand over silently",
+        )
+    elif channel_node is not None and template is None:
         read.out.warn(
-            m.key_pos("channel"), kp, "a handoff step sends nothing; its channel is ignored"
+            m.key_pos("channel"),
+            kp,
+            "a handoff step without a template sends nothing; its channel is ignored",
+            "add `template: handoff-notice` to tell the debtor",
         )
     if channel_node is not None:
         raw = channel_node.items if isinstance(channel_node, YSeq) else [channel_node]
@@ -367,7 +377,7 @@ def _step(node: YNode, index: int, kp: str, read: _Reader) -> Step | None:
         index=index,
         at_days=at_days,
         action=action,
-        channels=tuple(channels) if action == "send" else (),
+        channels=tuple(channels) if action == "send" or template else (),
         template=template,
         fallback_after=fallback_after,
         required=required,

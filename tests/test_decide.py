@@ -248,3 +248,21 @@ def test_default_pack_explains_why_earlier_personas_did_not_match(
     persona_lines = [t for t in decision.trace if t.rule.startswith("personas[")]
     assert [t.matched for t in persona_lines] == [False] * (len(persona_lines) - 1) + [True]
     assert persona_lines[2].facts == {"behaviour.on_time_ratio": 0.5, "behaviour.avg_days_late": 8}
+
+
+def test_a_handoff_with_a_notice_tells_the_debtor_on_the_first_allowed_channel() -> None:
+    """`action: handoff` with a template: the debtor gets the handoff notice (email, else letter)."""
+    rules = pack(
+        "    steps:\n"
+        "      - {at: due + 1d, channel: email, template: reminder-1}\n"
+        "      - {at: due + 30d, action: handoff, channel: [email, letter], template: handoff-notice}\n"
+    )
+    sheet = debtor(journey__steps_sent=1, customer__consent__email=False)
+    decision = decide(rules, sheet, at("2026-12-10T10:00:00+01:00"))
+    assert (decision.action, decision.template, decision.channel) == (
+        Action.HANDOFF,
+        "handoff-notice",
+        "letter",
+    )
+    silent = decide(SIMPLE, debtor(journey__steps_sent=4), at("2026-12-14T10:00:00+01:00"))
+    assert silent.action is Action.HANDOFF and silent.channel is None
