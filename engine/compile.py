@@ -117,7 +117,7 @@ class _FieldMap:
             known = self.thresholds.setdefault(name, [])
             for item in items:
                 assert isinstance(item, ex.Literal)
-                known.append(ex._value_of(item, name))
+                known.append(ex.literal_value(item, name))
         for name, values in self.thresholds.items():
             self.thresholds[name] = sorted(set(values))
 
@@ -145,7 +145,7 @@ _NEVER: dict[str, Any] = {"$nex": {"t": 1}}  # `t` is on every event, so this ne
 
 
 def _value(lit: ex.Literal, fact: str, fields: _FieldMap) -> Any:
-    return fields.code(fact, ex._value_of(lit, fact))
+    return fields.code(fact, ex.literal_value(lit, fact))
 
 
 def _cmp(key: str, op: str, value: Any) -> dict[str, Any]:

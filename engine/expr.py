@@ -19,7 +19,6 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, TypeAlias
 
 from engine.facts import SCHEMA, FactType, suggest
@@ -534,7 +533,8 @@ def atoms_in(expr: Expr) -> Iterator[Atom]:
 Predicate = Callable[[Mapping[str, Any]], bool]
 
 
-def _value_of(lit: Literal, fact: str) -> Any:
+def literal_value(lit: Literal, fact: str) -> Any:
+    """A literal as the fact's values are: dates compared with a date fact become dates."""
     if SCHEMA[fact].type is FactType.DATE and isinstance(lit.value, str):
         return dt.date.fromisoformat(lit.value)
     return lit.value
@@ -549,12 +549,12 @@ def _compare_predicate(cmp: Compare) -> Predicate:
     assert isinstance(cmp.left, Fact)
     name = cmp.left.name
     if isinstance(cmp.right, ListLiteral):
-        choices = frozenset(_value_of(i, name) for i in cmp.right.items)
+        choices = frozenset(literal_value(i, name) for i in cmp.right.items)
         if cmp.op == "in":
             return lambda v: v[name] is not None and v[name] in choices
         return lambda v: v[name] is not None and v[name] not in choices
     assert isinstance(cmp.right, Literal)
-    value = _value_of(cmp.right, name)
+    value = literal_value(cmp.right, name)
     if isinstance(value, bool):  # never let 1 == true
         if cmp.op == "==":
             return lambda v: v[name] is value
@@ -589,12 +589,3 @@ def predicate(expr: Expr) -> Predicate:
     if isinstance(expr, And):
         return lambda v: all(p(v) for p in parts)
     return lambda v: any(p(v) for p in parts)
-
-
-def json_number(value: Any) -> Any:
-    """Decimals and dates as the JSON numbers the rule engine compares."""
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, dt.date):
-        return value.toordinal()
-    return value

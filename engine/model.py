@@ -11,7 +11,7 @@ from types import MappingProxyType
 from typing import Any, overload
 
 from engine.errors import FactSheetError
-from engine.facts import SCHEMA, SECTIONS, FactType
+from engine.facts import SCHEMA, SECTIONS, FactType, suggest
 
 
 class Action(StrEnum):
@@ -114,8 +114,6 @@ class FactSheet:
         values: dict[str, Any] = {}
         for name in given:
             if name not in SCHEMA:
-                from engine.facts import suggest
-
                 hint = suggest(name)
                 problems.append(
                     f"unknown fact '{name}'" + (f" — did you mean '{hint}'?" if hint else "")
