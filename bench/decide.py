@@ -21,10 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.handwritten import decide_by_hand
 from bench.portfolio import fact_sheets
-from engine.compile import compile_rules
-from engine.decide import decide
-from engine.model import Decision
-from engine.rulespec import load_rules
+from engine.decision.decide import decide
+from engine.decision.model import Decision
+from engine.rules.compile import compile_rules
+from engine.rules.rulespec import load_rules
 
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
 

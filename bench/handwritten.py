@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from engine import timing
-from engine.decide import allowed, preferred_channel
-from engine.spec import RuleSpec
+from engine.decision import timing
+from engine.decision.decide import allowed, preferred_channel
+from engine.rules.spec import RuleSpec
 
 NL_BE = ("NL", "BE")
 DE_AT = ("DE", "AT")

@@ -28,9 +28,9 @@ from psycopg.types.json import Json  # noqa: E402
 from sqlalchemy import Engine, create_engine, func, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from engine.compile import compile_rules  # noqa: E402
-from engine.decide import decide  # noqa: E402
-from engine.rulespec import load_rules  # noqa: E402
+from engine.decision.decide import decide  # noqa: E402
+from engine.rules.compile import compile_rules  # noqa: E402
+from engine.rules.rulespec import load_rules  # noqa: E402
 from engine.store import tables as t  # noqa: E402
 from engine.store.db import make_engine  # noqa: E402
 from engine.store.generate import generate  # noqa: E402

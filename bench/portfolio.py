@@ -7,7 +7,7 @@ import random
 from decimal import Decimal
 from typing import Any
 
-from engine.model import FactSheet
+from engine.decision.model import FactSheet
 
 ROLES = ["accounts_payable", "controller", "owner", "director", "consumer"]
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.compile import CompiledRules, compile_rules
-from engine.rulespec import load_rules
+from engine.rules.compile import CompiledRules, compile_rules
+from engine.rules.rulespec import load_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"

@@ -112,7 +112,7 @@ def test_validate_warns_when_the_interest_rate_table_missed_a_change_date() -> N
     import datetime as dt
 
     from engine.cli.rules_cmds import rate_table_warnings
-    from engine.rulespec import load_rules
+    from engine.rules.rulespec import load_rules
 
     spec = load_rules(ROOT / "rules")
     in_2025 = rate_table_warnings(spec, dt.date(2025, 8, 1))

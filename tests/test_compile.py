@@ -10,11 +10,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import compile as comp
-from engine import expr as ex
-from engine.compile import CompiledRules, compile_rules
-from engine.model import FactSheet
-from engine.rulespec import RuleSource, load_sources
+from engine.decision.model import FactSheet
+from engine.rules import compile as comp
+from engine.rules import expr as ex
+from engine.rules.compile import CompiledRules, compile_rules
+from engine.rules.rulespec import RuleSource, load_sources
 from tests.conftest import RULES
 from tests.test_expr import expressions
 
@@ -178,7 +178,7 @@ _SPEC_CACHE: dict[str, Any] = {}
 
 def _default_spec() -> Any:
     if "spec" not in _SPEC_CACHE:
-        from engine.rulespec import load_rules
+        from engine.rules.rulespec import load_rules
 
         _SPEC_CACHE["spec"] = load_rules(RULES)
     return _SPEC_CACHE["spec"]

@@ -6,10 +6,10 @@ import datetime as dt
 
 import pytest
 
-from engine.compile import CompiledRules, compile_rules
-from engine.decide import decide
-from engine.model import Action, FactSheet
-from engine.rulespec import RuleSource, load_sources
+from engine.decision.decide import decide
+from engine.decision.model import Action, FactSheet
+from engine.rules.compile import CompiledRules, compile_rules
+from engine.rules.rulespec import RuleSource, load_sources
 from tests.conftest import at
 
 NOW = at("2026-11-23T10:00:00+01:00")  # a Monday

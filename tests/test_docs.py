@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import re
 
-from engine.facts import SCHEMA
-from engine.model import FactSheet
-from engine.rulespec import RuleSource, validate_sources
+from engine.decision.model import FactSheet
+from engine.rules.facts import SCHEMA
+from engine.rules.rulespec import RuleSource, validate_sources
 from tests.conftest import ROOT
 
 GUIDE = (ROOT / "docs" / "rules.md").read_text()

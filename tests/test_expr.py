@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import expr as ex
-from engine.facts import SCHEMA, FactType
-from engine.model import FactSheet
+from engine.decision.model import FactSheet
+from engine.rules import expr as ex
+from engine.rules.facts import SCHEMA, FactType
 
 
 def holds(text: str, **facts: object) -> bool:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.decide import decide
+from engine.decision.decide import decide
+from engine.decision.model import FactSheet
 from engine.errors import RuleError
-from engine.model import FactSheet
-from engine.rulebook import RuleBook
+from engine.rules.rulebook import RuleBook
 from tests.conftest import RULES, at
 
 SHEET = FactSheet.build(

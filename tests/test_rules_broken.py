@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.rulespec import read_rule_dir, validate_sources
+from engine.rules.rulespec import read_rule_dir, validate_sources
 
 BROKEN = sorted((Path(__file__).parent / "rules_broken").glob("*.yaml"))
 _EXPECT = re.compile(r"^# expect: (?P<line>\d+):(?P<col>\d+): (?P<problem>.+)$")

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.compile import CompiledRules, compile_rules
-from engine.decide import decide
-from engine.model import Action, FactSheet
-from engine.rulespec import load_rules, read_rule_dir, validate_sources
+from engine.decision.decide import decide
+from engine.decision.model import Action, FactSheet
+from engine.rules.compile import CompiledRules, compile_rules
+from engine.rules.rulespec import load_rules, read_rule_dir, validate_sources
 from tests.conftest import ROOT, at
 
 DESIGN_PACK = Path(__file__).parent / "design_pack"

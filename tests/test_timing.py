@@ -7,8 +7,8 @@ import datetime as dt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import timing
-from engine.spec import SendWindow
+from engine.decision import timing
+from engine.rules.spec import SendWindow
 
 ZONES = ["Europe/Amsterdam", "Europe/Berlin", "Europe/Brussels", "UTC", "America/New_York"]
 CALENDARS = ("NL", "DE", "BE", "AT")

@@ -16,10 +16,11 @@ from rich.table import Table
 
 from engine.cli.context import cli_context
 from engine.cli.rules_cmds import parse_now
-from engine.compile import compile_rules
-from engine.decide import decide
-from engine.model import Action, FactSheet
-from engine.rulebook import validate_dir
+from engine.decision.decide import decide
+from engine.decision.model import Action, FactSheet
+from engine.messages.render import template_checks
+from engine.rules.compile import compile_rules
+from engine.rules.rulebook import validate_dir
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "facts"
 DEMO_DB = Path("payjourney-demo.db")
@@ -49,7 +50,7 @@ def register(app: typer.Typer) -> None:
         rules_dir = cli_context(ctx).rules_dir
 
         console.rule("1. Validate the rule files and templates")
-        spec, problems = validate_dir(rules_dir, templates if templates.is_dir() else None)
+        spec, problems = validate_dir(rules_dir, template_checks(templates))
         for problem in problems:
             console.print(str(problem), markup=False)
         if spec is None:
@@ -94,8 +95,8 @@ def _plan_portfolio(
     moment: dt.datetime,
     templates: Path,
 ) -> None:
-    from engine.compile import CompiledRules
-    from engine.render import render_preview
+    from engine.messages.render import render_preview
+    from engine.rules.compile import CompiledRules
     from engine.store.db import make_engine
     from engine.store.facts_sql import fact_sheet_for
     from engine.store.generate import generate

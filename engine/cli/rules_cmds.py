@@ -12,12 +12,13 @@ from rich.console import Console
 from rich.table import Table
 
 from engine.cli.context import cli_context
-from engine.compile import CompiledRules, compile_rules
-from engine.decide import decide
+from engine.decision.decide import decide
+from engine.decision.model import Decision, FactSheet
 from engine.errors import PayjourneyError, RuleProblem
-from engine.model import Decision, FactSheet
-from engine.rulebook import validate_dir
-from engine.spec import RuleSpec
+from engine.messages.render import template_checks
+from engine.rules.compile import CompiledRules, compile_rules
+from engine.rules.rulebook import validate_dir
+from engine.rules.spec import RuleSpec
 
 TemplatesOption = Annotated[
     Path,
@@ -44,7 +45,7 @@ def parse_now(text: str | None) -> dt.datetime:
 
 def rate_table_warnings(spec: RuleSpec, today: dt.date) -> list[RuleProblem]:
     """A warning per statutory interest series not confirmed since the last rate change date."""
-    from engine.legal import LegalError, LegalSettings, rate_changes_missed
+    from engine.messages.legal import LegalError, LegalSettings, rate_changes_missed
 
     legal = spec.settings.extra.get("legal")
     try:
@@ -78,7 +79,7 @@ def _toml_section_line(path: str, section: str) -> int:
 
 def load_compiled(rules_dir: Path) -> CompiledRules:
     """Load, validate and compile the rules; print every problem and exit 1 when they are bad."""
-    spec, problems = validate_dir(rules_dir, None)
+    spec, problems = validate_dir(rules_dir)
     if spec is None:
         err = Console(stderr=True, highlight=False)
         for problem in problems:
@@ -102,7 +103,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Check the rule files and the templates they name; exit 1 on any error."""
         folder = rules_dir or cli_context(ctx).rules_dir
-        spec, problems = validate_dir(folder, templates if templates.is_dir() else None)
+        spec, problems = validate_dir(folder, template_checks(templates))
         if spec is not None:
             problems.extend(rate_table_warnings(spec, dt.date.today()))
         errors = [p for p in problems if p.severity == "error"]
@@ -208,7 +209,7 @@ def _render(
     now: dt.datetime,
 ) -> dict[str, Any]:
     """The rendered message; a stored customer's open invoices and address come from the store."""
-    from engine.render import render_preview
+    from engine.messages.render import render_preview
 
     invoices: tuple[dict[str, Any], ...] = ()
     address: tuple[str, ...] = ()

@@ -17,8 +17,8 @@ from rich.table import Table
 from sqlalchemy import Engine, func, select
 
 from engine.cli.context import cli_context
+from engine.decision.model import to_json_value
 from engine.errors import PayjourneyError
-from engine.model import to_json_value
 
 NowOption = Annotated[
     str | None,
@@ -145,7 +145,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Derive facts, decide each debtor's next step and persist the schedule."""
         from engine.cli.rules_cmds import load_compiled
-        from engine.decide import decide
+        from engine.decision.decide import decide
         from engine.store import tables as t
         from engine.store.planner import plan as run
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from engine.model import FactSheet
+from engine.decision.model import FactSheet
 from engine.store import tables as t
 from engine.store.bulk import insert_new
 from engine.store.errors import CustomerNotFound, StoreError

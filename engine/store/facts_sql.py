@@ -36,8 +36,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
-from engine.facts import CHANNELS
-from engine.model import FactSheet
+from engine.decision.model import FactSheet
+from engine.rules.facts import CHANNELS
 from engine.store import tables as t
 from engine.store.errors import CustomerNotFound
 from engine.store.sqltime import days_between, hours_between, utc_date
@@ -65,7 +65,7 @@ InDefault = Callable[..., bool]
 
 def _legal_in_default() -> InDefault | None:
     try:
-        from engine.legal import is_in_default  # the messages issue provides it
+        from engine.messages.legal import is_in_default  # the messages issue provides it
     except ImportError:
         return None
     return is_in_default

@@ -17,12 +17,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, case, select, update
 
-from engine.model import Action, Decision, FactSheet
+from engine.decision.model import Action, Decision, FactSheet
 from engine.store import tables as t
 from engine.store.bulk import upsert
 from engine.store.facts_sql import fact_sheet_batches
 
-#: decide(facts, now) with the rules bound, e.g. functools.partial(engine.decide.decide, rules).
+#: decide(facts, now) with the rules bound, e.g. functools.partial(engine.decision.decide.decide, rules).
 Decider = Callable[[FactSheet, dt.datetime], Decision]
 
 S = t.ScheduledStep.__table__  # type: ignore[attr-defined]

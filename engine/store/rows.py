@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from engine.facts import CHANNELS
+from engine.rules.facts import CHANNELS
 from engine.store.tables import EVENT_KINDS
 from engine.store.types import CURRENCIES
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from engine.formatting import FormattingError, LocaleFormat
+from engine.messages.formatting import FormattingError, LocaleFormat
 
 NOV_3 = dt.date(2026, 11, 3)
 

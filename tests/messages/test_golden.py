@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from engine.facts import CHANNELS
-from engine.model import Action, Decision, FactSheet, Money
-from engine.render import render_preview
-from engine.sms import sms_segments
+from engine.decision.model import Action, Decision, FactSheet, Money
+from engine.messages.render import render_preview
+from engine.messages.sms import sms_segments
+from engine.rules.facts import CHANNELS
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.legal import (
+from engine.messages.legal import (
     LegalError,
     RateTable,
     UnsupportedCountry,

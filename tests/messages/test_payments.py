@@ -15,20 +15,24 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.creditor import Creditor, CreditorError, load_creditor
-from engine.payments.bank_transfer import (
+from engine.messages.creditor import Creditor, CreditorError, load_creditor
+from engine.messages.iban import format_iban, normalise_iban
+from engine.messages.payments.bank_transfer import (
     epc_payload,
-    format_iban,
     is_rf_reference,
-    normalise_iban,
     qr_data_uri,
     rf_reference,
 )
-from engine.payments.base import PaymentError, PaymentProvider, PaymentRequest, ProviderError
-from engine.payments.mollie import MollieProvider
-from engine.payments.offline import NotConfiguredProvider
-from engine.payments.options import build_payment_options, payment_reference
-from engine.payments.sepa import earliest_collection
+from engine.messages.payments.base import (
+    PaymentError,
+    PaymentProvider,
+    PaymentRequest,
+    ProviderError,
+)
+from engine.messages.payments.mollie import MollieProvider
+from engine.messages.payments.offline import NotConfiguredProvider
+from engine.messages.payments.options import build_payment_options, payment_reference
+from engine.messages.payments.sepa import earliest_collection
 
 SEND_AT = dt.datetime(2026, 11, 24, 9, tzinfo=dt.UTC)
 
@@ -322,7 +326,7 @@ def test_the_creditor_comes_from_a_file_then_settings_then_the_example(tmp_path:
 def test_a_bad_creditor_setting_names_the_key() -> None:
     with pytest.raises(CreditorError, match="unknown key"):
         Creditor.from_mapping({"name": "x", "ibna": "y"})
-    with pytest.raises(PaymentError, match="IBAN"):
+    with pytest.raises(CreditorError, match="IBAN"):
         Creditor.from_mapping(
             {"name": "x", "iban": "NL00", "street": "a", "postcode": "b", "city": "c"}
         )
@@ -331,7 +335,7 @@ def test_a_bad_creditor_setting_names_the_key() -> None:
 def test_the_provider_comes_from_the_environment_or_creates_nothing(
     mollie: tuple[MollieProvider, type[FakeMollie]],
 ) -> None:
-    from engine.payments.configured import provider_from_env
+    from engine.messages.payments.configured import provider_from_env
 
     assert isinstance(provider_from_env({}), NotConfiguredProvider)
     base = str(mollie[0]._client.base_url).rstrip("/")

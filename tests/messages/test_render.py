@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from engine.model import Action, Decision, FactSheet, Money
-from engine.render import check_templates, render_preview
-from engine.rulespec import load_rules
-from engine.spec import RuleSpec
+from engine.decision.model import Action, Decision, FactSheet, Money
+from engine.messages.render import check_templates, render_preview
+from engine.rules.rulespec import load_rules
+from engine.rules.spec import RuleSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"
@@ -107,8 +107,8 @@ def test_a_letter_comes_with_a_pdf_carrying_the_reference(tmp_path: Path) -> Non
 
 def test_the_letter_puts_the_address_in_the_din_5008_window() -> None:
     """Form B: the recipient lines sit 20-105 mm from the left, 62.7-90 mm from the top."""
-    from engine.creditor import Creditor
-    from engine.letter_pdf import LetterParts, build_letter
+    from engine.messages.creditor import Creditor
+    from engine.messages.letter_pdf import LetterParts, build_letter
 
     pdf = build_letter(
         LetterParts(
@@ -143,7 +143,7 @@ def test_a_decision_that_sends_nothing_has_no_message() -> None:
 
 
 def test_a_configured_handoff_party_is_named_and_our_payment_details_left_out() -> None:
-    from engine.spec import Settings
+    from engine.rules.spec import Settings
 
     settings = Settings(extra={"legal": {"handoff_to": "Incassobureau Noord"}})
     decision = _decision(template="handoff-notice")
@@ -207,7 +207,7 @@ def test_an_absent_templates_directory_is_one_clear_error(spec: RuleSpec, tmp_pa
 
 
 def test_a_bad_legal_setting_is_a_problem_not_a_crash(spec: RuleSpec) -> None:
-    from engine.spec import Settings
+    from engine.rules.spec import Settings
 
     bad = dataclasses.replace(spec, settings=Settings(extra={"legal": {"recieve_days": 2}}))
     problems = check_templates(bad, TEMPLATES)

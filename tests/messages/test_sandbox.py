@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.render import Renderer
-from engine.sandbox import TemplateProblem, TemplateRefused
+from engine.messages.render import Renderer
+from engine.messages.sandbox import TemplateProblem, TemplateRefused
 
 LAYOUT = "{% block sms %}{% endblock %}"
 

@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine, select
 
-from engine.compile import CompiledRules
-from engine.decide import decide
+from engine.decision.decide import decide
+from engine.rules.compile import CompiledRules
 from engine.store import bulk
 from engine.store import tables as t
 from engine.store.generate import generate

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from engine.model import FactSheet
+from engine.decision.model import FactSheet
 from engine.store.errors import CustomerNotFound
 from engine.store.facts_sql import derive_fact_sheets, fact_sheet_for, load_fact_sheet
 from engine.store.generate import generate

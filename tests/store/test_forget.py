@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from engine.compile import CompiledRules
-from engine.decide import decide
+from engine.decision.decide import decide
+from engine.rules.compile import CompiledRules
 from engine.store import tables as t
 from engine.store.errors import CustomerNotFound
 from engine.store.facts_sql import derive_fact_sheets, fact_sheet_for

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from engine.model import FactSheet
+from engine.decision.model import FactSheet
 from engine.store.facts_sql import derive_fact_sheets
 from engine.store.generate import generate
 from tests.store.builders import NOW

@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy import Engine, select, update
 
-from engine.compile import CompiledRules
-from engine.decide import decide
-from engine.model import Action, Decision, FactSheet
+from engine.decision.decide import decide
+from engine.decision.model import Action, Decision, FactSheet
+from engine.rules.compile import CompiledRules
 from engine.store import tables as t
 from engine.store.generate import generate
 from engine.store.planner import plan

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from engine.payments.base import PaymentProvider
-from engine.payments.mollie import DEFAULT_BASE_URL, MollieProvider
-from engine.payments.offline import NotConfiguredProvider
+from engine.messages.payments.base import PaymentProvider
+from engine.messages.payments.mollie import DEFAULT_BASE_URL, MollieProvider
+from engine.messages.payments.offline import NotConfiguredProvider
 
 API_KEY_VAR = "PAYJOURNEY_MOLLIE_API_KEY"
 BASE_URL_VAR = "PAYJOURNEY_MOLLIE_BASE_URL"

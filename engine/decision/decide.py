@@ -8,11 +8,11 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine import timing
-from engine.compile import Classification, CompiledRules
-from engine.facts import CHANNELS
-from engine.model import Action, Decision, FactSheet, Money, Trace, TraceEntry
-from engine.spec import Journey, Step
+from engine.decision import timing
+from engine.decision.model import Action, Decision, FactSheet, Money, Trace, TraceEntry
+from engine.rules.compile import Classification, CompiledRules
+from engine.rules.facts import CHANNELS
+from engine.rules.spec import Journey, Step
 
 _CONSENT_NEEDED = {"sms": "customer.consent.sms", "whatsapp": "customer.consent.whatsapp"}
 _CONSENT_FACTS = (

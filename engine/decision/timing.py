@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import holidays as holidays_lib
 
 from engine.errors import FactSheetError
-from engine.spec import SendWindow
+from engine.rules.spec import SendWindow
 
 UTC = dt.UTC
 _SEARCH_DAYS = 400  # a window with any weekday always opens within a year and a bit

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import PayjourneyError
-from engine.payments.bank_transfer import normalise_iban
+from engine.messages.iban import InvalidIban, normalise_iban
 
 ENV_VAR = "PAYJOURNEY_CREDITOR"
 
@@ -51,7 +51,10 @@ class Creditor:
                 raise CreditorError(
                     f"the creditor configuration needs '{required}'; see docs/templates.md#creditor"
                 )
-        object.__setattr__(self, "iban", normalise_iban(self.iban))
+        try:
+            object.__setattr__(self, "iban", normalise_iban(self.iban))
+        except InvalidIban as exc:
+            raise CreditorError(f"the creditor's iban: {exc}") from exc
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, source: str = "creditor") -> Creditor:

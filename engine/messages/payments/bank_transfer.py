@@ -8,31 +8,12 @@ from decimal import Decimal
 
 import segno
 
-from engine.payments.base import PaymentError
+from engine.messages.iban import InvalidIban, mod97, normalise_iban
+from engine.messages.payments.base import PaymentError
 
 EPC_MAX_BYTES = 331
 EPC_MAX_AMOUNT = Decimal("999999999.99")
-_IBAN = re.compile(r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$")
 _BIC = re.compile(r"^[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?$")
-
-
-def _mod97(text: str) -> int:
-    digits = "".join(str(int(c, 36)) for c in text)
-    return int(digits) % 97
-
-
-def normalise_iban(iban: str) -> str:
-    """The IBAN without spaces, upper case; PaymentError when its check digits are wrong."""
-    compact = re.sub(r"\s+", "", iban).upper()
-    if not _IBAN.match(compact) or _mod97(compact[4:] + compact[:4]) != 1:
-        raise PaymentError(f"{iban!r} is not a valid IBAN; check the creditor's IBAN setting")
-    return compact
-
-
-def format_iban(iban: str) -> str:
-    """An IBAN in groups of four, as people read it: NL91 ABNA 0417 1643 00."""
-    compact = normalise_iban(iban)
-    return " ".join(compact[i : i + 4] for i in range(0, len(compact), 4))
 
 
 def rf_reference(base: str) -> str:
@@ -44,15 +25,13 @@ def rf_reference(base: str) -> str:
     body = re.sub(r"[^A-Za-z0-9]", "", base).upper()
     if not 1 <= len(body) <= 21:
         raise PaymentError(f"an RF reference needs 1-21 letters or digits, got {base!r}")
-    check = 98 - _mod97(body + "RF00")
+    check = 98 - mod97(body + "RF00")
     return f"RF{check:02d}{body}"
 
 
 def is_rf_reference(text: str) -> bool:
     compact = text.replace(" ", "").upper()
-    return (
-        compact.startswith("RF") and len(compact) <= 25 and _mod97(compact[4:] + compact[:4]) == 1
-    )
+    return compact.startswith("RF") and len(compact) <= 25 and mod97(compact[4:] + compact[:4]) == 1
 
 
 def epc_payload(
@@ -88,6 +67,10 @@ def epc_payload(
         structured = reference.replace(" ", "").upper()
     elif reference or text:
         unstructured = " ".join(p for p in (reference, text) if p)[:140]
+    try:
+        beneficiary_iban = normalise_iban(iban)
+    except InvalidIban as exc:
+        raise PaymentError(str(exc)) from exc
     lines = [
         "BCD",
         "002",
@@ -95,7 +78,7 @@ def epc_payload(
         "SCT",
         bic_line,
         name,
-        normalise_iban(iban),
+        beneficiary_iban,
         f"EUR{amount.quantize(Decimal('0.01'))}",
         "",
         structured,

@@ -1,7 +1,7 @@
 """Legal calculations of a payment request: in default or not, collection costs, statutory interest.
 
 Pure functions over dates and Decimals; the dated interest-rate table is configuration
-(`engine/legal_rates.toml`, or a file of your own passed to `RateTable.load`).
+(`engine/messages/legal_rates.toml`, or a file of your own passed to `RateTable.load`).
 Sources: NL art. 6:96, 6:119, 6:119a BW and the Besluit vergoeding voor buitengerechtelijke
 incassokosten; DE §§ 286, 288, 247 BGB.
 """
@@ -52,7 +52,7 @@ class UnsupportedCountry(LegalError):
         self.country = country
         super().__init__(
             f"no statutory interest rules for country {country!r}; payjourney knows NL and DE. "
-            "Add the country's series to the rate table and engine/legal.py"
+            "Add the country's series to the rate table and engine/messages/legal.py"
         )
 
 
@@ -129,7 +129,7 @@ class LegalSettings:
     receipt_days: int = ASSUMED_RECEIPT_DAYS  # days a posted letter takes to arrive
     collection_cost_vat_rate: Decimal = Decimal(0)  # e.g. 0.21 when you cannot reclaim VAT
     payment_days: int = 7  # the deadline a reminder gives, in days after it is sent
-    rates_file: Path | None = None  # your own rate table; default engine/legal_rates.toml
+    rates_file: Path | None = None  # your own rate table; default engine/messages/legal_rates.toml
     handoff_to: str | None = None  # who takes over at handoff (agency name); None: a colleague
 
     @classmethod
@@ -259,7 +259,7 @@ class RateTable:
 
     @classmethod
     def load(cls, path: Path = DEFAULT_RATES_PATH) -> RateTable:
-        """Read a TOML rate table (see engine/legal_rates.toml for the shape)."""
+        """Read a TOML rate table (see engine/messages/legal_rates.toml for the shape)."""
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as exc:

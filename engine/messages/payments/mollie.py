@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from engine.payments.base import PaymentLink, PaymentRequest, ProviderError
+from engine.messages.payments.base import PaymentLink, PaymentRequest, ProviderError
 
 DEFAULT_BASE_URL = "https://api.mollie.com/v2"
 

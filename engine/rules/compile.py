@@ -33,10 +33,10 @@ from typing import Any
 
 from durable.engine import Host, MessageNotHandledException
 
-from engine import expr as ex
 from engine.errors import EngineError
-from engine.facts import SCHEMA, FactType
-from engine.spec import Journey, PaymentOption, Persona, RuleSpec
+from engine.rules import expr as ex
+from engine.rules.facts import SCHEMA, FactType
+from engine.rules.spec import Journey, PaymentOption, Persona, RuleSpec
 
 _EVENT_TYPE = "debtor"
 _CACHE_LIMIT = 200_000

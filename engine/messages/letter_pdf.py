@@ -18,8 +18,9 @@ from pathlib import Path
 
 from fpdf import FPDF
 
-from engine.creditor import Creditor
-from engine.payments.bank_transfer import format_iban, qr_png
+from engine.messages.creditor import Creditor
+from engine.messages.iban import format_iban
+from engine.messages.payments.bank_transfer import qr_png
 
 ADDRESS_X = 20.0
 ADDRESS_TOP = 45.0

@@ -13,9 +13,10 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from engine.creditor import Creditor
-from engine.formatting import LocaleFormat
-from engine.legal import (
+from engine.decision.model import FactSheet
+from engine.messages.creditor import Creditor
+from engine.messages.formatting import LocaleFormat
+from engine.messages.legal import (
     DE_BUSINESS_FLAT_FEE,
     LegalSettings,
     RateTable,
@@ -24,7 +25,6 @@ from engine.legal import (
     interest_series,
     wik_term_end,
 )
-from engine.model import FactSheet
 
 
 def send_date(send_at: dt.datetime | None, facts: FactSheet, today: dt.date | None) -> dt.date:

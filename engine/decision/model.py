@@ -11,7 +11,8 @@ from types import MappingProxyType
 from typing import Any, overload
 
 from engine.errors import FactSheetError
-from engine.facts import SCHEMA, SECTIONS, FactType, suggest
+from engine.rules.facts import SCHEMA, SECTIONS, FactType, suggest
+from engine.rules.source import Source
 
 
 class Action(StrEnum):
@@ -179,18 +180,6 @@ def to_json_value(value: Any) -> Any:
     if isinstance(value, tuple):
         return list(value)
     return value
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Source:
-    """Where in the rule files something was written."""
-
-    path: str
-    line: int
-    column: int = 1
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

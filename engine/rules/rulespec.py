@@ -12,10 +12,10 @@ from pathlib import Path
 
 import holidays as holidays_lib
 
-from engine import expr as ex
 from engine.errors import RuleError, RuleProblem
-from engine.facts import CHANNELS, SCHEMA, FactType, suggest
-from engine.spec import (
+from engine.rules import expr as ex
+from engine.rules.facts import CHANNELS, SCHEMA, FactType, suggest
+from engine.rules.spec import (
     PAYMENT_METHODS,
     STEP_ACTIONS,
     TONES,
@@ -29,7 +29,7 @@ from engine.spec import (
     Settings,
     Step,
 )
-from engine.yamlnodes import Pos, YMap, YNode, YScalar, YSeq, load_yaml, plain
+from engine.rules.yamlnodes import Pos, YMap, YNode, YScalar, YSeq, load_yaml, plain
 
 SECTIONS = ("personas", "journeys", "payment_options", "channels", "settings")
 STEP_CHANNELS = (*CHANNELS, "preferred")

@@ -21,17 +21,16 @@ from typing import TYPE_CHECKING, Any
 from jinja2 import TemplateNotFound, TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
 
-from engine.creditor import Creditor, load_creditor
+from engine.decision.model import Decision, FactSheet
 from engine.errors import PayjourneyError, RuleProblem
-from engine.facts import CHANNELS
-from engine.formatting import LocaleFormat
-from engine.legal import LegalSettings, RateTable
-from engine.message_context import build_context, send_date
-from engine.model import Decision, FactSheet
-from engine.payments.base import PaymentProvider
-from engine.payments.offline import NotConfiguredProvider
-from engine.payments.options import build_payment_options, payment_reference
-from engine.sandbox import (
+from engine.messages.creditor import Creditor, load_creditor
+from engine.messages.formatting import LocaleFormat
+from engine.messages.legal import LegalSettings, RateTable
+from engine.messages.message_context import build_context, send_date
+from engine.messages.payments.base import PaymentProvider
+from engine.messages.payments.offline import NotConfiguredProvider
+from engine.messages.payments.options import build_payment_options, payment_reference
+from engine.messages.sandbox import (
     HTML_SUFFIX,
     MessageEnvironment,
     TemplateProblem,
@@ -39,10 +38,12 @@ from engine.sandbox import (
     paragraphs,
     render_limited,
 )
-from engine.sms import sms_segments
+from engine.messages.sms import sms_segments
+from engine.rules.facts import CHANNELS
 
 if TYPE_CHECKING:
-    from engine.spec import Journey, RuleSpec, Settings, Step
+    from engine.rules.rulebook import SpecCheck
+    from engine.rules.spec import Journey, RuleSpec, Settings, Step
 
 #: Which parts each channel has, and the layout each part renders through.
 CHANNEL_PARTS: Mapping[str, Mapping[str, str]] = {
@@ -56,7 +57,7 @@ CHANNEL_PARTS: Mapping[str, Mapping[str, str]] = {
     "letter": {"subject": "layout/subject.txt", "text": "layout/letter.txt"},
     "phone": {"text": "layout/phone.txt"},
 }
-DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -196,7 +197,7 @@ def render_preview(
 
     Without `payments` no link is created (NotConfiguredProvider: `url` null, `created`
     false, a `note` saying why). Without `creditor` it comes from configuration
-    (engine.creditor.load_creditor, reading `settings.creditor`). A letter also gets a PDF in
+    (engine.messages.creditor.load_creditor, reading `settings.creditor`). A letter also gets a PDF in
     `pdf_dir` (default: a temporary directory) with the recipient `address` lines.
     Decisions that send nothing get `message: null`.
     """
@@ -265,7 +266,7 @@ def render_preview(
         context=context,
     )
     if message.channel == "letter":
-        from engine.letter_pdf import LetterParts, write_letter
+        from engine.messages.letter_pdf import LetterParts, write_letter
 
         folder = pdf_dir or Path(tempfile.mkdtemp(prefix="payjourney-letter-"))
         bank = context["bank"]
@@ -316,6 +317,13 @@ def sample_facts(journey: Journey, kind: str = "business") -> FactSheet:
             "balance.in_default": business,
         }
     )
+
+
+def template_checks(templates_dir: Path) -> list[SpecCheck]:
+    """The template check for `validate_dir` and `RuleBook`; none when the folder is missing."""
+    if not templates_dir.is_dir():
+        return []
+    return [functools.partial(check_templates, templates_dir=templates_dir)]
 
 
 def check_templates(spec: RuleSpec, templates_dir: Path) -> list[RuleProblem]:

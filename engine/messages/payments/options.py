@@ -9,11 +9,12 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from engine.creditor import Creditor
-from engine.payments.bank_transfer import epc_payload, format_iban, qr_data_uri, rf_reference
-from engine.payments.barzahlen import BARZAHLEN_LIMIT, fits_barzahlen
-from engine.payments.base import PaymentProvider, PaymentRequest, ProviderError
-from engine.payments.sepa import PRE_NOTIFICATION_DAYS, earliest_collection
+from engine.messages.creditor import Creditor
+from engine.messages.iban import format_iban
+from engine.messages.payments.bank_transfer import epc_payload, qr_data_uri, rf_reference
+from engine.messages.payments.barzahlen import BARZAHLEN_LIMIT, fits_barzahlen
+from engine.messages.payments.base import PaymentProvider, PaymentRequest, ProviderError
+from engine.messages.payments.sepa import PRE_NOTIFICATION_DAYS, earliest_collection
 
 #: How long a payment link stays valid after the message is sent.
 LINK_VALID_DAYS = 30

@@ -12,7 +12,7 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
 
 from engine.errors import RuleProblem
-from engine.model import Source
+from engine.rules.source import Source
 
 # Plain words YAML 1.1 reads as booleans: in a rule file they are almost always a mistake
 # (`country: NO` for Norway, `consent: yes`), so they must be quoted or written true/false.

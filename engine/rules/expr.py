@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from engine.facts import SCHEMA, FactType, suggest
+from engine.rules.facts import SCHEMA, FactType, suggest
 
 # ---------------------------------------------------------------- syntax tree
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.payments.base import PaymentLink, PaymentRequest
+from engine.messages.payments.base import PaymentLink, PaymentRequest
 
 NOT_CREATED_NOTE = (
     "not created: previews make no payment links; the link is created when the message is "

@@ -3,31 +3,35 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.compile import CompiledRules, compile_rules
 from engine.errors import RuleError, RuleProblem
-from engine.rulespec import read_rule_dir, validate_sources
-from engine.spec import RuleSpec
+from engine.rules.compile import CompiledRules, compile_rules
+from engine.rules.rulespec import read_rule_dir, validate_sources
+from engine.rules.spec import RuleSpec
+
+SpecCheck = Callable[[RuleSpec], list[RuleProblem]]
+"""A check of a valid spec against something outside the rule language (the templates it names)."""
 
 
 def validate_dir(
-    rules_dir: Path, templates_dir: Path | None = None
+    rules_dir: Path, checks: Sequence[SpecCheck] = ()
 ) -> tuple[RuleSpec | None, list[RuleProblem]]:
-    """Validate the rule files and, given a templates directory, the templates they name.
+    """Validate the rule files, then run each further check (say, the templates they name).
 
     Returns the spec (None when there is any error) and every problem found, warnings included.
+    The checks are passed in so that the rule language never imports the layers that use it.
     """
     try:
         sources = read_rule_dir(rules_dir)
     except RuleError as exc:
         return None, list(exc.problems)
     spec, problems = validate_sources(sources)
-    if spec is not None and templates_dir is not None:
-        from engine.render import check_templates  # rendering is an edge: imported only here
-
-        problems.extend(check_templates(spec, templates_dir))
+    if spec is not None and checks:
+        for check in checks:
+            problems.extend(check(spec))
         if any(p.severity == "error" for p in problems):
             spec = None
     return spec, problems
@@ -49,11 +53,11 @@ class RuleBook:
     problems and the last good rules stay in force, so a typo pushed to git never stops sending.
     """
 
-    def __init__(self, rules_dir: Path, templates_dir: Path | None = None) -> None:
+    def __init__(self, rules_dir: Path, checks: Sequence[SpecCheck] = ()) -> None:
         self.rules_dir = rules_dir
-        self.templates_dir = templates_dir
+        self.checks = tuple(checks)
         self._lock = threading.Lock()
-        spec, problems = validate_dir(rules_dir, templates_dir)
+        spec, problems = validate_dir(rules_dir, self.checks)
         if spec is None:  # at start there is nothing to fall back to: fail loudly
             raise RuleError(problems)
         self._current = compile_rules(spec)
@@ -65,7 +69,7 @@ class RuleBook:
 
     def reload(self) -> Reload:
         """Validate the directory again and switch to it when it is valid and different."""
-        spec, problems = validate_dir(self.rules_dir, self.templates_dir)
+        spec, problems = validate_dir(self.rules_dir, self.checks)
         with self._lock:
             if spec is None:
                 return Reload(

@@ -6,8 +6,8 @@ import datetime as dt
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-from engine.expr import Expr
-from engine.model import Source
+from engine.rules.expr import Expr
+from engine.rules.source import Source
 
 #: Payment methods the rules may name.
 PAYMENT_METHODS: tuple[str, ...] = (
