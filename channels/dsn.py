@@ -1,0 +1,125 @@
+"""RFC 3464 delivery status notifications (bounces) parsed into delivery receipts.
+
+A DSN is a multipart/report (report-type=delivery-status) whose second part holds one block of
+per-message fields and one block per recipient (Action, Status, Diagnostic-Code), and whose third
+part returns the original message or its headers; the original Message-ID there names the
+message our email channel sent. `failed` with a 5.x.x status is a hard bounce (stop emailing
+this address), with 4.x.x a soft one; `delayed` is only a warning and yields nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import email.utils
+from email.message import Message
+
+from channels.receipts import CallbackRejected, DeliveryReceipt
+
+PROVIDER = "smtp"
+
+
+def _date(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError):
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
+
+
+def _original_message_id(report: Message) -> str | None:
+    for part in report.walk():
+        content_type = part.get_content_type()
+        if content_type == "message/rfc822":
+            payload = part.get_payload()
+            inner = payload[0] if isinstance(payload, list) and payload else None
+            if isinstance(inner, Message) and inner.get("Message-ID"):
+                return str(inner["Message-ID"]).strip()
+        elif content_type == "text/rfc822-headers":
+            raw = part.get_payload(decode=True)
+            if isinstance(raw, bytes):
+                headers = email.message_from_bytes(raw, policy=email.policy.compat32)
+                if headers.get("Message-ID"):
+                    return str(headers["Message-ID"]).strip()
+    return None
+
+
+def _field(block: Message, name: str) -> str | None:
+    value = block.get(name)
+    return " ".join(str(value).split()) if value is not None else None
+
+
+def _typed(value: str | None) -> str | None:
+    """`rfc822; someone@example.nl` -> `someone@example.nl`; `smtp; 550 ...` -> `550 ...`."""
+    if value is None:
+        return None
+    _, sep, rest = value.partition(";")
+    return rest.strip() if sep else value.strip()
+
+
+def parse_dsn(raw: bytes, *, now: dt.datetime | None = None) -> tuple[DeliveryReceipt, ...]:
+    """The bounce (and delivery) receipts in one DSN; raises CallbackRejected when it is not one.
+
+    Each receipt names the original Message-ID as `provider_message_id`, the RFC 3463 status as
+    `code`, the Diagnostic-Code as `detail`, and `permanent` for hard bounces.
+    """
+    report = email.message_from_bytes(raw, policy=email.policy.compat32)
+    status_part = next(
+        (p for p in report.walk() if p.get_content_type() == "message/delivery-status"), None
+    )
+    if report.get_content_type() != "multipart/report" or status_part is None:
+        raise CallbackRejected(
+            PROVIDER,
+            "not an RFC 3464 delivery status notification (expected multipart/report with a "
+            "message/delivery-status part)",
+        )
+    original = _original_message_id(report)
+    if original is None:
+        raise CallbackRejected(
+            PROVIDER,
+            "the DSN does not return the original message's headers, so it cannot name the "
+            "message it is about (the MTA must return at least headers: RET=HDRS)",
+        )
+    blocks = [b for b in status_part.get_payload() if isinstance(b, Message)]
+    if len(blocks) < 2:
+        raise CallbackRejected(PROVIDER, "the DSN has no per-recipient status block")
+    per_message, recipients = blocks[0], blocks[1:]
+    fallback_at = (
+        _date(_field(per_message, "Arrival-Date"))
+        or _date(report.get("Date"))
+        or now
+        or dt.datetime.now(dt.UTC)
+    )
+    receipts: list[DeliveryReceipt] = []
+    for block in recipients:
+        action = (_field(block, "Action") or "").lower()
+        status = _field(block, "Status") or ""
+        occurred_at = _date(_field(block, "Last-Attempt-Date")) or fallback_at
+        detail = _typed(_field(block, "Diagnostic-Code"))
+        if action == "failed":
+            receipts.append(
+                DeliveryReceipt(
+                    provider=PROVIDER,
+                    provider_message_id=original,
+                    status="bounced",
+                    occurred_at=occurred_at,
+                    code=status or None,
+                    permanent=not status.startswith("4"),
+                    detail=detail,
+                )
+            )
+        elif action in ("delivered", "relayed", "expanded"):
+            receipts.append(
+                DeliveryReceipt(
+                    provider=PROVIDER,
+                    provider_message_id=original,
+                    status="delivered",
+                    occurred_at=occurred_at,
+                    code=status or None,
+                    detail=detail,
+                )
+            )
+    return tuple(receipts)

@@ -1,0 +1,308 @@
+"""Email over SMTP: one MIME message per OutgoingMessage, sent with STARTTLS or implicit TLS.
+
+The Message-ID is derived from the idempotency key, so a retried send carries the same id (and
+DSN bounces name it). HTML and text travel as multipart/alternative; images as inline CID parts
+(mail clients block the `data:` URIs the rendered HTML uses, so those are lifted into parts
+here); the letter PDF as an attachment. `Auto-Submitted: auto-generated` keeps auto-responders
+quiet. SMTP 4xx is transient, a 5xx on RCPT permanent for this address.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import email.policy
+import email.utils
+import hashlib
+import logging
+import re
+import smtplib
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Literal
+
+from channels.base import (
+    Attachment,
+    ChannelConfigError,
+    ChannelError,
+    OutgoingMessage,
+    PermanentChannelError,
+    Receipt,
+    TransientChannelError,
+)
+
+log = logging.getLogger(__name__)
+
+PROVIDER = "smtp"
+Security = Literal["starttls", "tls", "none"]
+SECURITY_MODES: tuple[Security, ...] = ("starttls", "tls", "none")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SmtpSettings:
+    """Where and how to send: `security` is starttls (port 587), tls (465) or none (tests only)."""
+
+    host: str
+    port: int
+    sender: str
+    security: Security = "starttls"
+    username: str | None = None
+    password: str | None = None
+    reply_to: str | None = None
+    message_id_domain: str | None = None
+    timeout: float = 30.0
+    ssl_context: ssl.SSLContext | None = None
+
+    def __post_init__(self) -> None:
+        if self.security not in SECURITY_MODES:
+            raise ChannelConfigError(
+                f"SMTP security {self.security!r} is not one of {SECURITY_MODES} "
+                "(set PAYJOURNEY_SMTP_SECURITY)"
+            )
+        if (self.username is None) != (self.password is None):
+            raise ChannelConfigError(
+                "SMTP authentication needs both PAYJOURNEY_SMTP_USERNAME and PAYJOURNEY_SMTP_PASSWORD"
+            )
+        if "@" not in self.sender:
+            raise ChannelConfigError(
+                f"the SMTP sender {self.sender!r} is not an email address (PAYJOURNEY_SMTP_FROM)"
+            )
+
+    @property
+    def domain(self) -> str:
+        return self.message_id_domain or email.utils.parseaddr(self.sender)[1].rpartition("@")[2]
+
+
+def message_id(idempotency_key: str, domain: str) -> str:
+    """The stable Message-ID for a key: the same key always gives the same id, `<hex@domain>`."""
+    digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]
+    return f"<{digest}@{domain}>"
+
+
+_DATA_URI = re.compile(
+    r"""src=(["'])data:(image/[a-z0-9.+-]+);base64,([A-Za-z0-9+/=\s]+)\1""", re.I
+)
+
+
+def lift_data_uris(html: str) -> tuple[str, tuple[Attachment, ...]]:
+    """`html` with each `data:image/...;base64` source replaced by a `cid:` part of its own."""
+    parts: list[Attachment] = []
+
+    def replace(match: re.Match[str]) -> str:
+        quote, mime, payload = match.group(1), match.group(2), match.group(3)
+        try:
+            data = base64.b64decode("".join(payload.split()), validate=True)
+        except binascii.Error:
+            return match.group(0)
+        cid = f"img{len(parts) + 1}-{hashlib.sha256(data).hexdigest()[:12]}"
+        extension = mime.split("/")[1].split("+")[0]
+        parts.append(
+            Attachment(filename=f"{cid}.{extension}", content_type=mime, data=data, content_id=cid)
+        )
+        return f"src={quote}cid:{cid}{quote}"
+
+    return _DATA_URI.sub(replace, html), tuple(parts)
+
+
+def build_email(
+    message: OutgoingMessage, settings: SmtpSettings, *, now: dt.datetime | None = None
+) -> EmailMessage:
+    """The MIME message exactly as it is sent (the outbox writes this same object as .eml)."""
+    mail = EmailMessage(policy=email.policy.SMTP)
+    mail["From"] = settings.sender
+    mail["To"] = message.recipient
+    mail["Subject"] = message.subject or ""
+    mail["Date"] = email.utils.format_datetime(now or dt.datetime.now(dt.UTC))
+    mail["Message-ID"] = message_id(message.idempotency_key, settings.domain)
+    mail["Auto-Submitted"] = "auto-generated"
+    mail["X-Auto-Response-Suppress"] = "All"
+    mail["Content-Language"] = message.locale.replace("_", "-")
+    if settings.reply_to:
+        mail["Reply-To"] = settings.reply_to
+    mail.set_content(message.text)
+    inline = [a for a in message.attachments if a.content_id]
+    files = [a for a in message.attachments if not a.content_id]
+    if message.html is not None:
+        html, lifted = lift_data_uris(message.html)
+        inline += lifted
+        mail.add_alternative(html, subtype="html")
+        html_part = mail.get_body(preferencelist=("html",))
+        assert isinstance(html_part, EmailMessage)
+        for image in inline:
+            maintype, subtype = image.content_type.split("/", 1)
+            html_part.add_related(
+                image.data,
+                maintype=maintype,
+                subtype=subtype,
+                cid=f"<{image.content_id}>",
+                filename=image.filename,
+                disposition="inline",
+            )
+    else:
+        files = list(message.attachments)
+    for file in files:
+        maintype, subtype = file.content_type.split("/", 1)
+        mail.add_attachment(file.data, maintype=maintype, subtype=subtype, filename=file.filename)
+    return mail
+
+
+def _code_text(code: int, text: bytes | str) -> str:
+    """`550 5.1.1` from an SMTP reply: the reply code and its enhanced status when there is one."""
+    raw = text.decode(errors="replace") if isinstance(text, bytes) else text
+    enhanced = re.match(r"\s*([245]\.\d{1,3}\.\d{1,3})", raw)
+    return f"{code} {enhanced.group(1)}" if enhanced else str(code)
+
+
+def _reply_error(code: int, text: bytes | str, *, what: str, permanent_5xx: bool) -> ChannelError:
+    shown = _code_text(code, text)
+    if 400 <= code < 500 or not permanent_5xx:
+        return TransientChannelError(
+            f"the SMTP server deferred {what}", provider=PROVIDER, code=shown
+        )
+    return PermanentChannelError(f"the SMTP server refused {what}", provider=PROVIDER, code=shown)
+
+
+def classify_smtp(exc: Exception) -> ChannelError:
+    """The channel error for anything smtplib or the socket raised while sending one message."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        code, text = next(iter(exc.recipients.values()))
+        return _reply_error(code, text, what="the recipient (RCPT TO)", permanent_5xx=True)
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return TransientChannelError(
+            "the SMTP server rejected the login; check PAYJOURNEY_SMTP_USERNAME and PAYJOURNEY_SMTP_PASSWORD",
+            provider=PROVIDER,
+            code=_code_text(exc.smtp_code, exc.smtp_error),
+        )
+    if isinstance(exc, smtplib.SMTPSenderRefused):
+        # our own sender address, not the debtor's: never blame the recipient for it
+        return _reply_error(
+            exc.smtp_code,
+            exc.smtp_error,
+            what="the sender (check PAYJOURNEY_SMTP_FROM)",
+            permanent_5xx=False,
+        )
+    if isinstance(exc, smtplib.SMTPDataError):
+        return _reply_error(
+            exc.smtp_code, exc.smtp_error, what="the message content", permanent_5xx=True
+        )
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return TransientChannelError(
+            f"the SMTP server does not support what we asked ({exc}); check PAYJOURNEY_SMTP_SECURITY",
+            provider=PROVIDER,
+            code="not-supported",
+        )
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return _reply_error(exc.smtp_code, exc.smtp_error, what="the message", permanent_5xx=False)
+    if isinstance(exc, TimeoutError):
+        return TransientChannelError(
+            "the SMTP server did not answer in time", provider=PROVIDER, code="timeout"
+        )
+    if isinstance(exc, ssl.SSLError):
+        return TransientChannelError(
+            f"TLS with the SMTP server failed ({exc.reason}); check PAYJOURNEY_SMTP_SECURITY and the port",
+            provider=PROVIDER,
+            code="tls",
+        )
+    if isinstance(exc, smtplib.SMTPServerDisconnected | OSError):
+        return TransientChannelError(
+            f"could not talk to the SMTP server ({type(exc).__name__}); check PAYJOURNEY_SMTP_HOST and PORT",
+            provider=PROVIDER,
+            code="connection",
+        )
+    return TransientChannelError(
+        f"SMTP failed: {type(exc).__name__}", provider=PROVIDER, code="smtp"
+    )
+
+
+class SmtpEmailChannel:
+    """The email channel: one SMTP connection, opened on first send and reopened after a failure."""
+
+    name = "email"
+    provider = PROVIDER
+
+    def __init__(
+        self,
+        settings: SmtpSettings,
+        *,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._smtp: smtplib.SMTP | None = None
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self.settings
+        context = s.ssl_context or ssl.create_default_context()
+        smtp: smtplib.SMTP
+        if s.security == "tls":
+            smtp = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=context)
+        else:
+            smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+        try:
+            smtp.ehlo()
+            if s.security == "starttls":
+                smtp.starttls(context=context)
+                smtp.ehlo()
+            if s.username is not None and s.password is not None:
+                smtp.login(s.username, s.password)
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def send(self, message: OutgoingMessage) -> Receipt:
+        if message.channel != self.name:
+            raise ValueError(f"the email channel cannot send a {message.channel} message")
+        now = self._clock()
+        mail = build_email(message, self.settings, now=now)
+        try:
+            if self._smtp is None:
+                self._smtp = self._connect()
+            self._smtp.send_message(
+                mail, from_addr=self.settings.sender, to_addrs=[message.recipient]
+            )
+        except Exception as exc:
+            error = classify_smtp(exc)
+            if not isinstance(exc, smtplib.SMTPRecipientsRefused | smtplib.SMTPDataError):
+                self._drop_connection()
+            else:
+                self._reset()
+            log.info(
+                "email %s not sent: %s",
+                message.idempotency_key,
+                type(error).__name__,
+                extra={"code": error.code},
+            )
+            raise error from exc
+        receipt = Receipt(
+            channel=self.name,
+            provider=self.provider,
+            provider_message_id=str(mail["Message-ID"]),
+            accepted_at=now,
+            idempotency_key=message.idempotency_key,
+        )
+        log.info(
+            "email %s accepted by SMTP as %s", message.idempotency_key, receipt.provider_message_id
+        )
+        return receipt
+
+    def _reset(self) -> None:
+        if self._smtp is not None:
+            try:
+                self._smtp.rset()
+            except (smtplib.SMTPException, OSError):
+                self._drop_connection()
+
+    def _drop_connection(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            try:
+                smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                smtp.close()
+
+    def close(self) -> None:
+        self._drop_connection()

@@ -1,0 +1,120 @@
+"""What comes back from a provider after the send: delivery receipts, and the callbacks carrying them.
+
+Providers report delivery, bounces and reads later, by webhook (SMS, WhatsApp, letters) or by a
+delivery status notification (email). Each provider module turns its callback into the same small
+frozen `DeliveryReceipt`; the API issue mounts those plain functions and turns receipts into events.
+A callback is checked before it is parsed: a forged signature or a replay raises `CallbackRejected`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
+
+from engine.errors import PayjourneyError
+
+DeliveryStatus = Literal["delivered", "failed", "bounced", "read"]
+DELIVERY_STATUSES: tuple[DeliveryStatus, ...] = ("delivered", "failed", "bounced", "read")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryReceipt:
+    """One thing a provider said happened to a message after it accepted it.
+
+    `provider_message_id` is the id the send's `Receipt` carried (for email the original
+    Message-ID). `permanent` says, for failed and bounced, whether the channel is unusable for
+    this recipient (a hard bounce, an invalid number) or the next attempt may work (soft).
+    `idempotency_key` is filled when the callback carries it back (a reference field).
+    """
+
+    provider: str
+    provider_message_id: str
+    status: DeliveryStatus
+    occurred_at: dt.datetime
+    code: str | None = None
+    permanent: bool = False
+    detail: str | None = None
+    idempotency_key: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in DELIVERY_STATUSES:
+            raise ValueError(
+                f"unknown delivery status {self.status!r}; expected one of {DELIVERY_STATUSES}"
+            )
+        if self.occurred_at.tzinfo is None:
+            raise ValueError("a delivery receipt's occurred_at must be timezone-aware")
+        if not self.provider_message_id:
+            raise ValueError("a delivery receipt must name the provider's message id")
+
+    @property
+    def severity(self) -> Literal["hard", "soft"] | None:
+        """For bounces and failures: hard (stop using this channel) or soft (try again)."""
+        if self.status not in ("failed", "bounced"):
+            return None
+        return "hard" if self.permanent else "soft"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InboundRequest:
+    """A webhook as it reached the API: the full URL the provider called, headers and raw body.
+
+    The URL must be the one the provider signed (scheme, host, port, path and query as the
+    provider saw them; behind a proxy, rebuild it from X-Forwarded-* before checking).
+    """
+
+    method: str
+    url: str
+    body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        lowered = {k.lower(): v for k, v in self.headers.items()}
+        object.__setattr__(self, "headers", MappingProxyType(lowered))
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+class CallbackRejected(PayjourneyError):
+    """A callback failed its signature check, was a replay, or is not the provider's shape.
+
+    The API answers it with 401/400 and records nothing.
+    """
+
+    def __init__(self, provider: str, reason: str) -> None:
+        self.provider = provider
+        self.reason = reason
+        super().__init__(f"{provider} callback refused: {reason}")
+
+
+class ReplayGuard:
+    """Remembers the callbacks already accepted, for `window`, and refuses a second copy.
+
+    Keys are whatever identifies one callback uniquely (a JWT id, a signature, an idempotency
+    token). In-memory and per process: the API's event ids make events idempotent anyway; the
+    guard keeps a captured request from being replayed inside the window. Thread-safe.
+    """
+
+    def __init__(
+        self,
+        window: dt.timedelta = dt.timedelta(hours=24),
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self.window = window
+        self._clock = clock
+        self._seen: dict[str, dt.datetime] = {}
+        self._lock = threading.Lock()
+
+    def check(self, provider: str, key: str) -> None:
+        """Accept `key` once; raise CallbackRejected when it was seen inside the window."""
+        now = self._clock()
+        with self._lock:
+            for old in [k for k, at in self._seen.items() if now - at > self.window]:
+                del self._seen[old]
+            if key in self._seen:
+                raise CallbackRejected(provider, "replayed: this callback was already accepted")
+            self._seen[key] = now
