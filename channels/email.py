@@ -196,7 +196,7 @@ def classify_smtp(exc: Exception) -> ChannelError:
         )
     if isinstance(exc, smtplib.SMTPResponseException):
         return _reply_error(exc.smtp_code, exc.smtp_error, what="the message", permanent_5xx=False)
-    if isinstance(exc, TimeoutError):
+    if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
         return TransientChannelError(
             "the SMTP server did not answer in time", provider=PROVIDER, code="timeout"
         )

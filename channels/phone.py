@@ -9,6 +9,7 @@ answer) in the task system, which posts it back; `parse_call_outcome` makes it a
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -182,10 +183,8 @@ class PhoneTaskChannel:
                     "call task %s not posted: %s", message.idempotency_key, type(error).__name__
                 )
                 raise error
-            try:
+            with contextlib.suppress(ValueError, AttributeError):
                 provider_id = str(response.json().get("id") or provider_id)
-            except (ValueError, AttributeError):
-                pass
         log.info("call task %s queued", message.idempotency_key)
         return Receipt(
             channel=self.name,
