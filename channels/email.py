@@ -119,7 +119,6 @@ def build_email(
     mail["Message-ID"] = message_id(message.idempotency_key, settings.domain)
     mail["Auto-Submitted"] = "auto-generated"
     mail["X-Auto-Response-Suppress"] = "All"
-    mail["Content-Language"] = message.locale.replace("_", "-")
     if settings.reply_to:
         mail["Reply-To"] = settings.reply_to
     mail.set_content(message.text)
@@ -146,6 +145,7 @@ def build_email(
     for file in files:
         maintype, subtype = file.content_type.split("/", 1)
         mail.add_attachment(file.data, maintype=maintype, subtype=subtype, filename=file.filename)
+    mail["Content-Language"] = message.locale.replace("_", "-")  # after the body: set_content clears it
     return mail
 
 

@@ -233,7 +233,7 @@ def smtp_login(
         b"credit-team",
         b"s3cret",
     )
-    return AuthResult(success=ok)
+    return AuthResult(success=ok, handled=False)
 
 
 @pytest.fixture
