@@ -15,7 +15,14 @@ from tests.channels.conftest import EMAIL, SmtpTls, dsn_for, smtp_settings
 
 
 def original(key: str = "C-1/step-1/email/1") -> bytes:
-    message = OutgoingMessage(idempotency_key=key, channel="email", recipient=EMAIL, locale="nl_NL", subject="Herinnering", text="Beste Jan")
+    message = OutgoingMessage(
+        idempotency_key=key,
+        channel="email",
+        recipient=EMAIL,
+        locale="nl_NL",
+        subject="Herinnering",
+        text="Beste Jan",
+    )
     settings = smtp_settings(587, SmtpTls(None, None))  # type: ignore[arg-type]
     return build_email(message, settings).as_bytes()
 
@@ -29,7 +36,9 @@ def test_a_user_unknown_bounce_is_hard_and_names_the_original_message_id() -> No
     assert bounce.code == "5.1.1"
     assert bounce.provider_message_id == build_email_id(sent)
     assert bounce.detail is not None and bounce.detail.startswith("550 5.1.1")
-    assert bounce.occurred_at == dt.datetime(2026, 11, 24, 9, 31, 1, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    assert bounce.occurred_at == dt.datetime(
+        2026, 11, 24, 9, 31, 1, tzinfo=dt.timezone(dt.timedelta(hours=1))
+    )
 
 
 def build_email_id(raw: bytes) -> str:
@@ -52,7 +61,9 @@ def test_a_delay_warning_is_not_a_bounce() -> None:
 def test_a_returned_full_message_names_its_message_id_too() -> None:
     """Some MTAs return the whole message (message/rfc822) instead of its headers."""
     sent = original("k-full")
-    raw = dsn_for(sent).replace(b"Content-Type: text/rfc822-headers", b"Content-Type: message/rfc822")
+    raw = dsn_for(sent).replace(
+        b"Content-Type: text/rfc822-headers", b"Content-Type: message/rfc822"
+    )
     (bounce,) = parse_dsn(raw)
     assert bounce.provider_message_id == build_email_id(sent)
 
@@ -68,6 +79,9 @@ def test_an_ordinary_mail_is_refused_as_not_a_dsn() -> None:
 
 def test_a_dsn_without_the_original_headers_is_refused_with_the_fix() -> None:
     """Without the returned headers nothing says which message bounced."""
-    raw = dsn_for(original()).split(b"--dsn-boundary\r\nContent-Type: text/rfc822-headers")[0] + b"--dsn-boundary--\r\n"
+    raw = (
+        dsn_for(original()).split(b"--dsn-boundary\r\nContent-Type: text/rfc822-headers")[0]
+        + b"--dsn-boundary--\r\n"
+    )
     with pytest.raises(CallbackRejected, match="RET=HDRS"):
         parse_dsn(raw)

@@ -94,7 +94,13 @@ def test_the_same_key_gives_the_same_message_id_and_another_key_another(
     other = channel.send(reminder("k-2"))
     channel.close()
     ids = [received(handler, i)["Message-ID"] for i in range(3)]
-    assert ids[0] == ids[1] == first.provider_message_id == again.provider_message_id == message_id("k-1", "example.nl")
+    assert (
+        ids[0]
+        == ids[1]
+        == first.provider_message_id
+        == again.provider_message_id
+        == message_id("k-1", "example.nl")
+    )
     assert ids[2] == other.provider_message_id != ids[0]
 
 
@@ -113,7 +119,9 @@ def implicit_tls_server(smtp_tls: SmtpTls) -> Iterator[tuple[SmtpRecorder, int]]
     controller.stop()
 
 
-def test_implicit_tls_with_login_delivers(implicit_tls_server: tuple[SmtpRecorder, int], smtp_tls: SmtpTls) -> None:
+def test_implicit_tls_with_login_delivers(
+    implicit_tls_server: tuple[SmtpRecorder, int], smtp_tls: SmtpTls
+) -> None:
     """Port-465 style: TLS from the first byte, then AUTH."""
     handler, port = implicit_tls_server
     channel = SmtpEmailChannel(smtp_settings(port, smtp_tls, security="tls"))
@@ -140,8 +148,19 @@ def test_plain_text_mail_without_html_still_carries_the_pdf(
 ) -> None:
     """A step without HTML sends text/plain with the attachment."""
     handler, port = smtp_server
-    channel = SmtpEmailChannel(smtp_settings(port, smtp_tls), clock=lambda: dt.datetime(2026, 11, 24, 9, tzinfo=dt.UTC))
-    channel.send(OutgoingMessage(idempotency_key="t", channel="email", recipient=EMAIL, locale="de_DE", text="Hallo", attachments=(letter_pdf(),)))
+    channel = SmtpEmailChannel(
+        smtp_settings(port, smtp_tls), clock=lambda: dt.datetime(2026, 11, 24, 9, tzinfo=dt.UTC)
+    )
+    channel.send(
+        OutgoingMessage(
+            idempotency_key="t",
+            channel="email",
+            recipient=EMAIL,
+            locale="de_DE",
+            text="Hallo",
+            attachments=(letter_pdf(),),
+        )
+    )
     channel.close()
     mail = received(handler)
     assert [p.get_content_type() for p in mail.iter_parts()] == ["text/plain", "application/pdf"]
