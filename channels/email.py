@@ -145,7 +145,9 @@ def build_email(
     for file in files:
         maintype, subtype = file.content_type.split("/", 1)
         mail.add_attachment(file.data, maintype=maintype, subtype=subtype, filename=file.filename)
-    mail["Content-Language"] = message.locale.replace("_", "-")  # after the body: set_content clears it
+    mail["Content-Language"] = message.locale.replace(
+        "_", "-"
+    )  # after the body: set_content clears it
     return mail
 
 

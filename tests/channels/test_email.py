@@ -10,13 +10,12 @@ from email.message import EmailMessage
 
 import pytest
 
-pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
-
 from channels.base import Attachment, OutgoingMessage, TransientChannelError
 from channels.email import SmtpEmailChannel, message_id
 from tests.channels.conftest import EMAIL, SmtpTls, letter_pdf, qr_png, smtp_login, smtp_settings
 from tests.channels.servers import SmtpRecorder, smtp_controller
 
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
 LOGO = Attachment(filename="logo.png", content_type="image/png", data=qr_png(), content_id="logo")
 
 
