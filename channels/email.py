@@ -19,6 +19,7 @@ import logging
 import re
 import smtplib
 import ssl
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -234,6 +235,7 @@ class SmtpEmailChannel:
         self.settings = settings
         self._clock = clock
         self._smtp: smtplib.SMTP | None = None
+        self._lock = threading.Lock()  # one SMTP conversation at a time on the shared connection
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
@@ -256,6 +258,10 @@ class SmtpEmailChannel:
         return smtp
 
     def send(self, message: OutgoingMessage) -> Receipt:
+        with self._lock:
+            return self._send(message)
+
+    def _send(self, message: OutgoingMessage) -> Receipt:
         if message.channel != self.name:
             raise ValueError(f"the email channel cannot send a {message.channel} message")
         now = self._clock()
@@ -307,4 +313,5 @@ class SmtpEmailChannel:
                 smtp.close()
 
     def close(self) -> None:
-        self._drop_connection()
+        with self._lock:
+            self._drop_connection()

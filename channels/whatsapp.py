@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -120,6 +120,21 @@ def templates_from_json(data: Mapping[str, object]) -> dict[str, dict[str, Provi
                 approved=bool(spec.get("approved", False)),
             )
     return result
+
+
+def missing_approvals(
+    templates: Mapping[str, Mapping[str, ProviderTemplate]], wanted: Iterable[tuple[str, str]]
+) -> list[str]:
+    """For `payjourney validate`: each (template, locale) a WhatsApp step uses that has no
+    approved provider template, as a warning line saying what to configure."""
+    settings = WhatsAppSettings(token="-", phone_number_id="-", templates=templates)
+    return [
+        f"WhatsApp template {template!r} has no approved provider template for {locale}; "
+        "outside the 24-hour window the step falls back to the next channel "
+        "(add it to PAYJOURNEY_WHATSAPP_TEMPLATES once Meta approved it)"
+        for template, locale in dict.fromkeys(wanted)
+        if settings.template_for(template, locale) is None
+    ]
 
 
 def hub_signature(body: bytes, app_secret: str) -> str:

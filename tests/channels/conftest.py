@@ -141,7 +141,9 @@ class ChannelCase:
 
 def letter_pdf(pages: int = 2) -> Attachment:
     pdf = FPDF()
-    pdf.set_creation_date(dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC))  # the same bytes every call
+    pdf.set_creation_date(
+        dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
+    )  # the same bytes every call
     pdf.set_font("Helvetica", size=12)
     for page in range(pages):
         pdf.add_page()

@@ -8,8 +8,14 @@ from dataclasses import replace
 import pytest
 
 from channels.base import PermanentChannelError
-from channels.whatsapp import LAST_INBOUND, ProviderTemplate, WhatsAppChannel, templates_from_json
-from tests.channels.conftest import ChannelCase
+from channels.whatsapp import (
+    LAST_INBOUND,
+    ProviderTemplate,
+    WhatsAppChannel,
+    missing_approvals,
+    templates_from_json,
+)
+from tests.channels.conftest import TEMPLATES, ChannelCase
 from tests.channels.servers import ProviderServer
 
 NOW = dt.datetime(2026, 11, 24, 9, 30, tzinfo=dt.UTC)
@@ -97,4 +103,17 @@ def test_templates_load_from_json_configuration() -> None:
     )
     assert loaded["reminder-1"]["de_DE"] == ProviderTemplate(
         name="zahlungserinnerung_1", language="de"
+    )
+
+
+def test_validate_can_name_each_step_template_without_approval() -> None:
+    """The warning `payjourney validate` shows for a WhatsApp step Meta has not approved."""
+    warnings = missing_approvals(
+        TEMPLATES, [("reminder-1", "nl_NL"), ("reminder-1", "de_DE"), ("reminder-1", "de_DE")]
+    )
+    assert len(warnings) == 1
+    assert (
+        "'reminder-1'" in warnings[0]
+        and "de_DE" in warnings[0]
+        and "PAYJOURNEY_WHATSAPP_TEMPLATES" in warnings[0]
     )
