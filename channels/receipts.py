@@ -91,6 +91,14 @@ class CallbackRejected(PayjourneyError):
         super().__init__(f"{provider} callback refused: {reason}")
 
 
+class CallbackReplayed(CallbackRejected):
+    """A second copy of a callback already accepted: refuse to record it again.
+
+    Providers also resend a callback when our first answer got lost; the API answers a replay
+    with 200 (already processed) rather than 401, so a genuine retry is not reported as forged.
+    """
+
+
 class ReplayGuard:
     """Remembers the callbacks already accepted, for `window`, and refuses a second copy.
 
@@ -115,6 +123,7 @@ class ReplayGuard:
         with self._lock:
             for old in [k for k, at in self._seen.items() if now - at > self.window]:
                 del self._seen[old]
-            if key in self._seen:
-                raise CallbackRejected(provider, "replayed: this callback was already accepted")
-            self._seen[key] = now
+            scoped = f"{provider}\x00{key}"
+            if scoped in self._seen:
+                raise CallbackReplayed(provider, "replayed: this callback was already accepted")
+            self._seen[scoped] = now
