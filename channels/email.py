@@ -34,6 +34,7 @@ from channels.base import (
     Receipt,
     TransientChannelError,
 )
+from channels.receipts import accepted
 
 log = logging.getLogger(__name__)
 
@@ -285,17 +286,9 @@ class SmtpEmailChannel:
                 extra={"code": error.code},
             )
             raise error from exc
-        receipt = Receipt(
-            channel=self.name,
-            provider=self.provider,
-            provider_message_id=str(mail["Message-ID"]),
-            accepted_at=now,
-            idempotency_key=message.idempotency_key,
+        return accepted(
+            message, provider=PROVIDER, provider_message_id=str(mail["Message-ID"]), at=now
         )
-        log.info(
-            "email %s accepted by SMTP as %s", message.idempotency_key, receipt.provider_message_id
-        )
-        return receipt
 
     def _reset(self) -> None:
         if self._smtp is not None:

@@ -19,7 +19,6 @@ import hashlib
 import hmac
 import io
 import json
-import logging
 import os
 import re
 import threading
@@ -40,10 +39,14 @@ from channels.base import (
     Receipt,
     TransientChannelError,
 )
-from channels.provider_http import classify_http, make_client, transport_errors
-from channels.receipts import CallbackRejected, DeliveryReceipt, InboundRequest, ReplayGuard
-
-log = logging.getLogger(__name__)
+from channels.provider_http import json_body, make_client, provider_error, transport_errors
+from channels.receipts import (
+    CallbackRejected,
+    DeliveryReceipt,
+    InboundRequest,
+    ReplayGuard,
+    accepted,
+)
 
 PINGEN = "pingen"
 DROP_FOLDER = "drop-folder"
@@ -120,7 +123,7 @@ class PingenLetterChannel:
         self._client = make_client(settings.api_url, timeout=settings.timeout)
         self._token: tuple[str, dt.datetime] | None = None
 
-    def _access_token(self) -> str:
+    def _access_token(self, message: OutgoingMessage) -> str:
         now = self._clock()
         if self._token is not None and self._token[1] > now:
             return self._token[0]
@@ -135,32 +138,34 @@ class PingenLetterChannel:
                 },
             )
         if response.status_code >= 400:
-            raise self._error(response, what="the access token request")
+            raise self._error(response, message, what="the access token request")
         body = response.json()
         ttl = dt.timedelta(seconds=max(int(body.get("expires_in", 0)) - 60, 0))
         self._token = (str(body["access_token"]), now + ttl)
         return self._token[0]
 
-    def _call(self, method: str, url: str, *, what: str, **kwargs: object) -> httpx.Response:
+    def _call(
+        self, method: str, url: str, message: OutgoingMessage, *, what: str, **kwargs: object
+    ) -> httpx.Response:
         headers = dict(kwargs.pop("headers", {}) or {})  # type: ignore[call-overload]
-        headers["Authorization"] = f"Bearer {self._access_token()}"
+        headers["Authorization"] = f"Bearer {self._access_token(message)}"
         with transport_errors(PINGEN):
             response = self._client.request(method, url, headers=headers, **kwargs)  # type: ignore[arg-type]
         if response.status_code >= 400:
             if response.status_code == 401:
                 self._token = None
-            raise self._error(response, what=what)
+            raise self._error(response, message, what=what)
         return response
 
     def send(self, message: OutgoingMessage) -> Receipt:
         data = _pdf(message)
-        upload = self._call("GET", "/file-upload", what="the upload URL").json()["data"][
+        upload = self._call("GET", "/file-upload", message, what="the upload URL").json()["data"][
             "attributes"
         ]
         with transport_errors(PINGEN):
             put = self._client.put(str(upload["url"]), content=data)
         if put.status_code >= 400:
-            raise self._error(put, what="the PDF upload")
+            raise self._error(put, message, what="the PDF upload")
         registered = is_registered(message)
         attributes = {
             "file_original_name": f"{message.idempotency_key}.pdf",
@@ -177,6 +182,7 @@ class PingenLetterChannel:
         created = self._call(
             "POST",
             f"/organisations/{self.settings.organisation_id}/letters",
+            message,
             what="the letter",
             json={"data": {"type": "letters", "attributes": attributes}},
             headers={
@@ -184,38 +190,31 @@ class PingenLetterChannel:
                 "Content-Type": "application/vnd.api+json",
             },
         ).json()["data"]
-        receipt = Receipt(
-            channel=self.name,
+        return accepted(
+            message,
             provider=PINGEN,
             provider_message_id=str(created["id"]),
-            accepted_at=self._clock(),
-            idempotency_key=message.idempotency_key,
+            at=self._clock(),
             cost={"pages": str(count_pages(data)), "product": str(attributes["delivery_product"])},
         )
-        log.info(
-            "letter %s accepted by pingen as %s",
-            message.idempotency_key,
-            receipt.provider_message_id,
-        )
-        return receipt
 
-    def _error(self, response: httpx.Response, *, what: str) -> ChannelError:
-        description = response.reason_phrase
-        try:
-            errors = response.json().get("errors") or []
-        except (ValueError, AttributeError):
-            errors = []
-        if errors and isinstance(errors[0], dict):
-            description = str(errors[0].get("detail") or errors[0].get("title") or description)
-        error = classify_http(
+    def _error(
+        self, response: httpx.Response, message: OutgoingMessage, *, what: str
+    ) -> ChannelError:
+        body = json_body(response)
+        errors = body.get("errors") if isinstance(body, dict) else None
+        first = (
+            errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
+        )
+        detail = first.get("detail") or first.get("title") or response.reason_phrase
+        return provider_error(
             PINGEN,
             response,
+            message,
             code=str(response.status_code),
-            description=f"{what}: {description}",
+            description=f"{what}: {detail}",
             codes=ERROR_CODES,
         )
-        log.info("letter not sent: %s", type(error).__name__, extra={"code": error.code})
-        return error
 
     def close(self) -> None:
         self._client.close()
@@ -379,13 +378,11 @@ class DropFolderLetterChannel:
                 provider=DROP_FOLDER,
                 code=f"errno-{exc.errno}",
             ) from exc
-        log.info("letter %s written to the drop folder as %s", message.idempotency_key, file_name)
-        return Receipt(
-            channel=self.name,
+        return accepted(
+            message,
             provider=DROP_FOLDER,
             provider_message_id=file_name,
-            accepted_at=now,
-            idempotency_key=message.idempotency_key,
+            at=now,
             cost={"pages": str(pages), "postage": postage},
         )
 

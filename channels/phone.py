@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -30,10 +29,8 @@ from channels.base import (
     Receipt,
     TransientChannelError,
 )
-from channels.provider_http import classify_http, make_client, transport_errors
-from channels.receipts import CallbackRejected
-
-log = logging.getLogger(__name__)
+from channels.provider_http import make_client, provider_error, transport_errors
+from channels.receipts import CallbackRejected, accepted
 
 PROVIDER = "phone-task"
 Outcome = Literal["reached", "promise", "dispute", "no_answer"]
@@ -172,27 +169,17 @@ class PhoneTaskChannel:
                     "", json=task, headers={"Idempotency-Key": message.idempotency_key}
                 )
             if response.status_code >= 400:
-                error = classify_http(
+                raise provider_error(
                     PROVIDER,
                     response,
+                    message,
                     code=f"http-{response.status_code}",
                     description="the task system refused the call task",
                     codes=ERROR_CODES,
                 )
-                log.info(
-                    "call task %s not posted: %s", message.idempotency_key, type(error).__name__
-                )
-                raise error
             with contextlib.suppress(ValueError, AttributeError):
                 provider_id = str(response.json().get("id") or provider_id)
-        log.info("call task %s queued", message.idempotency_key)
-        return Receipt(
-            channel=self.name,
-            provider=PROVIDER,
-            provider_message_id=provider_id,
-            accepted_at=now,
-            idempotency_key=message.idempotency_key,
-        )
+        return accepted(message, provider=PROVIDER, provider_message_id=provider_id, at=now)
 
     def close(self) -> None:
         if self._client is not None:

@@ -10,12 +10,21 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 
-from channels.base import ChannelError, PermanentChannelError, TransientChannelError
+from channels.base import (
+    ChannelError,
+    OutgoingMessage,
+    PermanentChannelError,
+    TransientChannelError,
+)
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
@@ -110,3 +119,39 @@ def scrub(text: str, *secrets: str | None) -> str:
             if digits != secret and digits:
                 text = text.replace(digits, "<recipient>")
     return text
+
+
+def json_body(response: httpx.Response) -> Any:
+    """The response's JSON, or None when it has none (a proxy's HTML error page, an empty 429)."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def provider_error(
+    provider: str,
+    response: httpx.Response,
+    message: OutgoingMessage,
+    *,
+    code: str | None,
+    description: str,
+    codes: Mapping[str, type[ChannelError]],
+) -> ChannelError:
+    """The classified error for a refused message, its description scrubbed, logged without
+    personal data."""
+    error = classify_http(
+        provider,
+        response,
+        code=code,
+        description=scrub(description, message.recipient),
+        codes=codes,
+    )
+    log.info(
+        "%s %s not sent: %s",
+        message.channel,
+        message.idempotency_key,
+        type(error).__name__,
+        extra={"code": error.code, "provider": provider},
+    )
+    return error

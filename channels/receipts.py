@@ -9,13 +9,45 @@ A callback is checked before it is parsed: a forged signature or a replay raises
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
+from channels.base import OutgoingMessage, Receipt
 from engine.errors import PayjourneyError
+
+log = logging.getLogger(__name__)
+
+
+def accepted(
+    message: OutgoingMessage,
+    *,
+    provider: str,
+    provider_message_id: str,
+    at: dt.datetime,
+    cost: Mapping[str, str] | None = None,
+) -> Receipt:
+    """The Receipt for a message the provider took, logged by key and provider id only."""
+    receipt = Receipt(
+        channel=message.channel,
+        provider=provider,
+        provider_message_id=provider_message_id,
+        accepted_at=at,
+        idempotency_key=message.idempotency_key,
+        cost=cost or {},
+    )
+    log.info(
+        "%s %s accepted by %s as %s",
+        message.channel,
+        message.idempotency_key,
+        provider,
+        provider_message_id,
+    )
+    return receipt
+
 
 DeliveryStatus = Literal["delivered", "failed", "bounced", "read"]
 DELIVERY_STATUSES: tuple[DeliveryStatus, ...] = ("delivered", "failed", "bounced", "read")

@@ -15,7 +15,6 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -30,10 +29,14 @@ from channels.base import (
     Receipt,
     TransientChannelError,
 )
-from channels.provider_http import classify_http, make_client, scrub, transport_errors
-from channels.receipts import CallbackRejected, DeliveryReceipt, InboundRequest, ReplayGuard
-
-log = logging.getLogger(__name__)
+from channels.provider_http import json_body, make_client, provider_error, transport_errors
+from channels.receipts import (
+    CallbackRejected,
+    DeliveryReceipt,
+    InboundRequest,
+    ReplayGuard,
+    accepted,
+)
 
 PROVIDER = "whatsapp"
 BASE_URL = "https://graph.facebook.com"
@@ -287,43 +290,27 @@ class WhatsAppChannel:
             response = self._client.post(path, json=payload)
         if response.status_code >= 400:
             raise self._error(response, message)
-        body = response.json()
-        receipt = Receipt(
-            channel=self.name,
+        return accepted(
+            message,
             provider=PROVIDER,
-            provider_message_id=str(body["messages"][0]["id"]),
-            accepted_at=now,
-            idempotency_key=message.idempotency_key,
+            provider_message_id=str(response.json()["messages"][0]["id"]),
+            at=now,
             cost={"kind": str(payload["type"])},
         )
-        log.info("whatsapp %s accepted as %s", message.idempotency_key, receipt.provider_message_id)
-        return receipt
 
     def _error(self, response: httpx.Response, message: OutgoingMessage) -> ChannelError:
-        code: str | None = None
-        description = response.reason_phrase
-        try:
-            error = response.json().get("error") or {}
-        except (ValueError, AttributeError):
-            error = {}
-        if isinstance(error, dict) and error.get("code") is not None:
-            code = str(error["code"])
-            details = (error.get("error_data") or {}).get("details")
-            description = str(details or error.get("message") or description)
-        failure = classify_http(
+        body = json_body(response)
+        error = body.get("error") if isinstance(body, dict) else None
+        error = error if isinstance(error, dict) else {}
+        details = (error.get("error_data") or {}).get("details")
+        return provider_error(
             PROVIDER,
             response,
-            code=code,
-            description=scrub(description, message.recipient),
+            message,
+            code=str(error["code"]) if error.get("code") is not None else None,
+            description=str(details or error.get("message") or response.reason_phrase),
             codes=ERROR_CODES,
         )
-        log.info(
-            "whatsapp %s not sent: %s",
-            message.idempotency_key,
-            type(failure).__name__,
-            extra={"code": failure.code},
-        )
-        return failure
 
     def close(self) -> None:
         self._client.close()

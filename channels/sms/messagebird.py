@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import logging
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -29,11 +28,15 @@ from channels.base import (
     Receipt,
     TransientChannelError,
 )
-from channels.provider_http import classify_http, make_client, scrub, transport_errors
-from channels.receipts import CallbackRejected, DeliveryReceipt, InboundRequest, ReplayGuard
+from channels.provider_http import json_body, make_client, provider_error, transport_errors
+from channels.receipts import (
+    CallbackRejected,
+    DeliveryReceipt,
+    InboundRequest,
+    ReplayGuard,
+    accepted,
+)
 from channels.sms import segment_cost
-
-log = logging.getLogger(__name__)
 
 PROVIDER = "messagebird"
 BASE_URL = "https://rest.messagebird.com"
@@ -205,46 +208,28 @@ class MessageBirdSmsChannel:
             response = self._client.post("/messages", json=payload)
         if response.status_code >= 400:
             raise self._error(response, message)
-        body = response.json()
-        receipt = Receipt(
-            channel=self.name,
+        return accepted(
+            message,
             provider=PROVIDER,
-            provider_message_id=str(body["id"]),
-            accepted_at=self._clock(),
-            idempotency_key=message.idempotency_key,
+            provider_message_id=str(response.json()["id"]),
+            at=self._clock(),
             cost=segment_cost(message.text),
         )
-        log.info(
-            "sms %s accepted by messagebird as %s",
-            message.idempotency_key,
-            receipt.provider_message_id,
-        )
-        return receipt
 
     def _error(self, response: httpx.Response, message: OutgoingMessage) -> ChannelError:
-        code: str | None = None
-        description = response.reason_phrase
-        try:
-            errors = response.json().get("errors") or []
-        except (ValueError, AttributeError):
-            errors = []
-        if errors and isinstance(errors[0], dict):
-            code = str(errors[0].get("code")) if errors[0].get("code") is not None else None
-            description = str(errors[0].get("description") or description)
-        error = classify_http(
+        body = json_body(response)
+        errors = body.get("errors") if isinstance(body, dict) else None
+        first = (
+            errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
+        )
+        return provider_error(
             PROVIDER,
             response,
-            code=code,
-            description=scrub(description, message.recipient),
+            message,
+            code=str(first["code"]) if first.get("code") is not None else None,
+            description=str(first.get("description") or response.reason_phrase),
             codes=ERROR_CODES,
         )
-        log.info(
-            "sms %s not sent: %s",
-            message.idempotency_key,
-            type(error).__name__,
-            extra={"code": error.code},
-        )
-        return error
 
     def close(self) -> None:
         self._client.close()

@@ -14,7 +14,6 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
-import logging
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -28,11 +27,15 @@ from channels.base import (
     Receipt,
     TransientChannelError,
 )
-from channels.provider_http import classify_http, make_client, scrub, transport_errors
-from channels.receipts import CallbackRejected, DeliveryReceipt, InboundRequest, ReplayGuard
+from channels.provider_http import json_body, make_client, provider_error, transport_errors
+from channels.receipts import (
+    CallbackRejected,
+    DeliveryReceipt,
+    InboundRequest,
+    ReplayGuard,
+    accepted,
+)
 from channels.sms import segment_cost
-
-log = logging.getLogger(__name__)
 
 PROVIDER = "twilio"
 BASE_URL = "https://api.twilio.com"
@@ -183,45 +186,26 @@ class TwilioSmsChannel:
             response = self._client.post(path, data=self._form(message))
         if response.status_code >= 400:
             raise self._error(response, message)
-        body = response.json()
-        receipt = Receipt(
-            channel=self.name,
+        return accepted(
+            message,
             provider=PROVIDER,
-            provider_message_id=str(body["sid"]),
-            accepted_at=self._clock(),
-            idempotency_key=message.idempotency_key,
+            provider_message_id=str(response.json()["sid"]),
+            at=self._clock(),
             cost=segment_cost(message.text),
         )
-        log.info(
-            "sms %s accepted by twilio as %s", message.idempotency_key, receipt.provider_message_id
-        )
-        return receipt
 
     def _error(self, response: httpx.Response, message: OutgoingMessage) -> ChannelError:
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
-        code = (
-            str(body["code"]) if isinstance(body, dict) and body.get("code") is not None else None
-        )
-        description = (
-            str(body.get("message", response.reason_phrase)) if isinstance(body, dict) else ""
-        )
-        error = classify_http(
+        body = json_body(response)
+        body = body if isinstance(body, dict) else {}
+        code = str(body["code"]) if body.get("code") is not None else None
+        return provider_error(
             PROVIDER,
             response,
+            message,
             code=code,
-            description=scrub(description, message.recipient),
+            description=str(body.get("message") or response.reason_phrase),
             codes=ERROR_CODES,
         )
-        log.info(
-            "sms %s not sent: %s",
-            message.idempotency_key,
-            type(error).__name__,
-            extra={"code": error.code},
-        )
-        return error
 
     def close(self) -> None:
         self._client.close()
