@@ -130,3 +130,39 @@ def test_callback_handlers_exist_for_providers_with_secrets() -> None:
         {"PAYJOURNEY_TWILIO_AUTH_TOKEN": "t", "PAYJOURNEY_WHATSAPP_APP_SECRET": "s"}
     )
     assert set(handlers) == {"twilio", "whatsapp"}
+
+
+def test_channels_built_from_the_environment_send_and_their_callbacks_verify(
+    tmp_path: Path,
+) -> None:
+    """From variables alone: Twilio sends to the (local) API, and its signed callback parses."""
+    from tests.channels.conftest import PHONE, ChannelCase
+    from tests.channels.providers import TwilioFake
+    from tests.channels.servers import CallbackReceiver, ProviderServer
+
+    server, receiver = ProviderServer(), CallbackReceiver()
+    fake = TwilioFake(server)
+    env = {
+        "PAYJOURNEY_CHANNELS": "sms",
+        "PAYJOURNEY_SMS_PROVIDER": "twilio",
+        "PAYJOURNEY_TWILIO_ACCOUNT_SID": fake.account_sid,
+        "PAYJOURNEY_TWILIO_AUTH_TOKEN": fake.auth_token,
+        "PAYJOURNEY_TWILIO_FROM": "+3197010000000",
+        "PAYJOURNEY_TWILIO_STATUS_CALLBACK_URL": f"{receiver.url}/v1/webhooks/twilio",
+        "PAYJOURNEY_TWILIO_BASE_URL": server.url,
+    }
+    try:
+        sms = build_channels(env)["sms"]
+        case = ChannelCase(name="env", channel=sms, recipient=PHONE, seen_keys=fake.seen_keys)
+        receipt = sms.send(case.message("env-1"))
+        fake.callback(receipt.provider_message_id, "delivered")
+        (delivered,) = build_callback_handlers(env)["twilio"](receiver.received()[-1])
+        assert (delivered.provider_message_id, delivered.status, delivered.idempotency_key) == (
+            receipt.provider_message_id,
+            "delivered",
+            "env-1",
+        )
+        sms.close()
+    finally:
+        server.stop()
+        receiver.stop()
