@@ -267,6 +267,7 @@ class SmtpEmailChannel:
             raise ValueError(f"the email channel cannot send a {message.channel} message")
         now = self._clock()
         mail = build_email(message, self.settings, now=now)
+        self._drop_if_stale()
         try:
             if self._smtp is None:
                 self._smtp = self._connect()
@@ -289,6 +290,17 @@ class SmtpEmailChannel:
         return accepted(
             message, provider=PROVIDER, provider_message_id=str(mail["Message-ID"]), at=now
         )
+
+    def _drop_if_stale(self) -> None:
+        """Servers close idle connections; a NOOP before reuse finds out without risking a message."""
+        if self._smtp is None:
+            return
+        try:
+            code, _ = self._smtp.noop()
+        except (smtplib.SMTPException, OSError):
+            code = 0
+        if code != 250:
+            self._drop_connection()
 
     def _reset(self) -> None:
         if self._smtp is not None:

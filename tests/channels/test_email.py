@@ -164,3 +164,17 @@ def test_plain_text_mail_without_html_still_carries_the_pdf(
     mail = received(handler)
     assert [p.get_content_type() for p in mail.iter_parts()] == ["text/plain", "application/pdf"]
     assert mail["Date"] == "Tue, 24 Nov 2026 09:00:00 +0000"
+
+
+def test_a_connection_the_server_closed_while_idle_is_reopened(
+    smtp_server: tuple[SmtpRecorder, int], smtp_tls: SmtpTls
+) -> None:
+    """The next send after the server dropped the idle connection still goes out."""
+    handler, port = smtp_server
+    channel = SmtpEmailChannel(smtp_settings(port, smtp_tls))
+    channel.send(reminder("k-1"))
+    assert channel._smtp is not None
+    channel._smtp.sock.close()  # what an idle timeout on the server side looks like to us
+    channel.send(reminder("k-2"))
+    channel.close()
+    assert len(handler.messages) == 2
