@@ -100,7 +100,8 @@ def known_payers(conn: Connection) -> dict[str, set[str]]:
 
 
 def _read_all(paths: Sequence[Path]) -> list[tuple[Path, str, list[StatementEntry]]]:
-    files, problems = [], []
+    files: list[tuple[Path, str, list[StatementEntry]]] = []
+    problems: list[EntryProblem] = []
     for path in paths:
         try:
             kind, entries = read_statement(path)
@@ -255,13 +256,15 @@ def import_statements(
         # a statement listing the same entry twice (a bank's export bug) is stored once
         fresh = list({(e.statement_id, e.reference): (p, k, e) for p, k, e in fresh}.values())
         matcher = Matcher(open_invoices(conn), known_payers(conn))
-        zones = dict(conn.execute(select(C.c.id, C.c.timezone)).all())
+        zones: dict[str, str] = {
+            cid: zone for cid, zone in conn.execute(select(C.c.id, C.c.timezone))
+        }
         credits = _credits_for(conn, [e for _, _, e in fresh if e.direction == "return"])
         for path, kind, entry in sorted(fresh, key=lambda f: (f[2].booked_on, f[2].position)):
             if entry.direction == "credit":
                 match = matcher.match(entry)
                 status = "matched" if match.matched else "unmatched"
-                entry_id = conn.execute(
+                inserted = conn.execute(
                     insert(E).values(
                         _entry_row(
                             entry,
@@ -274,7 +277,8 @@ def import_statements(
                             customer_id=match.customer_id,
                         )
                     )
-                ).inserted_primary_key[0]
+                ).inserted_primary_key
+                entry_id = int(inserted[0]) if inserted is not None else 0
                 if not match.matched or match.customer_id is None:
                     counts["unmatched"] += 1
                     continue
@@ -433,5 +437,7 @@ def _unsettled(conn: Connection, keys: Iterable[tuple[str, str]]) -> list[EventR
                 currency=r.currency,
                 direction=r.direction,
             )
-            events.append(_event(entry, r.customer_id, "paid", {"rule": r.rule, "reason": r.reason}))
+            events.append(
+                _event(entry, r.customer_id, "paid", {"rule": r.rule, "reason": r.reason})
+            )
     return events

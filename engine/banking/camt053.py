@@ -54,6 +54,11 @@ def _text(node: Element, *paths: str) -> str | None:
     return hit.text.strip() or None
 
 
+def _line(node: Element) -> int | None:
+    line = node.sourceline
+    return line if isinstance(line, int) else None
+
+
 class _Broken(Exception):
     pass
 
@@ -105,9 +110,7 @@ def _remittance(tx: Element) -> tuple[str, str | None]:
 def _party(tx: Element, role: str) -> tuple[str | None, str | None]:
     """(name, account) of the debtor or creditor, v02-v07 (`Dbtr/Nm`) or v08+ (`Dbtr/Pty/Nm`)."""
     name = _text(tx, f"RltdPties/{role}/Pty/Nm", f"RltdPties/{role}/Nm")
-    account = _text(
-        tx, f"RltdPties/{role}Acct/Id/IBAN", f"RltdPties/{role}Acct/Id/Othr/Id"
-    )
+    account = _text(tx, f"RltdPties/{role}Acct/Id/IBAN", f"RltdPties/{role}Acct/Id/Othr/Id")
     return name, account
 
 
@@ -166,9 +169,7 @@ def read_camt053(path: Path, data: bytes | None = None) -> list[StatementEntry]:
                 entries.extend(_read_entry(ntry, statement_id, account, position))
             except (_Broken, InvalidAccount, ValueError) as exc:
                 problems.append(
-                    EntryProblem(
-                        path=name, position=position, problem=str(exc), line=ntry.sourceline
-                    )
+                    EntryProblem(path=name, position=position, problem=str(exc), line=_line(ntry))
                 )
     if problems:
         raise BrokenStatement(problems)
@@ -182,8 +183,8 @@ def _read_entry(
     if status not in ("BOOK", None):
         return []  # pending or information-only lines are not money yet
     total, currency = _amount(ntry, "Amt")
-    booked_on = _date(ntry, "BookgDt") if _first(ntry, "BookgDt") is not None else _date(
-        ntry, "ValDt"
+    booked_on = (
+        _date(ntry, "BookgDt") if _first(ntry, "BookgDt") is not None else _date(ntry, "ValDt")
     )
     reference = _entry_reference(ntry, position)
     details = _all(ntry, "NtryDtls/TxDtls")

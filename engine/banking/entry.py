@@ -69,7 +69,9 @@ class StatementEntry:
         if self.direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {DIRECTIONS}, got {self.direction!r}")
         if self.amount <= 0:
-            raise ValueError(f"an entry amount is positive (direction says the sign): {self.amount}")
+            raise ValueError(
+                f"an entry amount is positive (direction says the sign): {self.amount}"
+            )
         if not self.statement_id or not self.reference:
             raise ValueError("an entry needs its statement id and reference")
         if len(self.currency) != 3:

@@ -144,9 +144,7 @@ def _entry(
 
 def _statement_id(data: dict[str, Any], account_field: str) -> str:
     # German banks send `:20:STARTUMSE` on every statement: the account and :28C: make it unique
-    number = "/".join(
-        str(data[k]) for k in ("statement_number", "sequence_number") if data.get(k)
-    )
+    number = "/".join(str(data[k]) for k in ("statement_number", "sequence_number") if data.get(k))
     return f"{account_field}:{number}:{data.get('transaction_reference') or ''}"
 
 

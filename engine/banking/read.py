@@ -11,11 +11,11 @@ from engine.banking.mt940 import read_mt940
 
 
 def statement_format(data: bytes) -> str | None:
-    """"camt053", "mt940" or None, from the first bytes of a file."""
+    """ "camt053", "mt940" or None, from the first bytes of a file."""
     head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:4096]
     if head.startswith(b"<"):
         return "camt053"
-    if b":20:" in head and b":61:" in data or b":20:" in head and b":60F:" in head:
+    if b":20:" in head and (b":61:" in data or b":60F:" in head):
         return "mt940"
     return None
 

@@ -53,9 +53,7 @@ def upgrade() -> None:
     with op.batch_alter_table("bank_entry", schema=None) as batch_op:
         batch_op.create_index("ix_bank_entry_status", ["status"], unique=False)
         batch_op.create_index("ix_bank_entry_end_to_end", ["end_to_end_id"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_bank_entry_payer_iban"), ["payer_iban"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_bank_entry_payer_iban"), ["payer_iban"], unique=False)
     op.create_table(
         "bank_match",
         sa.Column("id", sa.Integer(), nullable=False),
