@@ -160,7 +160,7 @@ def _credits_for(conn: Connection, returns: Sequence[StatementEntry]) -> list[Bo
 
 def _paid_at(entry: StatementEntry) -> dt.datetime:
     # statements give the booking day only: noon, read in the customer's time zone
-    return dt.datetime.combine(entry.booked_on, dt.time(12))
+    return entry.booked_at or dt.datetime.combine(entry.booked_on, dt.time(12))
 
 
 def _entry_row(
@@ -192,7 +192,11 @@ def _entry_row(
     }
 
 
-def _payment_rows(match: Match, zone: str) -> list[dict[str, Any]]:
+#: The payment method a booked entry becomes, by where it came from.
+METHODS = {"camt053": "bank_transfer", "mt940": "bank_transfer", "barzahlen": "barzahlen"}
+
+
+def _payment_rows(match: Match, zone: str, kind: str) -> list[dict[str, Any]]:
     entry = match.entry
     key = entry_key(entry)
     rows = []
@@ -205,7 +209,7 @@ def _payment_rows(match: Match, zone: str) -> list[dict[str, Any]]:
                 "amount": part.amount,
                 "currency": entry.currency,
                 "paid_at": _paid_at(entry),
-                "method": "bank_transfer",
+                "method": METHODS.get(kind, "bank_transfer"),
                 "payer_name": entry.payer_name,
                 "payer_iban": entry.payer_iban,
             }
@@ -220,7 +224,8 @@ def _event(entry: StatementEntry, customer_id: str, kind: str, data: dict[str, A
             "id": f"bank-{entry_key(entry)}",
             "customer_id": customer_id,
             "kind": kind,
-            "occurred_at": dt.datetime.combine(entry.booked_on, dt.time(12), dt.UTC),
+            "occurred_at": entry.booked_at
+            or dt.datetime.combine(entry.booked_on, dt.time(12), dt.UTC),
             "invoice_id": data.get("invoice_id"),
             "data": {
                 "amount": str(entry.amount),
@@ -238,9 +243,22 @@ def import_statements(
 ) -> ImportReport:
     """Import statement files: see the module docstring. Raises BrokenStatement (nothing
     loaded) when any entry of any file is broken."""
-    now = now or dt.datetime.now(dt.UTC)
     files = _read_all(paths)
-    everything = [e for _, _, entries in files for e in entries]
+    return book_entries(
+        engine, [(path.name, kind, e) for path, kind, entries in files for e in entries], now=now
+    )
+
+
+def book_entries(
+    engine: Engine,
+    items: Sequence[tuple[str, str, StatementEntry]],
+    *,
+    now: dt.datetime | None = None,
+) -> ImportReport:
+    """Book entries (source name, format, entry) that are all readable: match, store, settle.
+    Entries already stored (statement id + reference) are skipped."""
+    now = now or dt.datetime.now(dt.UTC)
+    everything = [e for _, _, e in items]
     matched: Counter[str] = Counter()
     settle: list[EventRow] = []
     reopen: list[EventRow] = []
@@ -248,10 +266,7 @@ def import_statements(
     with engine.begin() as conn:
         seen = _already(conn, everything)
         fresh = [
-            (path, kind, e)
-            for path, kind, entries in files
-            for e in entries
-            if (e.statement_id, e.reference) not in seen
+            (src, kind, e) for src, kind, e in items if (e.statement_id, e.reference) not in seen
         ]
         # a statement listing the same entry twice (a bank's export bug) is stored once
         fresh = list({(e.statement_id, e.reference): (p, k, e) for p, k, e in fresh}.values())
@@ -268,7 +283,7 @@ def import_statements(
                     insert(E).values(
                         _entry_row(
                             entry,
-                            source=path.name,
+                            source=path,
                             kind=kind,
                             now=now,
                             status=status,
@@ -283,7 +298,7 @@ def import_statements(
                     counts["unmatched"] += 1
                     continue
                 matched[match.rule or ""] += 1
-                payments = _payment_rows(match, zones[match.customer_id])
+                payments = _payment_rows(match, zones[match.customer_id], kind)
                 conn.execute(insert(P), payments)
                 conn.execute(
                     insert(BM),
@@ -334,7 +349,7 @@ def import_statements(
                         insert(E).values(
                             _entry_row(
                                 entry,
-                                source=path.name,
+                                source=path,
                                 kind=kind,
                                 now=now,
                                 status="unmatched",
@@ -358,7 +373,7 @@ def import_statements(
                     insert(E).values(
                         _entry_row(
                             entry,
-                            source=path.name,
+                            source=path,
                             kind=kind,
                             now=now,
                             status="return",
@@ -382,7 +397,7 @@ def import_statements(
                     insert(E).values(
                         _entry_row(
                             entry,
-                            source=path.name,
+                            source=path,
                             kind=kind,
                             now=now,
                             status="ignored",

@@ -64,6 +64,7 @@ class StatementEntry:
     creditor_reference: str | None = None
     end_to_end_id: str | None = None
     return_reason: str | None = None
+    booked_at: dt.datetime | None = None  # when a source knows the moment (a slip paid at a till)
 
     def __post_init__(self) -> None:
         if self.direction not in DIRECTIONS:
@@ -74,5 +75,7 @@ class StatementEntry:
             )
         if not self.statement_id or not self.reference:
             raise ValueError("an entry needs its statement id and reference")
+        if self.booked_at is not None and self.booked_at.tzinfo is None:
+            raise ValueError("StatementEntry.booked_at must be timezone-aware")
         if len(self.currency) != 3:
             raise ValueError(f"currency must be an ISO 4217 code, got {self.currency!r}")

@@ -28,6 +28,7 @@ EVENT_KINDS: tuple[str, ...] = (
     "promised",
     "disputed",
     "reversed",  # a payment undone: a returned direct debit (with its reason code)
+    "expired",  # a payment option lapsed unused (a Barzahlen slip)
 )
 #: Events that count as the debtor reacting to a message.
 REACTION_KINDS: tuple[str, ...] = ("clicked", "replied", "paid", "promised", "disputed")

@@ -13,7 +13,9 @@ from engine.messages.payments.options import payment_reference
 D = Decimal
 
 
-def invoice(iid: str, customer: str, amount: str, *, number: str | None = None, due: int = 1) -> OpenInvoice:  # fmt: skip
+def invoice(
+    iid: str, customer: str, amount: str, *, number: str | None = None, due: int = 1
+) -> OpenInvoice:
     return OpenInvoice(
         id=iid,
         customer_id=customer,
@@ -47,8 +49,11 @@ BOOK = [
     invoice("I-6", "C-3", "30.00", number="INV-0006", due=3),
     invoice("I-7", "C-3", "70.00", number="INV-0007", due=4),
 ]
-PAYERS = {"DE89370400440532013000": {"C-2"}, "NL39RABO0300065264": {"C-3"},
-          "NL44RABO0123456789": {"C-1", "C-2"}}  # fmt: skip
+PAYERS = {
+    "DE89370400440532013000": {"C-2"},
+    "NL39RABO0300065264": {"C-3"},
+    "NL44RABO0123456789": {"C-1", "C-2"},
+}
 
 
 def matcher() -> Matcher:

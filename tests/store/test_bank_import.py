@@ -28,8 +28,14 @@ J = t.Journey.__table__  # type: ignore[attr-defined]
 
 
 def inv(iid: str, cid: str, amount: str, number: str | None = None) -> dict[str, Any]:
-    return {"id": iid, "customer_id": cid, "amount": amount, "number": number,
-            "issue_date": "2026-09-01", "due_date": "2026-10-01"}  # fmt: skip
+    return {
+        "id": iid,
+        "customer_id": cid,
+        "amount": amount,
+        "number": number,
+        "issue_date": "2026-09-01",
+        "due_date": "2026-10-01",
+    }
 
 
 def portfolio(store: Engine, tmp_path: Path) -> None:
@@ -177,12 +183,22 @@ def test_a_debtor_paying_the_rf_reference_from_our_letter_ends_the_journey(
     assert payment_reference("C-1", ["I-1001"]) == "RF31I1001"
     send_at = NOW + dt.timedelta(days=1)
     with store.begin() as conn:
-        conn.execute(insert(J).values(customer_id="C-1", persona="p", ruleset_version="v",
-                                      current_step=1))  # fmt: skip
         conn.execute(
-            insert(S).values(customer_id="C-1", journey="p", step=2, steps=3, ruleset_version="v",
-                             action="send", template="reminder", channel="email", send_at=send_at)
-        )  # fmt: skip
+            insert(J).values(customer_id="C-1", persona="p", ruleset_version="v", current_step=1)
+        )
+        conn.execute(
+            insert(S).values(
+                customer_id="C-1",
+                journey="p",
+                step=2,
+                steps=3,
+                ruleset_version="v",
+                action="send",
+                template="reminder",
+                channel="email",
+                send_at=send_at,
+            )
+        )
     statement = tmp_path / "stmt.xml"
     entry_1 = CAMT.read_text().split("<!-- 2:")[0] + "</Stmt></BkToCstmrStmt></Document>"
     statement.write_text(entry_1)
@@ -202,12 +218,24 @@ def test_a_partial_payment_keeps_the_reminder(store: Engine, tmp_path: Path) -> 
     load(store, tmp_path, customers=[customer("C-3")], invoices=[inv("I-3001", "C-3", "500.00")])
     with store.begin() as conn:
         conn.execute(
-            insert(S).values(customer_id="C-3", journey="p", step=1, steps=3, ruleset_version="v",
-                             action="send", send_at=NOW)
-        )  # fmt: skip
+            insert(S).values(
+                customer_id="C-3",
+                journey="p",
+                step=1,
+                steps=3,
+                ruleset_version="v",
+                action="send",
+                send_at=NOW,
+            )
+        )
     statement = tmp_path / "partial.xml"
     text = CAMT.read_text()
-    statement.write_text(text.split("<!-- 1:")[0] + "<!--" + text.split("<!-- 3:")[1].split("<!-- 4:")[0] + "</Stmt></BkToCstmrStmt></Document>")  # fmt: skip
+    statement.write_text(
+        text.split("<!-- 1:")[0]
+        + "<!--"
+        + text.split("<!-- 3:")[1].split("<!-- 4:")[0]
+        + "</Stmt></BkToCstmrStmt></Document>"
+    )
     report = import_statements(store, [statement], now=NOW)
     assert dict(report.matched) == {"invoice_number": 1} and report.steps_cancelled == 0
     with store.connect() as conn:
@@ -220,8 +248,12 @@ def test_mt940_statements_import_through_the_cli(db_url: str, tmp_path: Path) ->
     from engine.store.db import make_engine
 
     engine = make_engine(db_url)
-    load(engine, tmp_path, customers=[customer("C-9")],
-         invoices=[inv("I-9", "C-9", "1190.00", "RE-2026-0042")])  # fmt: skip
+    load(
+        engine,
+        tmp_path,
+        customers=[customer("C-9")],
+        invoices=[inv("I-9", "C-9", "1190.00", "RE-2026-0042")],
+    )
     engine.dispose()
     cli = [sys.executable, "-c", "from engine.cli import main; main()", "--db", db_url]
     files = [str(FIXTURES / "de_structured.sta"), str(FIXTURES / "nl_freetext.sta")]
