@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, tuple_, update
 
 from engine.banking.entry import StatementEntry
-from engine.banking.errors import BrokenStatement, EntryProblem
+from engine.banking.errors import BankingError, BrokenStatement, EntryProblem
 from engine.banking.match import BookedCredit, Match, Matcher, OpenInvoice, link_return
 from engine.banking.read import read_statement
 from engine.store import tables as t
@@ -57,8 +57,9 @@ def entry_key(entry: StatementEntry) -> str:
     return hashlib.sha256(raw).hexdigest()[:20]
 
 
-def open_invoices(conn: Connection) -> list[OpenInvoice]:
-    """Every invoice of a known (not forgotten) customer with something left to pay."""
+def open_invoices(conn: Connection, customer_id: str | None = None) -> list[OpenInvoice]:
+    """Every invoice of a known (not forgotten) customer with something left to pay (of one
+    customer, when given)."""
     paid = (
         select(P.c.invoice_id, func.sum(P.c.amount).label("paid"))
         .where(P.c.invoice_id.is_not(None))
@@ -69,7 +70,8 @@ def open_invoices(conn: Connection) -> list[OpenInvoice]:
         select(I.c.id, I.c.customer_id, I.c.number, I.c.amount, I.c.currency, I.c.due_date,
                paid.c.paid)
         .select_from(I.outerjoin(paid, paid.c.invoice_id == I.c.id).join(C, C.c.id == I.c.customer_id))
-        .where(C.c.forgotten_at.is_(None))
+        .where(C.c.forgotten_at.is_(None),
+               *([I.c.customer_id == customer_id] if customer_id else []))
     )  # fmt: skip
     out = []
     for r in rows:
@@ -238,6 +240,38 @@ def _event(entry: StatementEntry, customer_id: str, kind: str, data: dict[str, A
     )
 
 
+def _match_rows(entry_id: int, match: Match, payments: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:  # fmt: skip
+    return [
+        {
+            "entry_id": entry_id,
+            "customer_id": match.customer_id,
+            "invoice_id": part.invoice_id,
+            "amount": part.amount,
+            "payment_id": payment["id"],
+            "rule": match.rule,
+            "reason": match.reason,
+        }
+        for part, payment in zip(match.allocations, payments, strict=True)
+    ]
+
+
+def _paid_event(match: Match) -> EventRow:
+    assert match.customer_id is not None
+    invoices = [a.invoice_id for a in match.allocations if a.invoice_id]
+    return _event(
+        match.entry,
+        match.customer_id,
+        "paid",
+        {
+            "rule": match.rule,
+            "reason": match.reason,
+            "invoice_id": invoices[0] if len(invoices) == 1 else None,
+            "invoices": invoices,
+            "on_account": str(match.on_account),
+        },
+    )
+
+
 def import_statements(
     engine: Engine, paths: Sequence[Path], *, now: dt.datetime | None = None
 ) -> ImportReport:
@@ -300,21 +334,7 @@ def book_entries(
                 matched[match.rule or ""] += 1
                 payments = _payment_rows(match, zones[match.customer_id], kind)
                 conn.execute(insert(P), payments)
-                conn.execute(
-                    insert(BM),
-                    [
-                        {
-                            "entry_id": entry_id,
-                            "customer_id": match.customer_id,
-                            "invoice_id": part.invoice_id,
-                            "amount": part.amount,
-                            "payment_id": payment["id"],
-                            "rule": match.rule,
-                            "reason": match.reason,
-                        }
-                        for part, payment in zip(match.allocations, payments, strict=True)
-                    ],
-                )
+                conn.execute(insert(BM), _match_rows(entry_id, match, payments))
                 credits.append(
                     BookedCredit(
                         key=str(entry_id),
@@ -324,21 +344,7 @@ def book_entries(
                         end_to_end_id=entry.end_to_end_id,
                     )
                 )
-                invoices = [a.invoice_id for a in match.allocations if a.invoice_id]
-                settle.append(
-                    _event(
-                        entry,
-                        match.customer_id,
-                        "paid",
-                        {
-                            "rule": match.rule,
-                            "reason": match.reason,
-                            "invoice_id": invoices[0] if len(invoices) == 1 else None,
-                            "invoices": invoices,
-                            "on_account": str(match.on_account),
-                        },
-                    )
-                )
+                settle.append(_paid_event(match))
             elif entry.direction == "return":
                 counts["returns"] += 1
                 undone = link_return(entry, credits)
@@ -456,3 +462,61 @@ def _unsettled(conn: Connection, keys: Iterable[tuple[str, str]]) -> list[EventR
                 _event(entry, r.customer_id, "paid", {"rule": r.rule, "reason": r.reason})
             )
     return events
+
+
+class CannotAssign(BankingError):
+    """An entry a person cannot assign: unknown, already booked, not a credit, or a bad target."""
+
+
+def assign_entry(
+    engine: Engine,
+    entry_id: int,
+    customer_id: str,
+    invoice_ids: Sequence[str] = (),
+    *,
+    by: str = "a person",
+    now: dt.datetime | None = None,
+) -> Match:
+    """Book an unmatched credit for the customer a person named (rule `manual`), settle them,
+    and so teach rule 4 the payer's account for next time."""
+    now = now or dt.datetime.now(dt.UTC)
+    with engine.begin() as conn:
+        row = conn.execute(select(E).where(E.c.id == entry_id)).first()
+        if row is None or row.status != "unmatched" or row.direction != "credit":
+            state = "no such entry" if row is None else f"it is {row.direction}, {row.status}"
+            raise CannotAssign(
+                f"entry {entry_id} cannot be assigned ({state}); `payjourney payments"
+                " --unmatched` lists the credits waiting for a person"
+            )
+        zone = conn.execute(select(C.c.timezone).where(C.c.id == customer_id)).scalar()
+        if zone is None:
+            raise CannotAssign(f"no customer {customer_id!r}; check the id")
+        entry = StatementEntry(
+            statement_id=row.statement_id,
+            reference=row.entry_reference,
+            position=row.position,
+            account_iban=row.account_iban,
+            booked_on=row.booked_on,
+            amount=row.amount,
+            currency=row.currency,
+            direction=row.direction,
+            payer_name=row.payer_name,
+            payer_iban=row.payer_iban,
+            remittance=row.remittance or "",
+        )
+        try:
+            match = Matcher(open_invoices(conn, customer_id), {}).assign(
+                entry, customer_id, invoice_ids, by=by
+            )
+        except ValueError as exc:
+            raise CannotAssign(str(exc)) from exc
+        payments = _payment_rows(match, zone, row.format)
+        conn.execute(insert(P), payments)
+        conn.execute(insert(BM), _match_rows(entry_id, match, payments))
+        conn.execute(
+            update(E)
+            .where(E.c.id == entry_id)
+            .values(status="matched", rule="manual", reason=match.reason, customer_id=customer_id)
+        )
+    settle_payment(engine, _paid_event(match), now=now)
+    return match

@@ -8,6 +8,7 @@ versions differ (the amount of a transaction, the party of v08+) both forms are 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
@@ -25,18 +26,28 @@ _RETURN_SUBFAMILIES = frozenset({"UPDD", "RRTN", "RPCR", "ARET"})
 Element = etree._Element
 
 
+def _strip_namespaces(root: Element) -> None:
+    """Every version's namespace off the tags, so one set of paths reads them all."""
+    for node in root.iter():
+        if isinstance(node.tag, str) and node.tag.startswith("{"):
+            node.tag = node.tag.rpartition("}")[2]
+
+
 def _children(node: Element, name: str) -> Iterator[Element]:
-    for child in node:
-        if isinstance(child.tag, str) and etree.QName(child).localname == name:
-            yield child
+    yield from node.iterchildren(name)
+
+
+@functools.cache
+def _xpath(path: str) -> etree.XPath:
+    # compiled once: lxml's find() re-parses its path on every call
+    return etree.XPath(path)
 
 
 def _all(node: Element, path: str) -> list[Element]:
     """Elements at a slash path of local names below `node`."""
-    found = [node]
-    for name in path.split("/"):
-        found = [child for parent in found for child in _children(parent, name)]
-    return found
+    found = _xpath(path)(node)
+    assert isinstance(found, list)
+    return [e for e in found if isinstance(e, etree._Element)]
 
 
 def _first(node: Element, *paths: str) -> Element | None:
@@ -148,8 +159,9 @@ def read_camt053(path: Path, data: bytes | None = None) -> list[StatementEntry]:
         raise BrokenStatement(
             [EntryProblem(path=name, position=0, problem=f"not well-formed XML: {exc}")]
         ) from exc
+    _strip_namespaces(root)
     statements = _all(root, "BkToCstmrStmt/Stmt")
-    if etree.QName(root).localname != "Document" or not statements:
+    if root.tag != "Document" or not statements:
         raise UnknownStatementFormat(name, "no Document/BkToCstmrStmt/Stmt")
     entries: list[StatementEntry] = []
     problems: list[EntryProblem] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -28,6 +29,7 @@ class InvalidAccount(ValueError):
     """An account that has the form of an IBAN but not its check digits."""
 
 
+@functools.lru_cache(maxsize=65536)
 def iban_or_none(text: str | None) -> str | None:
     """The compact IBAN of an account field; None for a field that is no IBAN at all (an old
     German account number, empty). An IBAN-shaped value with wrong digits is an error."""

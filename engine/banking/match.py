@@ -37,11 +37,12 @@ _ZERO = Decimal(0)
 _TOKEN = re.compile(r"[A-Z0-9]+")
 _RF_IN_TEXT = re.compile(r"RF[0-9]{2}")
 _LEADING_LETTERS = re.compile(r"^[A-Z]+")
+_NOT_ALNUM = re.compile(r"[^A-Z0-9]")
 
 
 def compact(text: str) -> str:
     """Letters and digits only, upper case: the form references and numbers are compared in."""
-    return re.sub(r"[^A-Z0-9]", "", text.upper())
+    return _NOT_ALNUM.sub("", text.upper())
 
 
 def valid_rf(text: str) -> bool:
@@ -128,7 +129,9 @@ class Matcher:
         self._invoices: dict[str, OpenInvoice] = {}
         self._open: dict[str, Decimal] = {}
         by_customer: dict[str, list[OpenInvoice]] = defaultdict(list)
-        self._by_reference: dict[str, tuple[str, str]] = {}
+        # RF references are looked up by their body (our id, compact), not computed for every
+        # invoice; only ids too long for an RF body are hashed ahead (payment_reference)
+        self._long_ids: dict[str, tuple[str, str]] = {}
         self._by_number: dict[str, set[str]] = defaultdict(set)
         self._by_bare_number: dict[str, set[str]] = defaultdict(set)
         self._by_id: dict[str, str] = {}
@@ -138,8 +141,9 @@ class Matcher:
             self._invoices[invoice.id] = invoice
             self._open[invoice.id] = invoice.open_amount
             by_customer[invoice.customer_id].append(invoice)
-            self._by_reference[payment_reference(None, [invoice.id])] = ("invoice", invoice.id)
             self._by_id[compact(invoice.id)] = invoice.id
+            if len(compact(invoice.id)) > 21:
+                self._long_ids[payment_reference(None, [invoice.id])] = ("invoice", invoice.id)
             for number in {invoice.number or invoice.id, invoice.id}:
                 key = compact(number)
                 if len(key) >= 4 and any(c.isdigit() for c in key):
@@ -151,9 +155,24 @@ class Matcher:
             cid: tuple(i.id for i in sorted(items, key=lambda i: (i.due_date, i.id)))
             for cid, items in by_customer.items()
         }
+        self._customers = {compact(cid): cid for cid in self._by_customer}
         for cid in self._by_customer:
-            self._by_reference.setdefault(payment_reference(cid), ("customer", cid))
+            if len(compact(cid)) > 21:
+                self._long_ids.setdefault(payment_reference(cid), ("customer", cid))
         self._payers = {iban: frozenset(cids) for iban, cids in payers.items()}
+
+    def reference_target(self, reference: str) -> tuple[str, str] | None:
+        """("invoice", id) or ("customer", id) whose RF reference this is (compact, valid)."""
+        if reference in self._long_ids:
+            return self._long_ids[reference]
+        body = reference[4:]
+        invoice_id = self._by_id.get(body)
+        if invoice_id is not None and payment_reference(None, [invoice_id]) == reference:
+            return ("invoice", invoice_id)
+        customer_id = self._customers.get(body)
+        if customer_id is not None and payment_reference(customer_id) == reference:
+            return ("customer", customer_id)
+        return None
 
     def open_amount(self, invoice_id: str) -> Decimal:
         """What is still open on an invoice after the entries matched so far."""
@@ -184,7 +203,7 @@ class Matcher:
         for reference in dict.fromkeys(candidates):
             if not valid_rf(reference):
                 continue
-            target = self._by_reference.get(reference)
+            target = self.reference_target(reference)
             if target is None:
                 if reference == candidates[0] or entry.creditor_reference is None:
                     notes.append(f"RF reference {reference} names no open invoice or customer")
@@ -202,7 +221,7 @@ class Matcher:
         if key in self._by_id:
             why = f"end-to-end id {entry.end_to_end_id}"
             return self._book(entry, "end_to_end_id", why, "invoice", self._by_id[key])
-        target = self._by_reference.get(key)
+        target = self.reference_target(key) if valid_rf(key) else None
         if target is not None:
             why = f"end-to-end id {entry.end_to_end_id}"
             return self._book(entry, "end_to_end_id", why, *target)
@@ -252,6 +271,24 @@ class Matcher:
             f"invoice {fit[0]}" if len(fit) == 1 else f"the sum of {', '.join(fit)}"
         )
         return self._allocate(entry, "payer_iban_amount", why, customer, fit)
+
+    def assign(
+        self, entry: StatementEntry, customer_id: str, invoice_ids: Sequence[str] = (), *, by: str
+    ) -> Match:
+        """A person's decision for an unmatched entry: it pays these invoices of the customer
+        (default: all their open invoices, oldest first); what is left is credit on account."""
+        targets = list(invoice_ids) or list(self._by_customer.get(customer_id, ()))
+        foreign = [
+            i
+            for i in targets
+            if i not in self._invoices or self._invoices[i].customer_id != customer_id
+        ]
+        if foreign:
+            raise ValueError(
+                f"{', '.join(foreign)} is no open invoice of {customer_id}; leave --invoice out"
+                " to pay their open invoices oldest first, or book it on account"
+            )
+        return self._allocate(entry, "manual", f"assigned by {by}", customer_id, targets)
 
     # --- booking ------------------------------------------------------------------------
 

@@ -45,6 +45,69 @@ def register(app: typer.Typer) -> None:
             f" {report.journeys_done} journey(s) done"
         )
 
+    @app.command("assign-payment")
+    def assign_payment(
+        ctx: typer.Context,
+        entry_id: Annotated[int, typer.Argument(help="The id `payments --unmatched` shows.")],
+        customer_id: Annotated[str, typer.Argument(help="The customer who paid.")],
+        invoice: Annotated[
+            list[str] | None,
+            typer.Option("--invoice", help="An invoice it pays (repeat; default: oldest first)."),
+        ] = None,
+        by: Annotated[str, typer.Option("--by", help="Who decided, for the audit.")] = "a person",
+        now: NowOption = None,
+    ) -> None:
+        """Assign an unmatched statement entry to the customer who paid: booked on their
+        invoices (the rest on account), the debtor settled, the payer's account remembered."""
+        from engine.banking.book import assign_entry
+
+        with _store(ctx) as engine:
+            match = assign_entry(
+                engine, entry_id, customer_id, invoice or (), by=by, now=_now(now) if now else None
+            )
+        typer.echo(match.reason)
+
+    @app.command("generate-statement")
+    def generate_statement(
+        ctx: typer.Context,
+        out: Annotated[Path, typer.Argument(help="The CAMT.053 file to write.")],
+        entries: Annotated[int, typer.Option("--entries", min=1, help="How many lines.")] = 100,
+        seed: Annotated[int, typer.Option("--seed", help="Same seed, same statement.")] = 1,
+        today: Annotated[
+            str | None, typer.Option("--today", help="Booking date (YYYY-MM-DD).")
+        ] = None,
+    ) -> None:
+        """Write a CAMT.053 statement paying the stored portfolio's open invoices the ways
+        payers do (RF reference, invoice number in the text, direct debit, known account,
+        partial, unplaceable): to try `import-statement` and the matching rules."""
+        import datetime as dt
+
+        from engine.banking.book import known_payers, open_invoices
+        from engine.banking.generate import statement_entries, write_camt053
+
+        day = dt.date.fromisoformat(today) if today else dt.date.today()
+        with _store(ctx) as engine, engine.connect() as conn:
+            invoices = open_invoices(conn)
+            payers = {c: iban for iban, cids in known_payers(conn).items() for c in cids}
+        if not invoices:
+            typer.echo("no open invoices to pay; load or generate a portfolio first", err=True)
+            raise typer.Exit(1)
+        statement_id = f"GEN-{day.isoformat()}-{seed}"
+        drawn = statement_entries(
+            sorted(invoices, key=lambda i: i.id),
+            payers,
+            count=entries,
+            seed=seed,
+            booked_on=day,
+            statement_id=statement_id,
+        )
+        out.write_bytes(
+            write_camt053(
+                [e for _, e in drawn], statement_id=statement_id, account_iban="NL91ABNA0417164300"
+            )
+        )
+        typer.echo(f"wrote {len(drawn)} entries to {out}")
+
     @app.command("payments")
     def payments(
         ctx: typer.Context,

@@ -13,7 +13,9 @@ import pytest
 from sqlalchemy import Engine, func, insert, select
 
 from engine.banking.book import import_statements
+from engine.banking.entry import StatementEntry
 from engine.banking.errors import BrokenStatement
+from engine.banking.generate import write_camt053
 from engine.banking.listing import statement_entries
 from engine.store import tables as t
 from engine.store.facts_sql import fact_sheet_for
@@ -263,3 +265,69 @@ def test_mt940_statements_import_through_the_cli(db_url: str, tmp_path: Path) ->
     listing = subprocess.run([*cli, "payments", "--unmatched"], capture_output=True, text=True)
     assert listing.returncode == 0, listing.stderr
     assert "J. DE VRIES" in listing.stdout and "Max Mustermann" in listing.stdout
+
+
+def test_a_generated_statement_for_a_generated_portfolio_is_mostly_matched(
+    db_url: str, tmp_path: Path
+) -> None:
+    """`generate` then `generate-statement` then `import-statement`: every open invoice the
+    statement pays is found; once all are paid, the rest is unplaceable and unmatched."""
+    cli = [sys.executable, "-c", "from engine.cli import main; main()", "--db", db_url]
+    out = tmp_path / "generated.xml"
+    for args in (
+        ["generate", "--debtors", "60", "--seed", "3", "--today", "2026-11-20"],
+        ["generate-statement", str(out), "--entries", "40", "--seed", "3", "--today", "2026-11-21"],
+    ):
+        done = subprocess.run([*cli, *args], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    from engine.store.db import make_engine
+
+    engine = make_engine(db_url)
+    report = import_statements(engine, [out], now=NOW)
+    engine.dispose()
+    matched = sum(report.matched.values())
+    assert matched + report.unmatched == 40
+    assert matched >= 12
+    assert {"rf_reference", "invoice_number", "end_to_end_id"} <= set(report.matched)
+
+
+def test_a_person_assigns_an_unmatched_entry_and_the_account_is_known_next_time(
+    store: Engine, tmp_path: Path
+) -> None:
+    """J. de Vries's 100 EUR is assigned to C-4 by hand: 55 pays I-4002, 45 stays on account;
+    then a later 99 EUR from that account, without reference, matches C-4's I-4003 by rule 4."""
+    from engine.banking.book import CannotAssign, assign_entry
+
+    portfolio(store, tmp_path)
+    load(store, tmp_path, invoices=[inv("I-4002", "C-4", "55.00")])
+    import_statements(store, [CAMT], now=NOW)
+    (row,) = statement_entries(store, unmatched_only=True)
+    with pytest.raises(CannotAssign, match="no open invoice of C-4"):
+        assign_entry(store, row["id"], "C-4", ["I-1001"], now=NOW)
+    match = assign_entry(store, row["id"], "C-4", by="anna", now=NOW)
+    assert [(a.invoice_id, a.amount) for a in match.allocations] == [
+        ("I-4002", Decimal("55.00")),
+        (None, Decimal("45.00")),
+    ]
+    assert statement_entries(store, unmatched_only=True) == []
+    with pytest.raises(CannotAssign, match="credit, matched"):
+        assign_entry(store, row["id"], "C-4", now=NOW)
+    load(store, tmp_path, invoices=[inv("I-4003", "C-4", "99.00")])
+    later = StatementEntry(
+        statement_id="STMT-2026-12-01",
+        reference="N0100",
+        position=1,
+        account_iban="NL91ABNA0417164300",
+        booked_on=dt.date(2026, 12, 1),
+        amount=Decimal("99.00"),
+        currency="EUR",
+        direction="credit",
+        payer_name="J. de Vries",
+        payer_iban="NL20INGB0001234567",
+        remittance="december",
+    )
+    path = tmp_path / "december.xml"
+    path.write_bytes(
+        write_camt053([later], statement_id="STMT-2026-12-01", account_iban="NL91ABNA0417164300")
+    )
+    assert dict(import_statements(store, [path], now=NOW).matched) == {"payer_iban_amount": 1}
