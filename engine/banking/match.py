@@ -33,6 +33,8 @@ from engine.messages.payments.options import payment_reference
 RULES = ("rf_reference", "end_to_end_id", "invoice_number", "payer_iban_amount")
 #: Up to this many open invoices of one payer, every subset's sum is tried; above, one or all.
 SUBSET_LIMIT = 12
+#: A number of digits only is looked for in free text from this length on.
+MIN_DIGITS = 5
 _ZERO = Decimal(0)
 _TOKEN = re.compile(r"[A-Z0-9]+")
 _RF_IN_TEXT = re.compile(r"RF[0-9]{2}")
@@ -43,6 +45,14 @@ _NOT_ALNUM = re.compile(r"[^A-Z0-9]")
 def compact(text: str) -> str:
     """Letters and digits only, upper case: the form references and numbers are compared in."""
     return _NOT_ALNUM.sub("", text.upper())
+
+
+def _distinctive(key: str) -> bool:
+    """Whether a compact invoice number is safe to look for in free text: it has a digit, and
+    if it is digits only, at least MIN_DIGITS of them (so an amount like 1001,00 is no match)."""
+    if not any(c.isdigit() for c in key):
+        return False
+    return len(key) >= (MIN_DIGITS if key.isdigit() else 4)
 
 
 def valid_rf(text: str) -> bool:
@@ -146,10 +156,10 @@ class Matcher:
                 self._long_ids[payment_reference(None, [invoice.id])] = ("invoice", invoice.id)
             for number in {invoice.number or invoice.id, invoice.id}:
                 key = compact(number)
-                if len(key) >= 4 and any(c.isdigit() for c in key):
+                if _distinctive(key):
                     self._by_number[key].add(invoice.id)
                     bare = _LEADING_LETTERS.sub("", key)
-                    if bare != key and len(bare) >= 4:
+                    if bare != key and _distinctive(bare):
                         self._by_bare_number[bare].add(invoice.id)
         self._by_customer = {
             cid: tuple(i.id for i in sorted(items, key=lambda i: (i.due_date, i.id)))

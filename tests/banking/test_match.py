@@ -184,3 +184,13 @@ def test_a_return_links_to_the_credit_with_the_same_end_to_end_id() -> None:
     assert link_return(returned, credits) == credits[1]
     no_id = entry("60", direction="return", payer_iban="X")
     assert link_return(no_id, credits) is None  # two credits of 60 from X: not certain
+
+
+def test_a_short_number_in_the_text_is_not_taken_for_an_invoice_number() -> None:
+    """Invoice number 1001 is not found in `betaling 1001,00` (an amount); INV-4001 without its
+    prefix (4001) neither, but with it, spaced, it is."""
+    book = [invoice("I-1", "C-1", "1001.00", number="1001"), invoice("I-4", "C-3", "10.00", number="INV-4001")]  # fmt: skip
+    m = Matcher(book, {}).match(entry("1001.00", remittance="betaling 1001,00 voor 4001"))
+    assert m.rule is None
+    m = Matcher(book, {}).match(entry("10.00", remittance="inv 4001"))
+    assert (m.rule, m.customer_id) == ("invoice_number", "C-3")

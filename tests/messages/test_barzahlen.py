@@ -250,3 +250,46 @@ def test_a_chain_sends_slips_to_barzahlen_and_the_rest_elsewhere(
 
 def _fields(request: PaymentRequest) -> dict[str, Any]:
     return {name: getattr(request, name) for name in request.__dataclass_fields__}
+
+
+def test_the_slip_link_is_in_the_german_message(
+    barzahlen: tuple[BarzahlenProvider, type[FakeBarzahlen]],
+) -> None:
+    """A German reminder offering Barzahlen carries the created slip's link in its text."""
+    from engine.decision.model import Action, Decision, FactSheet, Money
+    from engine.messages.render import render_preview
+
+    provider, server = barzahlen
+    facts = FactSheet.build(
+        {
+            "customer.id": "C-7",
+            "customer.name": "Erika Musterfrau",
+            "customer.kind": "consumer",
+            "customer.country": "DE",
+            "balance.open_amount": Decimal("75.00"),
+            "balance.open_invoices": 1,
+            "balance.oldest_due_date": dt.date(2026, 11, 1),
+        }
+    )
+    decision = Decision(
+        customer_id="C-7",
+        action=Action.SEND,
+        reason="test",
+        template="zahlungserinnerung",
+        channel="email",
+        locale="de_DE",
+        tone="Sie",
+        send_at=dt.datetime(2026, 11, 24, 8, 30, tzinfo=dt.UTC),
+        payment_options=("barzahlen", "bank_transfer"),
+        amount_due=Money(amount=Decimal("75.00"), currency="EUR"),
+    )
+    answer = render_preview(
+        decision,
+        facts,
+        templates_dir=Path(__file__).resolve().parents[2] / "templates",
+        payments=ProviderChain([provider]),
+    )
+    (slip,) = [o for o in answer["payment_options"] if o["method"] == "barzahlen"]
+    assert slip["created"] and slip["provider"] == "barzahlen"
+    assert "https://pay.example.de/barzahlen/djF8Y2hrdHxzbHAtMTM" in answer["message"]["text"]
+    assert server.requests[0]["body"]["transactions"][0]["amount"] == "75.00"
