@@ -283,6 +283,82 @@ def import_statements(
     )
 
 
+class _Booking:
+    """One import's transaction: stores entries, books credits, undoes returns, and collects
+    the events to settle once the transaction is committed."""
+
+    def __init__(self, conn: Connection, now: dt.datetime, returns: Sequence[StatementEntry]) -> None:  # fmt: skip
+        self.conn, self.now = conn, now
+        self.matcher = Matcher(open_invoices(conn), known_payers(conn))
+        self.zones: dict[str, str] = {cid: zone for cid, zone in conn.execute(select(C.c.id, C.c.timezone))}  # fmt: skip
+        self.credits = _credits_for(conn, returns)
+        self.matched: Counter[str] = Counter()
+        self.counts: Counter[str] = Counter()
+        self.settle: list[EventRow] = []
+        self.reopen: list[EventRow] = []
+
+    def store(self, source: str, kind: str, entry: StatementEntry, **fields: Any) -> int:
+        row = _entry_row(entry, source=source, kind=kind, now=self.now, **fields)
+        inserted = self.conn.execute(insert(E).values(row)).inserted_primary_key
+        return int(inserted[0]) if inserted is not None else 0
+
+    def credit(self, source: str, kind: str, entry: StatementEntry) -> None:
+        match = self.matcher.match(entry)
+        if not match.matched or match.customer_id is None:
+            self.counts["unmatched"] += 1
+            self.store(source, kind, entry, status="unmatched", reason=match.reason)
+            return
+        entry_id = self.store(
+            source, kind, entry, status="matched", rule=match.rule, reason=match.reason,
+            customer_id=match.customer_id,
+        )  # fmt: skip
+        self.matched[match.rule or ""] += 1
+        payments = _payment_rows(match, self.zones[match.customer_id], kind)
+        self.conn.execute(insert(P), payments)
+        self.conn.execute(insert(BM), _match_rows(entry_id, match, payments))
+        self.credits.append(
+            BookedCredit(
+                key=str(entry_id),
+                customer_id=match.customer_id,
+                amount=entry.amount,
+                payer_iban=entry.payer_iban,
+                end_to_end_id=entry.end_to_end_id,
+            )
+        )
+        self.settle.append(_paid_event(match))
+
+    def returned(self, source: str, kind: str, entry: StatementEntry) -> None:
+        """Undo the credit a return reverses: its payments removed, the invoice open again."""
+        self.counts["returns"] += 1
+        undone = link_return(entry, self.credits)
+        if undone is None:
+            self.counts["returns_unlinked"] += 1
+            why = "a returned payment whose credit is not certain; assign it by hand"
+            self.store(source, kind, entry, status="unmatched", reason=why)
+            return
+        self.credits.remove(undone)
+        original = int(undone.key)
+        payment_ids = list(
+            self.conn.execute(select(BM.c.payment_id).where(BM.c.entry_id == original)).scalars()
+        )
+        self.conn.execute(delete(P).where(P.c.id.in_(payment_ids)))
+        self.conn.execute(update(E).where(E.c.id == original).values(status="reversed"))
+        why = (
+            f"return {entry.return_reason or '(no reason code)'} of entry {original};"
+            f" {len(payment_ids)} payment(s) undone"
+        )
+        self.store(
+            source, kind, entry, status="return", reason=why, customer_id=undone.customer_id,
+            reverses_id=original,
+        )  # fmt: skip
+        data = {"reason_code": entry.return_reason, "payments": payment_ids}
+        self.reopen.append(_event(entry, undone.customer_id, "reversed", data))
+
+    def other(self, source: str, kind: str, entry: StatementEntry) -> None:
+        self.counts["other_debits"] += 1
+        self.store(source, kind, entry, status="ignored", reason="money out, not a payment to us")
+
+
 def book_entries(
     engine: Engine,
     items: Sequence[tuple[str, str, StatementEntry]],
@@ -292,142 +368,37 @@ def book_entries(
     """Book entries (source name, format, entry) that are all readable: match, store, settle.
     Entries already stored (statement id + reference) are skipped."""
     now = now or dt.datetime.now(dt.UTC)
-    everything = [e for _, _, e in items]
-    matched: Counter[str] = Counter()
-    settle: list[EventRow] = []
-    reopen: list[EventRow] = []
-    counts: Counter[str] = Counter()
     with engine.begin() as conn:
-        seen = _already(conn, everything)
-        fresh = [
-            (src, kind, e) for src, kind, e in items if (e.statement_id, e.reference) not in seen
-        ]
-        # a statement listing the same entry twice (a bank's export bug) is stored once
-        fresh = list({(e.statement_id, e.reference): (p, k, e) for p, k, e in fresh}.values())
-        matcher = Matcher(open_invoices(conn), known_payers(conn))
-        zones: dict[str, str] = {
-            cid: zone for cid, zone in conn.execute(select(C.c.id, C.c.timezone))
-        }
-        credits = _credits_for(conn, [e for _, _, e in fresh if e.direction == "return"])
-        for path, kind, entry in sorted(fresh, key=lambda f: (f[2].booked_on, f[2].position)):
-            if entry.direction == "credit":
-                match = matcher.match(entry)
-                status = "matched" if match.matched else "unmatched"
-                inserted = conn.execute(
-                    insert(E).values(
-                        _entry_row(
-                            entry,
-                            source=path,
-                            kind=kind,
-                            now=now,
-                            status=status,
-                            rule=match.rule,
-                            reason=match.reason,
-                            customer_id=match.customer_id,
-                        )
-                    )
-                ).inserted_primary_key
-                entry_id = int(inserted[0]) if inserted is not None else 0
-                if not match.matched or match.customer_id is None:
-                    counts["unmatched"] += 1
-                    continue
-                matched[match.rule or ""] += 1
-                payments = _payment_rows(match, zones[match.customer_id], kind)
-                conn.execute(insert(P), payments)
-                conn.execute(insert(BM), _match_rows(entry_id, match, payments))
-                credits.append(
-                    BookedCredit(
-                        key=str(entry_id),
-                        customer_id=match.customer_id,
-                        amount=entry.amount,
-                        payer_iban=entry.payer_iban,
-                        end_to_end_id=entry.end_to_end_id,
-                    )
-                )
-                settle.append(_paid_event(match))
-            elif entry.direction == "return":
-                counts["returns"] += 1
-                undone = link_return(entry, credits)
-                if undone is None:
-                    counts["returns_unlinked"] += 1
-                    reason = "a returned payment whose credit is not certain; assign it by hand"
-                    conn.execute(
-                        insert(E).values(
-                            _entry_row(
-                                entry,
-                                source=path,
-                                kind=kind,
-                                now=now,
-                                status="unmatched",
-                                reason=reason,
-                            )
-                        )
-                    )
-                    continue
-                credits.remove(undone)
-                original = int(undone.key)
-                payment_ids = [
-                    pid for (pid,) in conn.execute(select(BM.c.payment_id).where(BM.c.entry_id == original))
-                ]  # fmt: skip
-                conn.execute(delete(P).where(P.c.id.in_(payment_ids)))
-                conn.execute(update(E).where(E.c.id == original).values(status="reversed"))
-                reason = (
-                    f"return {entry.return_reason or '(no reason code)'} of entry {original};"
-                    f" {len(payment_ids)} payment(s) undone"
-                )
-                conn.execute(
-                    insert(E).values(
-                        _entry_row(
-                            entry,
-                            source=path,
-                            kind=kind,
-                            now=now,
-                            status="return",
-                            reason=reason,
-                            customer_id=undone.customer_id,
-                            reverses_id=original,
-                        )
-                    )
-                )
-                reopen.append(
-                    _event(
-                        entry,
-                        undone.customer_id,
-                        "reversed",
-                        {"reason_code": entry.return_reason, "payments": payment_ids},
-                    )
-                )
-            else:
-                counts["other_debits"] += 1
-                conn.execute(
-                    insert(E).values(
-                        _entry_row(
-                            entry,
-                            source=path,
-                            kind=kind,
-                            now=now,
-                            status="ignored",
-                            reason="money out, not a payment to us",
-                        )
-                    )
-                )
+        seen = _already(conn, [e for _, _, e in items])
+        # new entries only; a statement listing one entry twice (an export bug) books it once
+        fresh = list(
+            {
+                (e.statement_id, e.reference): (src, kind, e)
+                for src, kind, e in items
+                if (e.statement_id, e.reference) not in seen
+            }.values()
+        )
+        run = _Booking(conn, now, [e for _, _, e in fresh if e.direction == "return"])
+        by_direction = {"credit": run.credit, "return": run.returned, "debit": run.other}
+        for source, kind, entry in sorted(fresh, key=lambda f: (f[2].booked_on, f[2].position)):
+            by_direction[entry.direction](source, kind, entry)
         if seen:
-            settle.extend(_unsettled(conn, seen))
+            run.settle.extend(_unsettled(conn, seen))
     cancelled = done = 0
-    for event in settle:
+    for event in run.settle:
         result = settle_payment(engine, event, now=now)
         cancelled += result.steps_cancelled
         done += int(result.journey_done)
-    for event in reopen:
+    for event in run.reopen:
         reopen_after_reversal(engine, event, now=now)
     return ImportReport(
-        entries=len(everything),
-        already_imported=len(everything) - len(fresh),
-        matched=matched,
-        unmatched=counts["unmatched"],
-        returns=counts["returns"],
-        returns_unlinked=counts["returns_unlinked"],
-        other_debits=counts["other_debits"],
+        entries=len(items),
+        already_imported=len(items) - len(fresh),
+        matched=run.matched,
+        unmatched=run.counts["unmatched"],
+        returns=run.counts["returns"],
+        returns_unlinked=run.counts["returns_unlinked"],
+        other_debits=run.counts["other_debits"],
         steps_cancelled=cancelled,
         journeys_done=done,
     )

@@ -217,7 +217,12 @@ def test_a_debtor_paying_the_rf_reference_from_our_letter_ends_the_journey(
 
 def test_a_partial_payment_keeps_the_reminder(store: Engine, tmp_path: Path) -> None:
     """Something still open: the scheduled step stays, the journey goes on."""
-    load(store, tmp_path, customers=[customer("C-3")], invoices=[inv("I-3001", "C-3", "500.00")])
+    load(
+        store,
+        tmp_path,
+        customers=[customer("C-3")],
+        invoices=[inv("I-3001", "C-3", "500.00", "2026-3001")],
+    )
     with store.begin() as conn:
         conn.execute(
             insert(S).values(
