@@ -6,6 +6,9 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from engine.banking.entry import StatementEntry
 from engine.banking.match import BookedCredit, Matcher, OpenInvoice, link_return
 from engine.messages.payments.options import payment_reference
@@ -194,3 +197,41 @@ def test_a_short_number_in_the_text_is_not_taken_for_an_invoice_number() -> None
     assert m.rule is None
     m = Matcher(book, {}).match(entry("10.00", remittance="inv 4001"))
     assert (m.rule, m.customer_id) == ("invoice_number", "C-3")
+
+
+@settings(deadline=None)  # wall-clock deadlines fail on a loaded shared machine
+@given(
+    st.lists(st.integers(1, 50_000), min_size=1, max_size=6),
+    st.integers(1, 120_000),
+    st.sampled_from(["rf", "numbers", "iban"]),
+)
+def test_a_match_books_exactly_the_entry_amount_and_never_more_than_is_open(
+    cents: list[int], paid: int, style: str
+) -> None:
+    """Whatever the amounts: the parts add up to the entry, no invoice gets more than was open,
+    and what is left over is on account."""
+    book = [
+        invoice(f"I-{k}", "C-1", str(Decimal(c) / 100), number=f"2026-{k:05d}", due=k + 1)
+        for k, c in enumerate(cents)
+    ]
+    amount = Decimal(paid) / 100
+    fields: dict[str, Any] = {
+        "rf": {"creditor_reference": payment_reference("C-1")},
+        "numbers": {"remittance": " ".join(i.number or "" for i in book)},
+        "iban": {"payer_iban": "DE89370400440532013000"},
+    }[style]
+    m = Matcher(book, {"DE89370400440532013000": {"C-1"}}).match(entry(str(amount), **fields))
+    if m.rule is None:
+        assert style == "iban"  # an amount that fits no set of invoices is not guessed
+        return
+    assert sum((a.amount for a in m.allocations), Decimal(0)) == amount
+    open_ = {i.id: i.open_amount for i in book}
+    for part in m.allocations:
+        assert part.amount > 0
+        if part.invoice_id:
+            assert part.amount <= open_[part.invoice_id]
+    if m.on_account:
+        assert all(
+            sum(a.amount for a in m.allocations if a.invoice_id == i) == open_[i]
+            for i in {a.invoice_id for a in m.allocations if a.invoice_id}
+        )

@@ -336,3 +336,37 @@ def test_a_person_assigns_an_unmatched_entry_and_the_account_is_known_next_time(
         write_camt053([later], statement_id="STMT-2026-12-01", account_iban="NL91ABNA0417164300")
     )
     assert dict(import_statements(store, [path], now=NOW).matched) == {"payer_iban_amount": 1}
+
+
+def test_importing_again_finishes_an_import_that_stopped_before_settling(
+    store: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process dies after booking, before the reminder is cancelled; importing the same
+    file again books nothing twice and cancels the reminder."""
+    import engine.banking.book as book
+
+    load(store, tmp_path, customers=[customer("C-1")], invoices=[inv("I-1001", "C-1", "1190.00")])
+    with store.begin() as conn:
+        conn.execute(
+            insert(S).values(
+                customer_id="C-1", journey="p", step=1, steps=2, ruleset_version="v",
+                action="send", send_at=NOW,
+            )
+        )  # fmt: skip
+    statement = tmp_path / "stmt.xml"
+    statement.write_text(
+        CAMT.read_text().split("<!-- 2:")[0] + "</Stmt></BkToCstmrStmt></Document>"
+    )
+
+    def dies(*args: object, **kwargs: object) -> None:
+        raise SystemExit("killed")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(book, "settle_payment", dies)
+        with pytest.raises(SystemExit):
+            import_statements(store, [statement], now=NOW)
+    with store.connect() as conn:
+        assert conn.execute(select(S.c.status)).scalar() == "scheduled"
+    again = import_statements(store, [statement], now=NOW)
+    assert again.already_imported == 1 and again.steps_cancelled == 1
+    assert paid_on(store, "I-1001") == Decimal("1190.00")
