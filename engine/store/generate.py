@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, insert
 
+from engine.messages.iban import mod97
 from engine.store import tables as t
 
 #: Hidden behaviour types and their share of the portfolio.
@@ -76,6 +77,7 @@ class _Debtor:
     def __init__(self, rng: random.Random, number: int, width: int, today: dt.date) -> None:
         self.rng = rng
         self.id = f"C-{number:0{width}d}"
+        self.number = number
         self.today = today
         self.behaviour = rng.choices(list(BEHAVIOURS), weights=list(BEHAVIOURS.values()))[0]
         self.country = "NL" if rng.random() < 0.6 else "DE"
@@ -316,9 +318,24 @@ class _Debtor:
                     "local_weekday": local.weekday(),
                     "method": "ideal" if self.country == "NL" else "sepa_credit_transfer",
                     "payer_name": None,
-                    "payer_iban": None,
+                    "payer_iban": debtor_iban(self.country, self.number),
                 }
             )
+
+
+#: Banks a generated debtor's account is at: (country, bank code) as the IBAN carries it.
+_BANKS = {"NL": ("ABNA", "INGB", "RABO", "SNSB"), "DE": ("37040044", "10070000", "50010517")}
+
+
+def debtor_iban(country: str, number: int) -> str:
+    """A valid, made-up IBAN for generated debtor `number` (the same number, the same IBAN), so
+    generated payments and statements carry the payer's account."""
+    banks = _BANKS["NL" if country == "NL" else "DE"]
+    bank = banks[number % len(banks)]
+    account = f"{number * 7919 % 10**10:010d}"
+    bban = f"{bank}{account}"
+    check = 98 - mod97(f"{bban}{'NL' if country == 'NL' else 'DE'}00")
+    return f"{'NL' if country == 'NL' else 'DE'}{check:02d}{bban}"
 
 
 def _postal_code(country: str, n: int) -> str:

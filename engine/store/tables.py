@@ -27,6 +27,8 @@ EVENT_KINDS: tuple[str, ...] = (
     "paid",
     "promised",
     "disputed",
+    "reversed",  # a payment undone: a returned direct debit (with its reason code)
+    "expired",  # a payment option lapsed unused (a Barzahlen slip)
 )
 #: Events that count as the debtor reacting to a message.
 REACTION_KINDS: tuple[str, ...] = ("clicked", "replied", "paid", "promised", "disputed")
@@ -282,6 +284,68 @@ class Event(SQLModel, table=True):
     recorded_at: dt.datetime = _created()
 
 
+#: What became of a statement entry: matched (booked as payments), unmatched (a person must
+#: assign it), a return that reopened what it undid, or not ours to match (other debits).
+ENTRY_STATUSES: tuple[str, ...] = ("matched", "unmatched", "reversed", "return", "ignored")
+
+
+class BankEntry(SQLModel, table=True):
+    """One line of an imported bank statement; unique per (statement, entry reference), so the
+    same statement imported twice is stored once. A matched credit has its rule and reason; a
+    return links the credit it undid (`reverses_id`)."""
+
+    __tablename__ = "bank_entry"
+    __table_args__ = (
+        UniqueConstraint("statement_id", "entry_reference", name="uq_bank_entry_once"),
+        Index("ix_bank_entry_status", "status"),
+        Index("ix_bank_entry_end_to_end", "end_to_end_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    statement_id: str = Field(max_length=160)
+    entry_reference: str = Field(max_length=160)
+    position: int  # 1-based entry in its file
+    source: str | None = None  # the file it came from
+    format: str = Field(max_length=16)  # camt053 | mt940
+    account_iban: str | None = Field(default=None, max_length=34)
+    booked_on: dt.date
+    amount: Decimal = _money()
+    currency: str = Field(max_length=3)
+    direction: str = Field(max_length=8)  # credit | return | debit
+    payer_name: str | None = None  # the account holder's name from the statement
+    payer_iban: str | None = Field(default=None, max_length=34, index=True)
+    remittance: str | None = None
+    creditor_reference: str | None = Field(default=None, max_length=35)
+    end_to_end_id: str | None = Field(default=None, max_length=35)
+    return_reason: str | None = Field(default=None, max_length=8)
+    status: str = Field(max_length=16)
+    rule: str | None = Field(default=None, max_length=32)
+    reason: str | None = None
+    customer_id: str | None = Field(
+        default=None, sa_column_args=[ForeignKey("customer.id")], max_length=64
+    )
+    reverses_id: int | None = Field(
+        default=None, sa_column_args=[ForeignKey("bank_entry.id")], unique=True
+    )
+    imported_at: dt.datetime = _created()
+
+
+class BankMatch(SQLModel, table=True):
+    """The part of a matched entry booked on one invoice (or, invoice_id None, on account), and
+    the payment row it became."""
+
+    __tablename__ = "bank_match"
+
+    id: int | None = Field(default=None, primary_key=True)
+    entry_id: int = Field(sa_column_args=[ForeignKey("bank_entry.id")], index=True)
+    customer_id: str = _customer_fk(index=False)
+    invoice_id: str | None = Field(default=None, max_length=64)
+    amount: Decimal = _money()
+    payment_id: str = Field(max_length=64)
+    rule: str = Field(max_length=32)
+    reason: str
+
+
 #: Tables in dependency order (parents first): the order to load, and reversed, to delete.
 TABLES = (
     Customer,
@@ -294,4 +358,6 @@ TABLES = (
     ScheduledStep,
     Message,
     Event,
+    BankEntry,
+    BankMatch,
 )

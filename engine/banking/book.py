@@ -1,0 +1,493 @@
+"""Booking statements in the store: entries once, matched credits as payments, returns undone.
+
+The store adapter around the pure matcher. `import_statements` reads every file first (a broken
+entry anywhere: nothing is loaded), skips entries already imported (statement id + entry
+reference), matches the new ones against the invoices still open, and writes entries, matches
+and payment rows in one transaction. Then each matched debtor is settled and each reversed one
+reopened through `engine.store.settle`, which is idempotent, so a re-import also finishes what
+an interrupted import left undone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, tuple_, update
+
+from engine.banking.entry import StatementEntry
+from engine.banking.errors import BankingError, BrokenStatement, EntryProblem
+from engine.banking.match import BookedCredit, Match, Matcher, OpenInvoice, link_return
+from engine.banking.read import read_statement
+from engine.store import tables as t
+from engine.store.rows import EventRow, PaymentRow
+from engine.store.settle import reopen_after_reversal, settle_payment
+
+E = t.BankEntry.__table__  # type: ignore[attr-defined]
+BM = t.BankMatch.__table__  # type: ignore[attr-defined]
+I = t.Invoice.__table__  # type: ignore[attr-defined]  # noqa: E741
+P = t.Payment.__table__  # type: ignore[attr-defined]
+C = t.Customer.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImportReport:
+    """What an import did, per file and in total."""
+
+    entries: int
+    already_imported: int
+    matched: Counter[str] = field(default_factory=Counter)  # per rule
+    unmatched: int = 0
+    returns: int = 0
+    returns_unlinked: int = 0
+    other_debits: int = 0
+    steps_cancelled: int = 0
+    journeys_done: int = 0
+
+
+def entry_key(entry: StatementEntry) -> str:
+    """A short stable id for ids derived from an entry (payments, events)."""
+    raw = f"{entry.statement_id}\x00{entry.reference}".encode()
+    return hashlib.sha256(raw).hexdigest()[:20]
+
+
+def open_invoices(conn: Connection, customer_id: str | None = None) -> list[OpenInvoice]:
+    """Every invoice of a known (not forgotten) customer with something left to pay (of one
+    customer, when given)."""
+    paid = (
+        select(P.c.invoice_id, func.sum(P.c.amount).label("paid"))
+        .where(P.c.invoice_id.is_not(None))
+        .group_by(P.c.invoice_id)
+        .subquery()
+    )
+    rows = conn.execute(
+        select(I.c.id, I.c.customer_id, I.c.number, I.c.amount, I.c.currency, I.c.due_date,
+               paid.c.paid)
+        .select_from(I.outerjoin(paid, paid.c.invoice_id == I.c.id).join(C, C.c.id == I.c.customer_id))
+        .where(C.c.forgotten_at.is_(None),
+               *([I.c.customer_id == customer_id] if customer_id else []))
+    )  # fmt: skip
+    out = []
+    for r in rows:
+        left = r.amount - (r.paid or Decimal(0))
+        if left > 0:
+            out.append(
+                OpenInvoice(
+                    id=r.id,
+                    customer_id=r.customer_id,
+                    number=r.number,
+                    open_amount=left,
+                    currency=r.currency,
+                    due_date=r.due_date,
+                )
+            )
+    return out
+
+
+def known_payers(conn: Connection) -> dict[str, set[str]]:
+    """Payer IBAN -> the customers that paid from it before."""
+    payers: dict[str, set[str]] = defaultdict(set)
+    rows = conn.execute(
+        select(P.c.payer_iban, P.c.customer_id).where(P.c.payer_iban.is_not(None)).distinct()
+    )
+    for iban, customer in rows:
+        payers[str(iban).replace(" ", "").upper()].add(customer)
+    return payers
+
+
+def _read_all(paths: Sequence[Path]) -> list[tuple[Path, str, list[StatementEntry]]]:
+    files: list[tuple[Path, str, list[StatementEntry]]] = []
+    problems: list[EntryProblem] = []
+    for path in paths:
+        try:
+            kind, entries = read_statement(path)
+        except BrokenStatement as exc:
+            problems.extend(exc.problems)
+            continue
+        except OSError as exc:
+            problems.append(EntryProblem(path=str(path), position=0, problem=str(exc)))
+            continue
+        files.append((path, kind, entries))
+    if problems:
+        raise BrokenStatement(problems)
+    return files
+
+
+def _already(conn: Connection, entries: Sequence[StatementEntry]) -> set[tuple[str, str]]:
+    keys = [(e.statement_id, e.reference) for e in entries]
+    found: set[tuple[str, str]] = set()
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        rows = conn.execute(
+            select(E.c.statement_id, E.c.entry_reference).where(
+                tuple_(E.c.statement_id, E.c.entry_reference).in_(chunk)
+            )
+        )
+        found.update((a, b) for a, b in rows)
+    return found
+
+
+def _credits_for(conn: Connection, returns: Sequence[StatementEntry]) -> list[BookedCredit]:
+    """Matched, not yet reversed credits a return of this import might undo."""
+    erefs = {e.end_to_end_id for e in returns if e.end_to_end_id}
+    ibans = {e.payer_iban for e in returns if e.payer_iban}
+    if not erefs and not ibans:
+        return []
+    reversed_ids = select(E.c.reverses_id).where(E.c.reverses_id.is_not(None))
+    rows = conn.execute(
+        select(E.c.id, E.c.customer_id, E.c.amount, E.c.payer_iban, E.c.end_to_end_id).where(
+            E.c.status == "matched",
+            E.c.direction == "credit",
+            E.c.id.not_in(reversed_ids),
+            (E.c.end_to_end_id.in_(erefs) | E.c.payer_iban.in_(ibans)),
+        )
+    )
+    return [
+        BookedCredit(
+            key=str(r.id),
+            customer_id=r.customer_id,
+            amount=r.amount,
+            payer_iban=r.payer_iban,
+            end_to_end_id=r.end_to_end_id,
+        )
+        for r in rows
+    ]
+
+
+def _paid_at(entry: StatementEntry) -> dt.datetime:
+    # statements give the booking day only: noon, read in the customer's time zone
+    return entry.booked_at or dt.datetime.combine(entry.booked_on, dt.time(12))
+
+
+def _entry_row(
+    entry: StatementEntry, *, source: str, kind: str, now: dt.datetime, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "statement_id": entry.statement_id,
+        "entry_reference": entry.reference,
+        "position": entry.position,
+        "source": source,
+        "format": kind,
+        "account_iban": entry.account_iban,
+        "booked_on": entry.booked_on,
+        "amount": entry.amount,
+        "currency": entry.currency,
+        "direction": entry.direction,
+        "payer_name": entry.payer_name,
+        "payer_iban": entry.payer_iban,
+        "remittance": entry.remittance or None,
+        "creditor_reference": (entry.creditor_reference or None),
+        "end_to_end_id": entry.end_to_end_id,
+        "return_reason": entry.return_reason,
+        "imported_at": now,
+        "rule": None,
+        "reason": None,
+        "customer_id": None,
+        "reverses_id": None,
+        **extra,
+    }
+
+
+#: The payment method a booked entry becomes, by where it came from.
+METHODS = {"camt053": "bank_transfer", "mt940": "bank_transfer", "barzahlen": "barzahlen"}
+
+
+def _payment_rows(match: Match, zone: str, kind: str) -> list[dict[str, Any]]:
+    entry = match.entry
+    key = entry_key(entry)
+    rows = []
+    for k, part in enumerate(match.allocations, start=1):
+        row = PaymentRow.model_validate(
+            {
+                "id": f"bank-{key}-{k}",
+                "customer_id": match.customer_id,
+                "invoice_id": part.invoice_id,
+                "amount": part.amount,
+                "currency": entry.currency,
+                "paid_at": _paid_at(entry),
+                "method": METHODS.get(kind, "bank_transfer"),
+                "payer_name": entry.payer_name,
+                "payer_iban": entry.payer_iban,
+            }
+        )
+        rows.append(row.record_in(zone))
+    return rows
+
+
+def _event(entry: StatementEntry, customer_id: str, kind: str, data: dict[str, Any]) -> EventRow:
+    return EventRow.model_validate(
+        {
+            "id": f"bank-{entry_key(entry)}",
+            "customer_id": customer_id,
+            "kind": kind,
+            "occurred_at": entry.booked_at
+            or dt.datetime.combine(entry.booked_on, dt.time(12), dt.UTC),
+            "invoice_id": data.get("invoice_id"),
+            "data": {
+                "amount": str(entry.amount),
+                "currency": entry.currency,
+                "statement_id": entry.statement_id,
+                "entry_reference": entry.reference,
+                **data,
+            },
+        }
+    )
+
+
+def _match_rows(entry_id: int, match: Match, payments: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:  # fmt: skip
+    return [
+        {
+            "entry_id": entry_id,
+            "customer_id": match.customer_id,
+            "invoice_id": part.invoice_id,
+            "amount": part.amount,
+            "payment_id": payment["id"],
+            "rule": match.rule,
+            "reason": match.reason,
+        }
+        for part, payment in zip(match.allocations, payments, strict=True)
+    ]
+
+
+def _paid_event(match: Match) -> EventRow:
+    assert match.customer_id is not None
+    invoices = [a.invoice_id for a in match.allocations if a.invoice_id]
+    return _event(
+        match.entry,
+        match.customer_id,
+        "paid",
+        {
+            "rule": match.rule,
+            "reason": match.reason,
+            "invoice_id": invoices[0] if len(invoices) == 1 else None,
+            "invoices": invoices,
+            "on_account": str(match.on_account),
+        },
+    )
+
+
+def import_statements(
+    engine: Engine, paths: Sequence[Path], *, now: dt.datetime | None = None
+) -> ImportReport:
+    """Import statement files: see the module docstring. Raises BrokenStatement (nothing
+    loaded) when any entry of any file is broken."""
+    files = _read_all(paths)
+    return book_entries(
+        engine, [(path.name, kind, e) for path, kind, entries in files for e in entries], now=now
+    )
+
+
+class _Booking:
+    """One import's transaction: stores entries, books credits, undoes returns, and collects
+    the events to settle once the transaction is committed."""
+
+    def __init__(self, conn: Connection, now: dt.datetime, returns: Sequence[StatementEntry]) -> None:  # fmt: skip
+        self.conn, self.now = conn, now
+        self.matcher = Matcher(open_invoices(conn), known_payers(conn))
+        self.zones: dict[str, str] = {cid: zone for cid, zone in conn.execute(select(C.c.id, C.c.timezone))}  # fmt: skip
+        self.credits = _credits_for(conn, returns)
+        self.matched: Counter[str] = Counter()
+        self.counts: Counter[str] = Counter()
+        self.settle: list[EventRow] = []
+        self.reopen: list[EventRow] = []
+
+    def store(self, source: str, kind: str, entry: StatementEntry, **fields: Any) -> int:
+        row = _entry_row(entry, source=source, kind=kind, now=self.now, **fields)
+        inserted = self.conn.execute(insert(E).values(row)).inserted_primary_key
+        return int(inserted[0]) if inserted is not None else 0
+
+    def credit(self, source: str, kind: str, entry: StatementEntry) -> None:
+        match = self.matcher.match(entry)
+        if not match.matched or match.customer_id is None:
+            self.counts["unmatched"] += 1
+            self.store(source, kind, entry, status="unmatched", reason=match.reason)
+            return
+        entry_id = self.store(
+            source, kind, entry, status="matched", rule=match.rule, reason=match.reason,
+            customer_id=match.customer_id,
+        )  # fmt: skip
+        self.matched[match.rule or ""] += 1
+        payments = _payment_rows(match, self.zones[match.customer_id], kind)
+        self.conn.execute(insert(P), payments)
+        self.conn.execute(insert(BM), _match_rows(entry_id, match, payments))
+        self.credits.append(
+            BookedCredit(
+                key=str(entry_id),
+                customer_id=match.customer_id,
+                amount=entry.amount,
+                payer_iban=entry.payer_iban,
+                end_to_end_id=entry.end_to_end_id,
+            )
+        )
+        self.settle.append(_paid_event(match))
+
+    def returned(self, source: str, kind: str, entry: StatementEntry) -> None:
+        """Undo the credit a return reverses: its payments removed, the invoice open again."""
+        self.counts["returns"] += 1
+        undone = link_return(entry, self.credits)
+        if undone is None:
+            self.counts["returns_unlinked"] += 1
+            why = "a returned payment whose credit is not certain; assign it by hand"
+            self.store(source, kind, entry, status="unmatched", reason=why)
+            return
+        self.credits.remove(undone)
+        original = int(undone.key)
+        payment_ids = list(
+            self.conn.execute(select(BM.c.payment_id).where(BM.c.entry_id == original)).scalars()
+        )
+        self.conn.execute(delete(P).where(P.c.id.in_(payment_ids)))
+        self.conn.execute(update(E).where(E.c.id == original).values(status="reversed"))
+        why = (
+            f"return {entry.return_reason or '(no reason code)'} of entry {original};"
+            f" {len(payment_ids)} payment(s) undone"
+        )
+        self.store(
+            source, kind, entry, status="return", reason=why, customer_id=undone.customer_id,
+            reverses_id=original,
+        )  # fmt: skip
+        data = {"reason_code": entry.return_reason, "payments": payment_ids}
+        self.reopen.append(_event(entry, undone.customer_id, "reversed", data))
+
+    def other(self, source: str, kind: str, entry: StatementEntry) -> None:
+        self.counts["other_debits"] += 1
+        self.store(source, kind, entry, status="ignored", reason="money out, not a payment to us")
+
+
+def book_entries(
+    engine: Engine,
+    items: Sequence[tuple[str, str, StatementEntry]],
+    *,
+    now: dt.datetime | None = None,
+) -> ImportReport:
+    """Book entries (source name, format, entry) that are all readable: match, store, settle.
+    Entries already stored (statement id + reference) are skipped."""
+    now = now or dt.datetime.now(dt.UTC)
+    with engine.begin() as conn:
+        seen = _already(conn, [e for _, _, e in items])
+        # new entries only; a statement listing one entry twice (an export bug) books it once
+        fresh = list(
+            {
+                (e.statement_id, e.reference): (src, kind, e)
+                for src, kind, e in items
+                if (e.statement_id, e.reference) not in seen
+            }.values()
+        )
+        run = _Booking(conn, now, [e for _, _, e in fresh if e.direction == "return"])
+        by_direction = {"credit": run.credit, "return": run.returned, "debit": run.other}
+        for source, kind, entry in sorted(fresh, key=lambda f: (f[2].booked_on, f[2].position)):
+            by_direction[entry.direction](source, kind, entry)
+        if seen:
+            run.settle.extend(_unsettled(conn, seen))
+    cancelled = done = 0
+    for event in run.settle:
+        result = settle_payment(engine, event, now=now)
+        cancelled += result.steps_cancelled
+        done += int(result.journey_done)
+    for event in run.reopen:
+        reopen_after_reversal(engine, event, now=now)
+    return ImportReport(
+        entries=len(items),
+        already_imported=len(items) - len(fresh),
+        matched=run.matched,
+        unmatched=run.counts["unmatched"],
+        returns=run.counts["returns"],
+        returns_unlinked=run.counts["returns_unlinked"],
+        other_debits=run.counts["other_debits"],
+        steps_cancelled=cancelled,
+        journeys_done=done,
+    )
+
+
+def _unsettled(conn: Connection, keys: Iterable[tuple[str, str]]) -> list[EventRow]:
+    """Matched entries of a re-import: settling again is harmless and finishes a run that
+    stopped between booking and settling."""
+    keys = list(keys)
+    events = []
+    for start in range(0, len(keys), 500):
+        rows = conn.execute(
+            select(E).where(
+                and_(
+                    tuple_(E.c.statement_id, E.c.entry_reference).in_(keys[start : start + 500]),
+                    E.c.status == "matched",
+                )
+            )
+        )
+        for r in rows:
+            entry = StatementEntry(
+                statement_id=r.statement_id,
+                reference=r.entry_reference,
+                position=r.position,
+                account_iban=r.account_iban,
+                booked_on=r.booked_on,
+                amount=r.amount,
+                currency=r.currency,
+                direction=r.direction,
+            )
+            events.append(
+                _event(entry, r.customer_id, "paid", {"rule": r.rule, "reason": r.reason})
+            )
+    return events
+
+
+class CannotAssign(BankingError):
+    """An entry a person cannot assign: unknown, already booked, not a credit, or a bad target."""
+
+
+def assign_entry(
+    engine: Engine,
+    entry_id: int,
+    customer_id: str,
+    invoice_ids: Sequence[str] = (),
+    *,
+    by: str = "a person",
+    now: dt.datetime | None = None,
+) -> Match:
+    """Book an unmatched credit for the customer a person named (rule `manual`), settle them,
+    and so teach rule 4 the payer's account for next time."""
+    now = now or dt.datetime.now(dt.UTC)
+    with engine.begin() as conn:
+        row = conn.execute(select(E).where(E.c.id == entry_id)).first()
+        if row is None or row.status != "unmatched" or row.direction != "credit":
+            state = "no such entry" if row is None else f"it is {row.direction}, {row.status}"
+            raise CannotAssign(
+                f"entry {entry_id} cannot be assigned ({state}); `payjourney payments"
+                " --unmatched` lists the credits waiting for a person"
+            )
+        zone = conn.execute(select(C.c.timezone).where(C.c.id == customer_id)).scalar()
+        if zone is None:
+            raise CannotAssign(f"no customer {customer_id!r}; check the id")
+        entry = StatementEntry(
+            statement_id=row.statement_id,
+            reference=row.entry_reference,
+            position=row.position,
+            account_iban=row.account_iban,
+            booked_on=row.booked_on,
+            amount=row.amount,
+            currency=row.currency,
+            direction=row.direction,
+            payer_name=row.payer_name,
+            payer_iban=row.payer_iban,
+            remittance=row.remittance or "",
+        )
+        try:
+            match = Matcher(open_invoices(conn, customer_id), {}).assign(
+                entry, customer_id, invoice_ids, by=by
+            )
+        except ValueError as exc:
+            raise CannotAssign(str(exc)) from exc
+        payments = _payment_rows(match, zone, row.format)
+        conn.execute(insert(P), payments)
+        conn.execute(insert(BM), _match_rows(entry_id, match, payments))
+        conn.execute(
+            update(E)
+            .where(E.c.id == entry_id)
+            .values(status="matched", rule="manual", reason=match.reason, customer_id=customer_id)
+        )
+    settle_payment(engine, _paid_event(match), now=now)
+    return match
