@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from engine.cli.context import cli_context
+from engine.cli.context import cli_context, now_option
 from engine.decision.decide import decide
 from engine.decision.model import Decision, FactSheet
 from engine.errors import PayjourneyError, RuleProblem
@@ -24,23 +24,6 @@ TemplatesOption = Annotated[
     Path,
     typer.Option("--templates", envvar="PAYJOURNEY_TEMPLATES", help="Templates directory."),
 ]
-
-
-def parse_now(text: str | None) -> dt.datetime:
-    """`--now` as an aware datetime (a bare date is its midday UTC); the clock when absent."""
-    if not text:
-        return dt.datetime.now(dt.UTC)
-    try:
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise typer.BadParameter(
-            f"{text!r} is not an ISO 8601 time; write e.g. 2026-11-24T09:30:00+01:00"
-        ) from exc
-    if moment.tzinfo is None:
-        moment = (
-            moment.replace(tzinfo=dt.UTC) if "T" in text else moment.replace(hour=12, tzinfo=dt.UTC)
-        )
-    return moment
 
 
 def rate_table_warnings(spec: RuleSpec, today: dt.date) -> list[RuleProblem]:
@@ -142,7 +125,11 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option("--customer", help="Decide for a stored customer instead.")
         ] = None,
         now: Annotated[
-            str | None, typer.Option("--now", help="Decide as of this ISO 8601 time.")
+            str | None,
+            typer.Option(
+                "--now",
+                help="Decide as of this ISO 8601 time (no offset: the rules' time zone).",
+            ),
         ] = None,
         as_json: Annotated[
             bool, typer.Option("--json", help="The preview answer as JSON.")
@@ -152,7 +139,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """The decision for a fact sheet (or a stored customer), with the trace that explains it."""
         options = cli_context(ctx)
-        moment = parse_now(now)
+        moment = now_option(ctx, now)
         facts = _facts(options.db_url, facts_file, customer, moment)
         rules = load_compiled(options.rules_dir)
         decision = decide(rules, facts, moment)
@@ -176,9 +163,11 @@ def _facts(
         raise typer.Exit(2)
     try:
         if customer is not None:
-            from engine.store.facts_sql import load_fact_sheet
+            from engine.cli.store_access import open_store
+            from engine.store.facts_sql import fact_sheet_for
 
-            return load_fact_sheet(db_url, customer, now)
+            with open_store(db_url) as engine:
+                return fact_sheet_for(engine, customer, now)
         assert facts_file is not None
         try:
             data = json.loads(facts_file.read_text(encoding="utf-8"))
@@ -214,14 +203,11 @@ def _render(
     invoices: tuple[dict[str, Any], ...] = ()
     address: tuple[str, ...] = ()
     if customer is not None:
-        from engine.store.db import make_engine
+        from engine.cli.store_access import open_store
         from engine.store.message_data import message_data
 
-        engine = make_engine(db_url)
-        try:
+        with open_store(db_url) as engine:
             data = message_data(engine, customer, now)
-        finally:
-            engine.dispose()
         invoices, address = data.invoices, data.address
     return render_preview(
         decision,

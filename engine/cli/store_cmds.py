@@ -16,41 +16,25 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import Engine, func, select
 
-from engine.cli.context import cli_context
+from engine.cli.context import cli_context, now_option
+from engine.cli.store_access import open_store
 from engine.decision.model import to_json_value
-from engine.errors import PayjourneyError
 
 NowOption = Annotated[
     str | None,
-    typer.Option("--now", help="Decide as if it were this time (ISO 8601; default: the clock)."),
+    typer.Option(
+        "--now",
+        help="Decide as if it were this time (ISO 8601; without an offset: in the rules' time"
+        " zone; a bare date: the start of that day; default: the clock).",
+    ),
 ]
 
 
 @contextmanager
 def _store(ctx: typer.Context, *, ready: bool = True) -> Iterator[Engine]:
-    """The engine for --db, schema checked; payjourney errors become a message and exit 1."""
-    from engine.store.db import make_engine
-    from engine.store.migrate import ensure_ready
-
-    err = Console(stderr=True, highlight=False)
-    engine: Engine | None = None
-    try:
-        engine = make_engine(cli_context(ctx).db_url)
-        if ready:
-            ensure_ready(engine)
+    """The engine for --db, schema ready (see `open_store`)."""
+    with open_store(cli_context(ctx).db_url, ready=ready) as engine:
         yield engine
-    except PayjourneyError as exc:
-        err.print(f"error: {exc}", markup=False, soft_wrap=True)
-        raise typer.Exit(1) from exc
-    finally:
-        if engine is not None:
-            engine.dispose()
-
-
-def _now(text: str | None) -> dt.datetime:
-    from engine.cli.rules_cmds import parse_now
-
-    return parse_now(text)
 
 
 def _progress(console: Console) -> Progress:
@@ -149,7 +133,7 @@ def register(app: typer.Typer) -> None:
         from engine.store import tables as t
         from engine.store.planner import plan as run
 
-        moment = _now(now)
+        moment = now_option(ctx, now)
         rules = load_compiled(cli_context(ctx).rules_dir)
         console = Console()
         with _store(ctx) as engine:
@@ -228,8 +212,9 @@ def register(app: typer.Typer) -> None:
         """Print the stored customer's derived fact sheet."""
         from engine.store.facts_sql import fact_sheet_for
 
+        moment = now_option(ctx, now)
         with _store(ctx) as engine:
-            sheet = fact_sheet_for(engine, customer_id, _now(now))
+            sheet = fact_sheet_for(engine, customer_id, moment)
         if as_json:
             typer.echo(json.dumps(sheet.to_nested(), indent=2, ensure_ascii=False))
             return

@@ -698,9 +698,21 @@ def _settings(items: list[tuple[str, YNode]], read: _Reader) -> Settings:
             "creditor",
             "legal",
             "holidays",
+            "timezone",
         ),
         "settings",
     )
+    default_locale = read.string(merged.get("default_locale"), "settings.default_locale") or "nl_NL"
+    zone = read.string(merged.get("timezone"), "settings.timezone")
+    if zone is not None and not _known_zone(zone):
+        read.out.error(
+            merged.value_pos("timezone"),
+            "settings.timezone",
+            f"unknown time zone '{zone}'",
+            "use an IANA name like Europe/Amsterdam or Europe/Berlin",
+        )
+        zone = None
+    zone = zone or _LOCALE_ZONES.get(default_locale[-2:], "Europe/Amsterdam")
     max_shift = 10
     if merged.get("max_shift") is not None:
         text = read.string(merged.get("max_shift"), "settings.max_shift")
@@ -717,13 +729,27 @@ def _settings(items: list[tuple[str, YNode]], read: _Reader) -> Settings:
                 max_shift = days
     extra = {k: plain(merged.get(k)) for k in ("creditor", "legal") if merged.get(k) is not None}  # type: ignore[arg-type]
     return Settings(
-        default_locale=read.string(merged.get("default_locale"), "settings.default_locale")
-        or "nl_NL",
+        default_locale=default_locale,
+        timezone=zone,
         currency=read.string(merged.get("currency"), "settings.currency") or "EUR",
         max_shift_days=max_shift,
         experiment_seed=read.integer(merged.get("experiment_seed"), "settings.experiment_seed", 0),
         extra=extra,
     )
+
+
+#: The rules' time zone when settings.timezone is not given: the default locale's country's.
+_LOCALE_ZONES = {"NL": "Europe/Amsterdam", "DE": "Europe/Berlin", "AT": "Europe/Vienna"}
+
+
+def _known_zone(name: str) -> bool:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def _merge_maps(items: list[tuple[str, YNode]], section: str, read: _Reader) -> YMap:

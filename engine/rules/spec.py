@@ -111,6 +111,8 @@ class Settings:
     currency: str = "EUR"
     max_shift_days: int = 10
     experiment_seed: int = 0
+    #: The rules' own time zone: how a `--now` without an offset is read.
+    timezone: str = "Europe/Amsterdam"
     extra: Mapping[str, object] = field(default_factory=dict)
 
 

@@ -20,7 +20,8 @@ class DatabaseNotReady(StoreError):
         state = "has no payjourney tables" if found is None else f"is at revision {found}"
         super().__init__(
             f"the database {url} {state}, this payjourney needs revision {expected};"
-            f" run `payjourney --db {url} db upgrade`"
+            f" run `payjourney --db {url} db upgrade` (PostgreSQL is migrated only on purpose,"
+            " as several processes share it; a SQLite file is migrated on first use)"
         )
 
 
