@@ -18,6 +18,7 @@ from sqlalchemy import Engine, func, select
 
 from engine.cli.context import cli_context, now_option
 from engine.cli.store_access import open_store
+from engine.cli.summaries import ageing_table, counter_table, persona_table
 from engine.decision.model import to_json_value
 
 NowOption = Annotated[
@@ -46,15 +47,6 @@ def _progress(console: Console) -> Progress:
         console=console,
         transient=False,
     )
-
-
-def _counter_table(title: str, header: str, counts: dict[str, int]) -> Table:
-    table = Table(title=title, title_justify="left")
-    table.add_column(header)
-    table.add_column("debtors", justify="right")
-    for name, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
-        table.add_row(name, str(count))
-    return table
 
 
 def register(app: typer.Typer) -> None:
@@ -153,8 +145,19 @@ def register(app: typer.Typer) -> None:
                     batch=batch,
                     progress=advance,
                 )
-        console.print(_counter_table("Debtors per persona", "persona", dict(summary.personas)))
-        console.print(_counter_table("Sends per channel", "channel", dict(summary.channels)))
+        console.print(
+            persona_table(
+                "Debtors with an open balance per persona",
+                dict(summary.personas),
+                summary.open_by_persona,
+            )
+        )
+        console.print(
+            ageing_table(
+                "Open balance by age", dict(summary.debtors_by_ageing), summary.open_by_ageing
+            )
+        )
+        console.print(counter_table("Sends due now per channel", "channel", dict(summary.channels)))
         steps = Table(title="Debtors per journey step", title_justify="left")
         for column in ("persona", "step", "template"):
             steps.add_column(column)
@@ -162,7 +165,7 @@ def register(app: typer.Typer) -> None:
         for (persona, step, template), count in sorted(summary.steps.items()):
             steps.add_row(persona, str(step), template, str(count))
         console.print(steps)
-        console.print(_counter_table("Actions", "action", dict(summary.actions)))
+        console.print(counter_table("Actions", "action", dict(summary.actions)))
         rate = summary.debtors / summary.seconds if summary.seconds else 0.0
         if dry_run:
             console.print(f"dry run: {summary.debtors} debtors decided, nothing written")
