@@ -147,7 +147,7 @@ def register(app: typer.Typer) -> None:
                 )
         console.print(
             persona_table(
-                "Debtors with an open balance per persona",
+                "Debtors per persona, with their open balance",
                 dict(summary.personas),
                 summary.open_by_persona,
             )
@@ -157,7 +157,7 @@ def register(app: typer.Typer) -> None:
                 "Open balance by age", dict(summary.debtors_by_ageing), summary.open_by_ageing
             )
         )
-        console.print(counter_table("Sends due now per channel", "channel", dict(summary.channels)))
+        console.print(counter_table("Sends per channel (due now)", "channel", dict(summary.channels)))
         steps = Table(title="Debtors per journey step", title_justify="left")
         for column in ("persona", "step", "template"):
             steps.add_column(column)

@@ -70,8 +70,12 @@ class ImportRejected(StoreError):
         more = len(self.problems) - len(shown)
         if more > 0:
             shown.append(f"... and {more} more")
+        rows = len({(p.path, p.row) for p in self.problems})
+        count = f"{rows} bad row(s)" + (
+            f" ({len(self.problems)} problems)" if len(self.problems) != rows else ""
+        )
         super().__init__(
-            f"{len(self.problems)} bad row(s); nothing was imported."
+            f"{count}; nothing was imported."
             " Fix the rows and import again:\n  " + "\n  ".join(shown)
         )
 
