@@ -157,7 +157,9 @@ def register(app: typer.Typer) -> None:
                 "Open balance by age", dict(summary.debtors_by_ageing), summary.open_by_ageing
             )
         )
-        console.print(counter_table("Sends per channel (due now)", "channel", dict(summary.channels)))
+        console.print(
+            counter_table("Sends per channel (due now)", "channel", dict(summary.channels))
+        )
         steps = Table(title="Debtors per journey step", title_justify="left")
         for column in ("persona", "step", "template"):
             steps.add_column(column)

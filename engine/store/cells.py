@@ -50,7 +50,7 @@ def amount(text: str) -> str:
         return sign + re.sub(r"\D", "", value)
     whole, cents = value.split(sep)
     if len(cents) == 3 and whole and whole != "0":
-        thousands, small = f"{whole}{cents}", f"{whole}.{cents}".rstrip("0")
+        thousands, small = f"{whole}{cents}", format(Decimal(f"{whole}.{cents}").normalize(), "f")
         raise CellError(
             f"'{text}' is ambiguous ({thousands} or {small}?); write two decimals, e.g."
             f" {thousands},00 or {thousands}.00 (expected {AMOUNT_FORMAT})"
