@@ -217,8 +217,12 @@ def _next_step(
 
 
 def _no_contact_yet(v: Mapping[str, Any]) -> bool:
-    """No step of the journey done and no message sent: the debtor has heard nothing from us."""
-    return not (v["journey.steps_sent"] or 0) and not (v["journey.messages_sent"] or 0)
+    """No step done and no message ever sent: the debtor has heard nothing from us yet."""
+    return (
+        v["journey.last_channel"] is None
+        and not (v["journey.steps_sent"] or 0)
+        and not (v["journey.messages_sent"] or 0)
+    )
 
 
 def _skip_unreachable(
