@@ -114,7 +114,7 @@ def register(app: typer.Typer) -> None:
             buckets = ageing(engine, sorted({i.customer_id for i in items}), as_of)
         console = Console(highlight=False)
         console.width = max(console.width, 120)
-        what = f"on {start.date()}" if start else "from now on"
+        what = f"on {start.date()}" if start else "(every planned step)"
         title = f"Schedule {what}" + (f", channel {channel}" if channel else "")
         if not items:
             console.print(
