@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from engine.cli.context import cli_context, now_option
@@ -274,11 +275,11 @@ def print_decision(decision: Decision, answer: dict[str, Any]) -> None:
     console.print(trace)
     message = answer.get("message")
     if isinstance(message, dict):
-        console.print(f"[bold]Subject:[/bold] {message.get('subject') or ''}")
+        # template text is never Rich markup: "[link wordt gemaakt bij verzending]" stays visible
+        console.print(f"[bold]Subject:[/bold] {escape(str(message.get('subject') or ''))}")
         console.print(str(message.get("text") or ""), markup=False)
         if message.get("pdf"):
-            console.print(f"[bold]Letter PDF:[/bold] {message['pdf']}")
-        from rich.markup import escape
+            console.print(f"[bold]Letter PDF:[/bold] {escape(str(message['pdf']))}")
 
         for option in answer.get("payment_options") or ():
             detail = option.get("url") or option.get("note") or ""

@@ -60,51 +60,43 @@ def test_a_tab_separated_file_is_read_too(store: Engine, tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize(
-    ("cell", "expected"),
-    [
-        pytest.param("1.210", "'1.210' is ambiguous (1210 or 1.21?)", id="thousands-or-decimals"),
-        pytest.param("veel", "'veel' is not an amount; expected 1234.56 or 1.234,56", id="words"),
-    ],
-)
-def test_an_amount_that_is_not_clear_names_the_value_column_and_format(
-    store: Engine, tmp_path: Path, cell: str, expected: str
-) -> None:
-    """An amount that could be read two ways is never guessed."""
-    files = write(
-        tmp_path / "in",
-        customers_csv=CUSTOMERS_NL,
-        invoices_csv=f"id;customer_id;amount;issue_date;due_date\nI-1;C-1;{cell};2026-10-01;2026-10-31\n",
-    )
-    with pytest.raises(ImportRejected) as caught:
-        import_path(store, files)
-    assert f"invoices.csv:1: amount: {expected}" in str(caught.value)
-    assert invoices(store) == {}
-
-
-@pytest.mark.parametrize(
-    ("cell", "expected"),
+    ("column", "cell", "expected"),
     [
         pytest.param(
-            "03/04/2026", "'03/04/2026' is ambiguous: day/month or month/day?", id="slash"
+            "amount",
+            "1.210",
+            "'1.210' is ambiguous (1210 or 1.21?); write two decimals",
+            id="thousands-or-decimals",
         ),
-        pytest.param("11/21/2026", "'11/21/2026' reads month first", id="month-first"),
-        pytest.param("31-02-2026", "'31-02-2026' is not a date", id="no-such-day"),
+        pytest.param(
+            "amount", "veel", "'veel' is not an amount; expected 1234.56 or 1.234,56", id="words"
+        ),
+        pytest.param(
+            "due_date",
+            "03/04/2026",
+            "'03/04/2026' is ambiguous: day/month or month/day? write 2026-04-03 or 03-04-2026"
+            " (expected YYYY-MM-DD or DD-MM-YYYY)",
+            id="slash",
+        ),
+        pytest.param("due_date", "11/21/2026", "'11/21/2026' reads month first", id="month-first"),
+        pytest.param("due_date", "31-02-2026", "'31-02-2026' is not a date", id="no-such-day"),
     ],
 )
-def test_a_date_that_is_not_clear_names_the_value_column_and_format(
-    store: Engine, tmp_path: Path, cell: str, expected: str
+def test_a_cell_that_is_not_clear_names_the_value_column_and_format(
+    store: Engine, tmp_path: Path, column: str, cell: str, expected: str
 ) -> None:
-    """Day-first dates are read where unambiguous; otherwise the problem says what to write."""
+    """An amount or a date that could be read two ways is never guessed; nothing is loaded."""
+    row = {"amount": "10,00", "due_date": "2026-10-31", column: cell}
     files = write(
         tmp_path / "in",
         customers_csv=CUSTOMERS_NL,
-        invoices_csv=f"id;customer_id;amount;issue_date;due_date\nI-1;C-1;10,00;2026-10-01;{cell}\n",
+        invoices_csv="id;customer_id;amount;issue_date;due_date\n"
+        f"I-1;C-1;{row['amount']};2026-10-01;{row['due_date']}\n",
     )
     with pytest.raises(ImportRejected) as caught:
         import_path(store, files)
-    message = str(caught.value)
-    assert f"invoices.csv:1: due_date: {expected}" in message
-    assert "YYYY-MM-DD or DD-MM-YYYY" in message
+    assert f"invoices.csv:1: {column}: {expected}" in str(caught.value)
+    assert invoices(store) == {}
 
 
 def test_bad_rows_are_counted_per_row_not_per_problem(store: Engine, tmp_path: Path) -> None:
