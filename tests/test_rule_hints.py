@@ -172,3 +172,23 @@ def test_explain_says_which_time_zone_it_read_now_in() -> None:
     assert done.returncode == 0, done.stderr
     assert "as of 2026-11-24T00:00:00+01:00 (--now read in Europe/Amsterdam" in done.stderr
     assert done.stdout.lstrip().startswith("{")
+
+
+def test_the_rules_time_zone_follows_the_default_locale_unless_set() -> None:
+    """de_DE rules read --now in Berlin; settings.timezone overrides; a wrong zone is an error."""
+    base = (
+        "personas:\n  - id: everyone\n    when: always\n"
+        "journeys:\n  - persona: everyone\n    locale: de_DE\n    tone: Sie\n"
+        "    steps:\n      - {at: due + 1d, channel: email, template: zahlungserinnerung}\n"
+        "payment_options:\n  - method: bank_transfer\n"
+    )
+    german, _ = validate_sources(
+        [RuleSource("r.yaml", base + "settings:\n  default_locale: de_DE\n")]
+    )
+    assert german is not None and german.settings.timezone == "Europe/Berlin"
+    vienna, _ = validate_sources(
+        [RuleSource("r.yaml", base + "settings:\n  timezone: Europe/Vienna\n")]
+    )
+    assert vienna is not None and vienna.settings.timezone == "Europe/Vienna"
+    _, problems = validate_sources([RuleSource("r.yaml", base + "settings:\n  timezone: Berlin\n")])
+    assert any("unknown time zone 'Berlin'" in str(p) for p in problems)

@@ -72,12 +72,19 @@ def register(app: typer.Typer) -> None:
 
         console.rule("1. Validate the rule files and templates")
         spec, problems = validate_dir(rules_dir, template_checks(templates))
-        if spec is not None:
-            problems.extend(rate_table_warnings(spec, dt.date.today()))
+        if spec is None:
+            for problem in problems:
+                console.print(str(problem), markup=False)
+            raise typer.Exit(1)
+        if now is None:
+            moment = demo_moment(spec, dt.datetime.now(dt.UTC))
+            why = "10:00 on the latest working day, so the output does not depend on the hour"
+        else:
+            moment = parse_now(now, spec.settings.timezone)
+            why = f"--now, read in {spec.settings.timezone}" if needs_zone(now) else "--now"
+        problems.extend(rate_table_warnings(spec, moment.date()))
         for problem in problems:
             console.print(str(problem), markup=False)
-        if spec is None:
-            raise typer.Exit(1)
         warnings = sum(1 for p in problems if p.severity == "warning")
         console.print(
             f"{rules_dir}: {len(spec.personas)} personas, "
@@ -85,12 +92,6 @@ def register(app: typer.Typer) -> None:
             + (f", {warnings} warning(s) above" if warnings else ""),
             markup=False,
         )
-        if now is None:
-            moment = demo_moment(spec, dt.datetime.now(dt.UTC))
-            why = "10:00 on the latest working day, so the output does not depend on the hour"
-        else:
-            moment = parse_now(now, spec.settings.timezone)
-            why = f"--now, read in {spec.settings.timezone}" if needs_zone(now) else "--now"
         console.print(f"as of {moment.strftime('%a %Y-%m-%d %H:%M %z')} ({why})", markup=False)
         rules = compile_rules(spec)
 
