@@ -66,12 +66,16 @@ def register(app: typer.Typer) -> None:
     @app.command("import")
     def import_(
         ctx: typer.Context,
-        path: Annotated[Path, typer.Argument(help="A .csv/.json file, or a directory of them.")],
+        path: Annotated[
+            Path, typer.Argument(help="A .csv/.json/.xlsx file, or a directory of them.")
+        ],
     ) -> None:
         """Load customers, contacts, invoices, payments, promises, disputes, messages and events.
 
-        Files are named after what they hold (customers.csv, invoices.json, ...). Rows are
-        upserted by id; any bad row is reported with file and row number and nothing is loaded.
+        Files (and workbook sheets) are named after what they hold (customers.csv, invoices.json,
+        a sheet `invoices` in book.xlsx). CSV may use ; , or tab; amounts may have a decimal
+        comma, dates may be day-first. Rows are upserted by id; any bad row is reported with
+        file and row number and nothing is loaded.
         """
         from engine.store.importer import import_path
 

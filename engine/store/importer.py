@@ -1,4 +1,4 @@
-"""`payjourney import`: load customers, contacts, invoices, payments, ... from CSV or JSON files.
+"""`payjourney import`: load customers, contacts, invoices, payments, ... from CSV, JSON or .xlsx.
 
 Every row is validated first; any bad row (with its file and row number) rejects the whole
 import and nothing is loaded. Good rows are upserted by their external id, so importing the same
