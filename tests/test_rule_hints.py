@@ -192,3 +192,28 @@ def test_the_rules_time_zone_follows_the_default_locale_unless_set() -> None:
     assert vienna is not None and vienna.settings.timezone == "Europe/Vienna"
     _, problems = validate_sources([RuleSource("r.yaml", base + "settings:\n  timezone: Berlin\n")])
     assert any("unknown time zone 'Berlin'" in str(p) for p in problems)
+
+
+def test_explain_names_the_persona_by_its_label_and_traces_the_false_part() -> None:
+    """The decision table shows the persona's label; the trace shows why earlier personas failed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYJOURNEY_")}
+    env["COLUMNS"] = "200"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "engine",
+            "explain",
+            "examples/facts/smb-late-nl.json",
+            "--now",
+            "2026-11-23T10:00:00+01:00",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "structurally-late-smb — MKB, structureel een paar dagen te laat" in done.stdout
+    assert "is false in" in done.stdout

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from engine.cli.context import cli_context, now_option
 from engine.decision.decide import decide
@@ -152,7 +153,8 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps(answer, indent=2, ensure_ascii=False))
         else:
-            print_decision(decision, answer)
+            labels = {p.id: p.label for p in rules.spec.personas if p.label != p.id}
+            print_decision(decision, answer, labels.get(decision.persona or ""))
 
 
 def _facts(
@@ -220,7 +222,9 @@ def _render(
     )
 
 
-def print_decision(decision: Decision, answer: dict[str, Any]) -> None:
+def print_decision(
+    decision: Decision, answer: dict[str, Any], persona_label: str | None = None
+) -> None:
     """The decision and its trace as readable tables."""
     console = Console(highlight=False)
     console.width = max(console.width, 120)  # the trace stays readable when piped
@@ -231,7 +235,8 @@ def print_decision(decision: Decision, answer: dict[str, Any]) -> None:
     summary.add_column("value")
     summary.add_row("action", f"{decision.action.value} — {decision.reason}")
     if decision.persona:
-        summary.add_row("persona", f"{decision.persona}  ({decision.persona_source})")
+        label = f" — {persona_label}" if persona_label else ""
+        summary.add_row("persona", Text(f"{decision.persona}{label}  ({decision.persona_source})"))
     if decision.journey_steps is not None:
         step = (
             f"{decision.journey_step} of {decision.journey_steps}" if decision.journey_step else "—"
