@@ -106,13 +106,82 @@ def test_a_handoff_step_hands_over() -> None:
 
 
 def test_sms_needs_consent_email_is_allowed_unless_opted_out() -> None:
-    """[preferred, sms, email]: no SMS without opt-in; an email opt-out leaves nothing but a person."""
+    """[preferred, sms, email]: no SMS without opt-in; an email opt-out skips to the letter step."""
     sheet = debtor(journey__steps_sent=1, customer__preferred_channel="sms")
     moment = at("2026-11-10T10:00:00+01:00")
     assert decide(SIMPLE, sheet, moment).channel == "email"
     assert decide(SIMPLE, sheet.replace(customer__consent__sms=True), moment).channel == "sms"
     nothing = decide(SIMPLE, sheet.replace(customer__consent__email=False), moment)
-    assert nothing.action is Action.HANDOFF and "no channel allowed" in nothing.reason
+    assert nothing.action is Action.WAIT and nothing.journey_step == 3
+    assert "none of its channels is usable" in nothing.reason
+
+
+def test_with_no_usable_channel_a_person_takes_over_only_when_the_rule_says_so() -> None:
+    """`if_no_channel: handoff` hands a debtor nobody can reach to a person; without it, no."""
+    rules = pack(
+        "    steps:\n"
+        "      - {at: due + 1d, channel: [sms, whatsapp], template: reminder-1,"
+        " if_no_channel: handoff}\n"
+        "      - {at: due + 30d, channel: email, template: final-reminder}\n"
+    )
+    decision = decide(rules, debtor(), NOW)
+    assert decision.action is Action.HANDOFF and "if_no_channel: handoff" in decision.reason
+    plain = pack(
+        "    steps:\n"
+        "      - {at: due + 1d, channel: [sms, whatsapp], template: reminder-1}\n"
+        "      - {at: due + 30d, channel: email, template: final-reminder}\n"
+    )
+    waiting = decide(plain, debtor(), NOW)
+    assert waiting.action is Action.WAIT and waiting.journey_step == 2
+
+
+def test_a_debtor_imported_long_overdue_gets_the_last_reminder_before_any_hand_off() -> None:
+    """61 days overdue with nothing sent yet: the final reminder goes out, not the hand-off."""
+    rules = pack(
+        "    steps:\n"
+        "      - {at: due + 1d, channel: email, template: reminder-1}\n"
+        "      - {at: due + 30d, channel: email, template: final-reminder}\n"
+        "      - {at: due + 40d, action: handoff}\n"
+    )
+    decision = decide(rules, debtor(), at("2027-01-04T10:00:00+01:00"))
+    assert decision.action is Action.SEND and decision.template == "final-reminder"
+    assert any("held back" in t.note for t in decision.trace)
+    after = decide(rules, debtor(journey__steps_sent=2), at("2027-01-05T10:00:00+01:00"))
+    assert after.action is Action.HANDOFF
+
+
+def test_a_hand_off_marked_first_contact_may_come_first() -> None:
+    """`first_contact: true` is the rule author saying a hand-off may be the first contact."""
+    rules = pack(
+        "    steps:\n"
+        "      - {at: due + 1d, channel: email, template: reminder-1}\n"
+        "      - {at: due + 40d, action: handoff, first_contact: true}\n"
+    )
+    decision = decide(rules, debtor(), at("2027-01-04T10:00:00+01:00"))
+    assert decision.action is Action.HANDOFF
+
+
+def test_the_trace_names_each_persona_label_and_the_part_of_its_condition_that_was_false() -> None:
+    """A persona that did not match shows its label and the failing comparison, in its condition."""
+    text = (
+        "personas:\n"
+        "  - id: big\n    label: Grote klant\n"
+        '    when: customer.kind == "business" and balance.open_amount >= 10000\n'
+        "  - id: everyone\n    when: always\n"
+        "journeys:\n"
+        "  - persona: big\n    locale: nl_NL\n    tone: u\n"
+        "    steps:\n      - {at: due + 1d, channel: email, template: reminder-1}\n"
+        "  - persona: everyone\n    locale: nl_NL\n    tone: u\n"
+        "    steps:\n      - {at: due + 1d, channel: email, template: reminder-1}\n"
+        "payment_options:\n  - method: bank_transfer\n"
+    )
+    rules = compile_rules(load_sources([RuleSource("t.yaml", text)]))
+    decision = decide(rules, debtor(customer__kind="business"), NOW)
+    first = next(t for t in decision.trace if t.rule == "personas[0]")
+    assert first.note == (
+        "persona big (Grote klant): did not match: `balance.open_amount >= 10000` is false in"
+        ' `customer.kind == "business" and balance.open_amount >= 10000`'
+    )
 
 
 def test_preferred_follows_the_channel_the_customer_actually_pays_after() -> None:

@@ -1,4 +1,4 @@
-"""`payjourney demo` (what `make demo` runs) works end to end on a small portfolio."""
+"""`payjourney demo` (what `make demo` runs) works end to end and never depends on the hour."""
 
 from __future__ import annotations
 
@@ -8,32 +8,53 @@ from pathlib import Path
 
 from tests.conftest import ROOT
 
+#: Runs the CLI with the clock set (time-machine), as a credit manager would at that hour.
+AT_CLOCK = (
+    "import sys, time_machine\n"
+    "with time_machine.travel(sys.argv.pop(1), tick=False):\n"
+    "    from engine.cli import main\n"
+    "    main()\n"
+)
 
-def test_the_demo_validates_explains_generates_plans_and_previews(tmp_path: Path) -> None:
-    """The demo runs clean and shows each of its four parts."""
-    database = tmp_path / "demo.db"
+
+def demo(database: Path, *args: str, clock: str | None = None) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-c", AT_CLOCK, clock] if clock else [sys.executable, "-m", "engine"]
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "engine",
-            "demo",
-            "--debtors",
-            "300",
-            "--file",
-            str(database),
-            "--now",
-            "2026-11-23T10:00:00+01:00",
-        ],
+        [*command, "demo", "--debtors", "300", "--file", str(database), *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
         check=False,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    out = result.stdout
+    return result
+
+
+def test_the_demo_validates_explains_generates_plans_and_previews(tmp_path: Path) -> None:
+    """The demo runs clean, states its moment, and shows each of its four parts filled."""
+    database = tmp_path / "demo.db"
+    out = demo(database, "--now", "2026-11-23T10:00:00+01:00").stdout
+    assert "as of Mon 2026-11-23 10:00 +0100 (--now)" in out
     for part in ("1. Validate", "2. Explain", "3. Generate", "4. Preview"):
         assert part in out
     assert "structurally-late-smb" in out
     assert "planned 300 debtors" in out
+    assert "Open balance by age" in out and "open EUR" in out
+    assert "(none)" not in out, "no summary table is empty"
     assert database.exists()
+
+
+def test_the_demo_gives_the_same_output_at_three_at_night_and_at_two_in_the_afternoon(
+    tmp_path: Path,
+) -> None:
+    """Run at 03:00 or at 14:00 the same day, the demo plans the same moment and prints the same."""
+    database = tmp_path / "demo.db"
+    night = demo(database, clock="2026-11-24T03:00:00+01:00").stdout
+    afternoon = demo(database, clock="2026-11-24T14:00:00+01:00").stdout
+    assert "as of Tue 2026-11-24 10:00 +0100" in night
+    assert night == afternoon
+    preview = night.split("4. Preview", 1)[1]
+    assert "╭" in preview, "section 4 shows at least one message"
+    assert "[link wordt gemaakt bij verzending]" in preview, "template text is not Rich markup"
+    assert "Explore it:" in preview

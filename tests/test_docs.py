@@ -50,3 +50,16 @@ def test_every_fact_is_documented_and_no_documented_fact_is_invented() -> None:
         re.findall(r"^\| `((?:customer|balance|behaviour|journey)\.[a-z0-9_.]+)` \|", GUIDE, re.M)
     )
     assert documented == set(SCHEMA)
+
+
+def test_the_quoting_example_is_valid_yaml_with_a_valid_condition() -> None:
+    """The guide's cure for a condition that starts with a quote reads as that condition."""
+    from engine.rules import expr
+    from engine.rules.yamlnodes import load_yaml, plain
+
+    body = next(body for lang, body in BLOCKS if body.startswith("# quoting"))
+    root, problems = load_yaml(body, "quoting.yaml")
+    assert problems == [] and root is not None
+    when = plain(root)["personas"][0]["when"]
+    assert when == '"vip" in customer.tags'
+    expr.check(expr.parse(when))

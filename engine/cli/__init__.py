@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from engine.cli import demo_cmd, payments_cmds, rules_cmds, store_cmds
+from engine.cli import demo_cmd, payments_cmds, rules_cmds, schedule_cmds, store_cmds
 from engine.cli.context import add_global_options
 
 app = typer.Typer(
@@ -17,6 +17,7 @@ app = typer.Typer(
 add_global_options(app)
 rules_cmds.register(app)
 store_cmds.register(app)
+schedule_cmds.register(app)
 demo_cmd.register(app)
 payments_cmds.register(app)
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 
@@ -46,3 +48,51 @@ def cli_context(ctx: typer.Context) -> CliContext:
     if not isinstance(obj, CliContext):
         return CliContext(db_url=DEFAULT_DB, rules_dir=Path(DEFAULT_RULES))
     return obj
+
+
+def parse_now(text: str | None, zone: str = "Europe/Amsterdam") -> dt.datetime:
+    """`--now` as an aware datetime; the clock when absent.
+
+    A time without an offset is read in `zone` (the rules' time zone), a bare date as the
+    start of that day there.
+    """
+    if not text:
+        return dt.datetime.now(dt.UTC)
+    try:
+        moment = dt.datetime.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise typer.BadParameter(
+            f"{text!r} is not an ISO 8601 time; write e.g. 2026-11-24T09:30:00+01:00,"
+            " 2026-11-24T09:30 (the rules' time zone) or 2026-11-24 (start of that day)"
+        ) from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(zone))
+    return moment
+
+
+def needs_zone(text: str | None) -> bool:
+    """Whether a `--now` value has no offset of its own (so the rules' time zone applies)."""
+    if not text:
+        return False
+    try:
+        return dt.datetime.fromisoformat(text.strip()).tzinfo is None
+    except ValueError:
+        return False
+
+
+def rules_zone(rules_dir: Path) -> str:
+    """The rules' time zone (settings.timezone, else the default locale's country's)."""
+    from engine.rules.rulebook import validate_dir
+
+    spec, _ = validate_dir(rules_dir)
+    return spec.settings.timezone if spec is not None else "Europe/Amsterdam"
+
+
+def now_option(ctx: typer.Context, text: str | None, zone: str | None = None) -> dt.datetime:
+    """`--now` for a command; when read in the rules' time zone, say so on stderr."""
+    if not needs_zone(text):
+        return parse_now(text)
+    zone = zone or rules_zone(cli_context(ctx).rules_dir)
+    moment = parse_now(text, zone)
+    typer.echo(f"as of {moment.isoformat()} (--now read in {zone}, the rules' time zone)", err=True)
+    return moment

@@ -6,24 +6,40 @@ import datetime as dt
 import functools
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, Group
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
+from rich.text import Text
 
-from engine.cli.context import cli_context
-from engine.cli.rules_cmds import parse_now
+from engine.cli.context import cli_context, needs_zone, parse_now
+from engine.cli.rules_cmds import rate_table_warnings
+from engine.cli.summaries import ageing_table, counter_table, persona_table
+from engine.decision import timing
 from engine.decision.decide import decide
-from engine.decision.model import Action, FactSheet
+from engine.decision.model import Action, Decision, FactSheet
 from engine.messages.render import template_checks
-from engine.rules.compile import compile_rules
+from engine.rules.compile import CompiledRules, compile_rules
 from engine.rules.rulebook import validate_dir
+from engine.rules.spec import RuleSpec
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "facts"
 DEMO_DB = Path("payjourney-demo.db")
+#: The demo plans at this local time on the latest working day: its output never depends on the hour.
+DEMO_HOUR = dt.time(10, 0)
+
+
+def demo_moment(spec: RuleSpec, clock: dt.datetime) -> dt.datetime:
+    """10:00 in the rules' time zone on the latest weekday (not a public holiday) up to today."""
+    tz = timing.zone(spec.settings.timezone)
+    country = spec.settings.default_locale[-2:]
+    day = clock.astimezone(tz).date()
+    while day.weekday() >= 5 or timing.is_holiday(day, country, spec.channels.holidays):
+        day -= dt.timedelta(days=1)
+    return timing.local_time(day, DEMO_HOUR, tz)
 
 
 def register(app: typer.Typer) -> None:
@@ -34,7 +50,13 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         debtors: Annotated[int, typer.Option("--debtors", min=10, help="Portfolio size.")] = 2000,
         seed: Annotated[int, typer.Option("--seed", help="Same seed, same portfolio.")] = 7,
-        now: Annotated[str | None, typer.Option("--now", help="Plan as of (ISO 8601).")] = None,
+        now: Annotated[
+            str | None,
+            typer.Option(
+                "--now",
+                help="Plan as of (ISO 8601; default: 10:00 on the latest working day).",
+            ),
+        ] = None,
         templates: Annotated[Path, typer.Option("--templates", help="Templates directory.")] = Path(
             "templates"
         ),
@@ -46,66 +68,77 @@ def register(app: typer.Typer) -> None:
         fresh SQLite file, plan every debtor's next step and preview a few messages."""
         console = Console(highlight=False)
         console.width = max(console.width, 120)  # tables stay readable when piped
-        moment = parse_now(now)
         rules_dir = cli_context(ctx).rules_dir
 
         console.rule("1. Validate the rule files and templates")
         spec, problems = validate_dir(rules_dir, template_checks(templates))
+        if spec is None:
+            for problem in problems:
+                console.print(str(problem), markup=False)
+            raise typer.Exit(1)
+        if now is None:
+            moment = demo_moment(spec, dt.datetime.now(dt.UTC))
+            why = "10:00 on the latest working day, so the output does not depend on the hour"
+        else:
+            moment = parse_now(now, spec.settings.timezone)
+            why = f"--now, read in {spec.settings.timezone}" if needs_zone(now) else "--now"
+        problems.extend(rate_table_warnings(spec, moment.date()))
         for problem in problems:
             console.print(str(problem), markup=False)
-        if spec is None:
-            raise typer.Exit(1)
+        warnings = sum(1 for p in problems if p.severity == "warning")
         console.print(
             f"{rules_dir}: {len(spec.personas)} personas, "
             f"{sum(1 for _ in spec.all_journeys())} journeys, ruleset {spec.version[:19]}…"
+            + (f", {warnings} warning(s) above" if warnings else ""),
+            markup=False,
         )
+        console.print(f"as of {moment.strftime('%a %Y-%m-%d %H:%M %z')} ({why})", markup=False)
         rules = compile_rules(spec)
 
         console.print()
         console.rule("2. Explain example debtors (examples/facts)")
-        table = Table()
-        for column in ("debtor", "persona", "action", "step", "channel", "tone", "send at", "why"):
-            table.add_column(column, overflow="fold")
-        for path in sorted(EXAMPLES.glob("*.json")):
-            sheet = FactSheet.from_nested(json.loads(path.read_text(encoding="utf-8")))
-            d = decide(rules, sheet, moment)
-            table.add_row(
-                path.stem,
-                d.persona or "-",
-                d.action.value,
-                f"{d.journey_step}/{d.journey_steps}" if d.journey_step else "-",
-                d.channel or "-",
-                f"{d.locale} {d.tone}" if d.tone else "-",
-                d.send_at.strftime("%Y-%m-%d %H:%M %z") if d.send_at else "-",
-                d.reason,
-            )
-        console.print(table)
+        console.print(_examples_table(rules, moment))
 
         console.print()
         console.rule(f"3. Generate {debtors:,} debtors into {database} and plan")
         _plan_portfolio(console, rules, database, debtors, seed, moment, templates)
 
 
+def _examples_table(rules: CompiledRules, moment: dt.datetime) -> Table:
+    table = Table()
+    for column in ("debtor", "persona", "action", "step", "channel", "tone", "send at", "why"):
+        table.add_column(column, overflow="fold")
+    for path in sorted(EXAMPLES.glob("*.json")):
+        sheet = FactSheet.from_nested(json.loads(path.read_text(encoding="utf-8")))
+        d = decide(rules, sheet, moment)
+        table.add_row(
+            path.stem,
+            d.persona or "-",
+            d.action.value,
+            f"{d.journey_step}/{d.journey_steps}" if d.journey_step else "-",
+            d.channel or "-",
+            f"{d.locale} {d.tone}" if d.tone else "-",
+            d.send_at.strftime("%Y-%m-%d %H:%M %z") if d.send_at else "-",
+            Text(d.reason),
+        )
+    return table
+
+
 def _plan_portfolio(
     console: Console,
-    rules: object,
+    rules: CompiledRules,
     database: Path,
     debtors: int,
     seed: int,
     moment: dt.datetime,
     templates: Path,
 ) -> None:
-    from engine.messages.render import render_preview
-    from engine.rules.compile import CompiledRules
     from engine.store.db import make_engine
-    from engine.store.facts_sql import fact_sheet_for
     from engine.store.generate import generate
-    from engine.store.message_data import message_data
-    from engine.store.migrate import upgrade
+    from engine.store.migrate import remove_sqlite_file, upgrade
     from engine.store.planner import plan
 
-    assert isinstance(rules, CompiledRules)
-    database.unlink(missing_ok=True)
+    remove_sqlite_file(database)
     engine = make_engine(f"sqlite:///{database}")
     try:
         upgrade(engine)
@@ -113,7 +146,7 @@ def _plan_portfolio(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            console=console,
+            console=Console(stderr=True),
         )
         with bar:
             task = bar.add_task("generating", total=debtors)
@@ -132,67 +165,117 @@ def _plan_portfolio(
                 progress=lambda n: bar.advance(task, n),
             )
         console.print(", ".join(f"{k}: {v:,}" for k, v in portfolio.rows.items()))
-        by_persona = Table(title="Debtors with an open balance, per persona", title_justify="left")
-        by_persona.add_column("persona")
-        by_persona.add_column("debtors", justify="right")
-        for persona, count in summary.personas.most_common():
-            by_persona.add_row(persona, f"{count:,}")
-        actions = Table(title="Actions", title_justify="left")
-        actions.add_column("action")
-        actions.add_column("debtors", justify="right")
-        for action, count in summary.actions.most_common():
-            actions.add_row(action, f"{count:,}")
-        channels = Table(title="Messages per channel", title_justify="left")
-        channels.add_column("channel")
-        channels.add_column("debtors", justify="right")
-        for channel, count in summary.channels.most_common():
-            channels.add_row(channel, f"{count:,}")
-        console.print(by_persona, actions, channels)
-        rate = summary.debtors / summary.seconds if summary.seconds else 0.0
         console.print(
-            f"planned {summary.debtors:,} debtors in {summary.seconds:.1f}s ({rate:,.0f}/s): "
-            f"{summary.scheduled_new:,} step(s) scheduled"
+            persona_table(
+                "Debtors with an open balance, per persona",
+                dict(summary.personas),
+                summary.open_by_persona,
+            ),
+            ageing_table(
+                "Open balance by age", dict(summary.debtors_by_ageing), summary.open_by_ageing
+            ),
+            counter_table("Actions", "action", dict(summary.actions)),
+            counter_table("Messages due now, per channel", "channel", dict(summary.channels)),
+        )
+        console.print(
+            f"planned {summary.debtors:,} debtors: {summary.scheduled_new:,} step(s) scheduled"
         )
 
         console.print()
         console.rule("4. Preview the next message of a few stored debtors")
-        shown: set[str] = set()
-        width = max(6, len(str(debtors)))
-        ids = [f"C-{i:0{width}d}" for i in range(1, debtors + 1)]
-        for customer_id in ids:
-            if len(shown) >= 2:
-                break
-            sheet = fact_sheet_for(engine, customer_id, moment)
-            d = decide(rules, sheet, moment)
-            if d.action is not Action.SEND or d.channel not in ("email", "letter"):
-                continue
-            if d.locale in shown:
-                continue  # show one Dutch and one German message
-            shown.add(d.locale or "")
-            data = message_data(engine, customer_id, moment)
-            rendered = render_preview(
-                d,
-                sheet,
-                templates_dir=templates,
-                settings=rules.spec.settings,
-                today=moment.date(),
-                invoices=data.invoices,
-                address=data.address,
-            )
-            message = rendered.get("message") or {}
-            options = ", ".join(o.get("method", "?") for o in rendered.get("payment_options", []))
-            body = f"[bold]{message.get('subject') or ''}[/bold]\n\n{message.get('text') or ''}"
-            console.print(
-                Panel(
-                    body,
-                    title=f"{customer_id} · {d.persona} · step {d.journey_step} · {d.channel} · "
-                    f"{d.locale} {d.tone}",
-                    subtitle=f"payment options: {options}",
-                )
-            )
+        shown = _previews(console, engine, rules, debtors, moment, templates)
+        first = shown[0] if shown else "C-" + "1".zfill(max(6, len(str(debtors))))
         console.print(
-            f"\nExplore it: payjourney --db sqlite:///{database} explain --customer {ids[0]}"
-            " --render"
+            f"\nExplore it: payjourney --db sqlite:///{database} explain --customer {first}"
+            f" --render --now {moment.isoformat()}",
+            markup=False,
+            soft_wrap=True,
+        )
+        console.print(
+            f"            payjourney --db sqlite:///{database} schedule"
+            f" --date {moment.date().isoformat()}",
+            markup=False,
+            soft_wrap=True,
         )
     finally:
         engine.dispose()
+
+
+def _previews(
+    console: Console,
+    engine: Any,
+    rules: CompiledRules,
+    debtors: int,
+    moment: dt.datetime,
+    templates: Path,
+) -> list[str]:
+    """One Dutch and one German message: due now if any, else the next one planned."""
+    from engine.store.facts_sql import fact_sheet_for
+
+    width = max(6, len(str(debtors)))
+    ids = [f"C-{i:0{width}d}" for i in range(1, debtors + 1)]
+    candidates: dict[str, tuple[str, FactSheet, Decision]] = {}
+    later: dict[str, tuple[str, FactSheet, Decision]] = {}
+    for customer_id in ids:
+        if len(candidates) >= 2:
+            break
+        sheet = fact_sheet_for(engine, customer_id, moment)
+        d = decide(rules, sheet, moment)
+        if d.channel not in ("email", "letter") or not d.template or d.locale is None:
+            continue
+        if d.action is Action.SEND:
+            candidates.setdefault(d.locale, (customer_id, sheet, d))
+        elif d.action is Action.WAIT:
+            later.setdefault(d.locale, (customer_id, sheet, d))
+    for locale, found in later.items():
+        if len(candidates) < 2:
+            candidates.setdefault(locale, found)
+    if not candidates:
+        console.print("no debtor has a message planned; every balance is paid or paused")
+    for customer_id, sheet, d in candidates.values():
+        _preview_panel(console, engine, rules, customer_id, sheet, d, moment, templates)
+    return [customer_id for customer_id, _, _ in candidates.values()]
+
+
+def _preview_panel(
+    console: Console,
+    engine: Any,
+    rules: CompiledRules,
+    customer_id: str,
+    sheet: FactSheet,
+    d: Decision,
+    moment: dt.datetime,
+    templates: Path,
+) -> None:
+    from engine.messages.render import render_preview
+    from engine.store.message_data import message_data
+
+    data = message_data(engine, customer_id, moment)
+    rendered = render_preview(
+        d,
+        sheet,
+        templates_dir=templates,
+        settings=rules.spec.settings,
+        today=moment.date(),
+        invoices=data.invoices,
+        address=data.address,
+    )
+    message = rendered.get("message") or {}
+    options = ", ".join(o.get("method", "?") for o in rendered.get("payment_options", []))
+    when = "now" if d.action is Action.SEND else f"at {d.send_at:%Y-%m-%d %H:%M %z}"
+    # template text is shown as it is: never read as Rich markup ("[link ...]" stays visible)
+    body = Group(
+        Text(str(message.get("subject") or ""), style="bold"),
+        Text(""),
+        Text(str(message.get("text") or "")),
+    )
+    console.print(
+        Panel(
+            body,
+            title=Text(
+                f"{customer_id} · {d.persona} · step {d.journey_step} · {d.channel} · "
+                f"{d.locale} {d.tone} · {when}"
+            ),
+            subtitle=Text(f"payment options: {options}"),
+        )
+    )

@@ -9,9 +9,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from engine.cli.context import cli_context
+from engine.cli.context import cli_context, now_option
 from engine.decision.decide import decide
 from engine.decision.model import Decision, FactSheet
 from engine.errors import PayjourneyError, RuleProblem
@@ -24,23 +26,6 @@ TemplatesOption = Annotated[
     Path,
     typer.Option("--templates", envvar="PAYJOURNEY_TEMPLATES", help="Templates directory."),
 ]
-
-
-def parse_now(text: str | None) -> dt.datetime:
-    """`--now` as an aware datetime (a bare date is its midday UTC); the clock when absent."""
-    if not text:
-        return dt.datetime.now(dt.UTC)
-    try:
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise typer.BadParameter(
-            f"{text!r} is not an ISO 8601 time; write e.g. 2026-11-24T09:30:00+01:00"
-        ) from exc
-    if moment.tzinfo is None:
-        moment = (
-            moment.replace(tzinfo=dt.UTC) if "T" in text else moment.replace(hour=12, tzinfo=dt.UTC)
-        )
-    return moment
 
 
 def rate_table_warnings(spec: RuleSpec, today: dt.date) -> list[RuleProblem]:
@@ -142,7 +127,11 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option("--customer", help="Decide for a stored customer instead.")
         ] = None,
         now: Annotated[
-            str | None, typer.Option("--now", help="Decide as of this ISO 8601 time.")
+            str | None,
+            typer.Option(
+                "--now",
+                help="Decide as of this ISO 8601 time (no offset: the rules' time zone).",
+            ),
         ] = None,
         as_json: Annotated[
             bool, typer.Option("--json", help="The preview answer as JSON.")
@@ -152,7 +141,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """The decision for a fact sheet (or a stored customer), with the trace that explains it."""
         options = cli_context(ctx)
-        moment = parse_now(now)
+        moment = now_option(ctx, now)
         facts = _facts(options.db_url, facts_file, customer, moment)
         rules = load_compiled(options.rules_dir)
         decision = decide(rules, facts, moment)
@@ -164,7 +153,8 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps(answer, indent=2, ensure_ascii=False))
         else:
-            print_decision(decision, answer)
+            labels = {p.id: p.label for p in rules.spec.personas if p.label != p.id}
+            print_decision(decision, answer, labels.get(decision.persona or ""))
 
 
 def _facts(
@@ -176,9 +166,11 @@ def _facts(
         raise typer.Exit(2)
     try:
         if customer is not None:
-            from engine.store.facts_sql import load_fact_sheet
+            from engine.cli.store_access import open_store
+            from engine.store.facts_sql import fact_sheet_for
 
-            return load_fact_sheet(db_url, customer, now)
+            with open_store(db_url) as engine:
+                return fact_sheet_for(engine, customer, now)
         assert facts_file is not None
         try:
             data = json.loads(facts_file.read_text(encoding="utf-8"))
@@ -214,14 +206,11 @@ def _render(
     invoices: tuple[dict[str, Any], ...] = ()
     address: tuple[str, ...] = ()
     if customer is not None:
-        from engine.store.db import make_engine
+        from engine.cli.store_access import open_store
         from engine.store.message_data import message_data
 
-        engine = make_engine(db_url)
-        try:
+        with open_store(db_url) as engine:
             data = message_data(engine, customer, now)
-        finally:
-            engine.dispose()
         invoices, address = data.invoices, data.address
     return render_preview(
         decision,
@@ -233,7 +222,9 @@ def _render(
     )
 
 
-def print_decision(decision: Decision, answer: dict[str, Any]) -> None:
+def print_decision(
+    decision: Decision, answer: dict[str, Any], persona_label: str | None = None
+) -> None:
     """The decision and its trace as readable tables."""
     console = Console(highlight=False)
     console.width = max(console.width, 120)  # the trace stays readable when piped
@@ -244,7 +235,8 @@ def print_decision(decision: Decision, answer: dict[str, Any]) -> None:
     summary.add_column("value")
     summary.add_row("action", f"{decision.action.value} — {decision.reason}")
     if decision.persona:
-        summary.add_row("persona", f"{decision.persona}  ({decision.persona_source})")
+        label = f" — {persona_label}" if persona_label else ""
+        summary.add_row("persona", Text(f"{decision.persona}{label}  ({decision.persona_source})"))
     if decision.journey_steps is not None:
         step = (
             f"{decision.journey_step} of {decision.journey_steps}" if decision.journey_step else "—"
@@ -288,11 +280,11 @@ def print_decision(decision: Decision, answer: dict[str, Any]) -> None:
     console.print(trace)
     message = answer.get("message")
     if isinstance(message, dict):
-        console.print(f"[bold]Subject:[/bold] {message.get('subject') or ''}")
+        # template text is never Rich markup: "[link wordt gemaakt bij verzending]" stays visible
+        console.print(f"[bold]Subject:[/bold] {escape(str(message.get('subject') or ''))}")
         console.print(str(message.get("text") or ""), markup=False)
         if message.get("pdf"):
-            console.print(f"[bold]Letter PDF:[/bold] {message['pdf']}")
-        from rich.markup import escape
+            console.print(f"[bold]Letter PDF:[/bold] {escape(str(message['pdf']))}")
 
         for option in answer.get("payment_options") or ():
             detail = option.get("url") or option.get("note") or ""

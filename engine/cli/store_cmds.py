@@ -16,41 +16,26 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import Engine, func, select
 
-from engine.cli.context import cli_context
+from engine.cli.context import cli_context, now_option
+from engine.cli.store_access import open_store
+from engine.cli.summaries import ageing_table, counter_table, persona_table
 from engine.decision.model import to_json_value
-from engine.errors import PayjourneyError
 
 NowOption = Annotated[
     str | None,
-    typer.Option("--now", help="Decide as if it were this time (ISO 8601; default: the clock)."),
+    typer.Option(
+        "--now",
+        help="Decide as if it were this time (ISO 8601; without an offset: in the rules' time"
+        " zone; a bare date: the start of that day; default: the clock).",
+    ),
 ]
 
 
 @contextmanager
 def _store(ctx: typer.Context, *, ready: bool = True) -> Iterator[Engine]:
-    """The engine for --db, schema checked; payjourney errors become a message and exit 1."""
-    from engine.store.db import make_engine
-    from engine.store.migrate import ensure_ready
-
-    err = Console(stderr=True, highlight=False)
-    engine: Engine | None = None
-    try:
-        engine = make_engine(cli_context(ctx).db_url)
-        if ready:
-            ensure_ready(engine)
+    """The engine for --db, schema ready (see `open_store`)."""
+    with open_store(cli_context(ctx).db_url, ready=ready) as engine:
         yield engine
-    except PayjourneyError as exc:
-        err.print(f"error: {exc}", markup=False, soft_wrap=True)
-        raise typer.Exit(1) from exc
-    finally:
-        if engine is not None:
-            engine.dispose()
-
-
-def _now(text: str | None) -> dt.datetime:
-    from engine.cli.rules_cmds import parse_now
-
-    return parse_now(text)
 
 
 def _progress(console: Console) -> Progress:
@@ -62,15 +47,6 @@ def _progress(console: Console) -> Progress:
         console=console,
         transient=False,
     )
-
-
-def _counter_table(title: str, header: str, counts: dict[str, int]) -> Table:
-    table = Table(title=title, title_justify="left")
-    table.add_column(header)
-    table.add_column("debtors", justify="right")
-    for name, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
-        table.add_row(name, str(count))
-    return table
 
 
 def register(app: typer.Typer) -> None:
@@ -90,12 +66,16 @@ def register(app: typer.Typer) -> None:
     @app.command("import")
     def import_(
         ctx: typer.Context,
-        path: Annotated[Path, typer.Argument(help="A .csv/.json file, or a directory of them.")],
+        path: Annotated[
+            Path, typer.Argument(help="A .csv/.json/.xlsx file, or a directory of them.")
+        ],
     ) -> None:
         """Load customers, contacts, invoices, payments, promises, disputes, messages and events.
 
-        Files are named after what they hold (customers.csv, invoices.json, ...). Rows are
-        upserted by id; any bad row is reported with file and row number and nothing is loaded.
+        Files (and workbook sheets) are named after what they hold (customers.csv, invoices.json,
+        a sheet `invoices` in book.xlsx). CSV may use ; , or tab; amounts may have a decimal
+        comma, dates may be day-first. Rows are upserted by id; any bad row is reported with
+        file and row number and nothing is loaded.
         """
         from engine.store.importer import import_path
 
@@ -149,7 +129,7 @@ def register(app: typer.Typer) -> None:
         from engine.store import tables as t
         from engine.store.planner import plan as run
 
-        moment = _now(now)
+        moment = now_option(ctx, now)
         rules = load_compiled(cli_context(ctx).rules_dir)
         console = Console()
         with _store(ctx) as engine:
@@ -169,8 +149,21 @@ def register(app: typer.Typer) -> None:
                     batch=batch,
                     progress=advance,
                 )
-        console.print(_counter_table("Debtors per persona", "persona", dict(summary.personas)))
-        console.print(_counter_table("Sends per channel", "channel", dict(summary.channels)))
+        console.print(
+            persona_table(
+                "Debtors per persona, with their open balance",
+                dict(summary.personas),
+                summary.open_by_persona,
+            )
+        )
+        console.print(
+            ageing_table(
+                "Open balance by age", dict(summary.debtors_by_ageing), summary.open_by_ageing
+            )
+        )
+        console.print(
+            counter_table("Sends per channel (due now)", "channel", dict(summary.channels))
+        )
         steps = Table(title="Debtors per journey step", title_justify="left")
         for column in ("persona", "step", "template"):
             steps.add_column(column)
@@ -178,7 +171,7 @@ def register(app: typer.Typer) -> None:
         for (persona, step, template), count in sorted(summary.steps.items()):
             steps.add_row(persona, str(step), template, str(count))
         console.print(steps)
-        console.print(_counter_table("Actions", "action", dict(summary.actions)))
+        console.print(counter_table("Actions", "action", dict(summary.actions)))
         rate = summary.debtors / summary.seconds if summary.seconds else 0.0
         if dry_run:
             console.print(f"dry run: {summary.debtors} debtors decided, nothing written")
@@ -228,8 +221,9 @@ def register(app: typer.Typer) -> None:
         """Print the stored customer's derived fact sheet."""
         from engine.store.facts_sql import fact_sheet_for
 
+        moment = now_option(ctx, now)
         with _store(ctx) as engine:
-            sheet = fact_sheet_for(engine, customer_id, _now(now))
+            sheet = fact_sheet_for(engine, customer_id, moment)
         if as_json:
             typer.echo(json.dumps(sheet.to_nested(), indent=2, ensure_ascii=False))
             return

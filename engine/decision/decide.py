@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from engine.decision import timing
 from engine.decision.model import Action, Decision, FactSheet, Money, Trace, TraceEntry
+from engine.rules import expr as ex
 from engine.rules.compile import Classification, CompiledRules
 from engine.rules.facts import CHANNELS
 from engine.rules.spec import Journey, Step
@@ -130,6 +131,28 @@ def _next_step(
             template=step.template,
             **base,
         )
+    held = unsent[chosen]
+    if held.action == "handoff" and not held.first_contact and _no_contact_yet(v):
+        # a hand-off is never the first contact unless the rule says so: the last reminder first
+        earlier = [i for i in range(chosen) if unsent[i].action == "send"]
+        notes.append(
+            (
+                "step",
+                held,
+                times[chosen],
+                "held back: no message was sent yet, and a hand-off is never the first contact"
+                " (`first_contact: true` allows it)",
+            )
+        )
+        if not earlier:
+            return Decision(
+                action=Action.NONE,
+                reason=f"step {held.index + 1}: the hand-off waits for a first message, and no"
+                " message step is left; add a reminder before it or `first_contact: true`",
+                journey_step=held.index + 1,
+                **base,
+            )
+        chosen = earlier[-1]
     for i in range(chosen):
         notes.append(("step", unsent[i], times[i], "skipped: a later step is due as well"))
     step = unsent[chosen]
@@ -148,13 +171,15 @@ def _next_step(
             action=Action.HANDOFF, reason=f"step {number}: hand over", send_at=now, **base
         )
     if not channels:
-        return Decision(
-            action=Action.HANDOFF,
-            reason=f"step {number}: no channel allowed (consent or address missing); "
-            "a person must contact this debtor",
-            send_at=now,
-            **base,
-        )
+        if step.if_no_channel == "handoff":
+            return Decision(
+                action=Action.HANDOFF,
+                reason=f"step {number}: no channel allowed (consent or address missing); "
+                "a person must contact this debtor (if_no_channel: handoff)",
+                send_at=now,
+                **base,
+            )
+        return _skip_unreachable(step, unsent, chosen, times, now, base)
     base["channel"] = channels[0]
     base["fallback_channels"] = channels[1:]
     base["fallback_after"] = step.fallback_after
@@ -188,6 +213,44 @@ def _next_step(
         reason=f"step {number} is due",
         send_at=timing.fixed(now.astimezone(tz)),
         **base,
+    )
+
+
+def _no_contact_yet(v: Mapping[str, Any]) -> bool:
+    """No step done and no message ever sent: the debtor has heard nothing from us yet."""
+    return (
+        v["journey.last_channel"] is None
+        and not (v["journey.steps_sent"] or 0)
+        and not (v["journey.messages_sent"] or 0)
+    )
+
+
+def _skip_unreachable(
+    step: Step,
+    unsent: tuple[Step, ...],
+    chosen: int,
+    times: list[dt.datetime],
+    now: dt.datetime,
+    base: dict[str, Any],
+) -> Decision:
+    """No listed channel is usable and the rule does not hand off: the next step follows."""
+    number = step.index + 1
+    why = f"step {number}: none of its channels is usable (consent or address missing)"
+    fix = "list `letter` (it needs no consent) or set `if_no_channel: handoff`"
+    following = chosen + 1
+    if following < len(times) and times[following] > now:
+        coming = unsent[following]
+        base["journey_step"] = coming.index + 1
+        base["template"] = coming.template
+        return Decision(
+            action=Action.WAIT,
+            reason=f"{why}; skipped, step {coming.index + 1} follows at "
+            f"{times[following].isoformat()}",
+            send_at=times[following],
+            **base,
+        )
+    return Decision(
+        action=Action.NONE, reason=f"{why}, and no later step can follow; {fix}", **base
     )
 
 
@@ -276,17 +339,40 @@ def _explain(rules: CompiledRules, v: Mapping[str, Any], notes: list[Note]) -> I
             )
 
 
+def _unwrap(source: str) -> str:
+    """`(a or b)` -> `a or b`: the outer parentheses of a whole condition say nothing."""
+    if source.startswith("(") and source.endswith(")"):
+        depth = 0
+        for i, char in enumerate(source):
+            depth += {"(": 1, ")": -1}.get(char, 0)
+            if depth == 0 and i < len(source) - 1:
+                return source  # `(a) and (b)`: the first ( closes early
+        return source[1:-1]
+    return source
+
+
 def _persona_rows(
     rules: CompiledRules, found: Classification, v: Mapping[str, Any]
 ) -> Iterator[TraceEntry]:
     for persona in rules.spec.personas[: found.persona.index + 1]:
         matched = persona is found.persona
+        named = f"persona {persona.id}" + (
+            f" ({persona.label})" if persona.label and persona.label != persona.id else ""
+        )
+        when = _unwrap(ex.to_source(persona.when))
+        false = None if matched else _unwrap(ex.false_part(persona.when, v) or when)
+        if matched:
+            note = f"{named}: matched `{when}`"
+        elif false == when:
+            note = f"{named}: did not match: `{when}` is false"
+        else:
+            note = f"{named}: did not match: `{false}` is false in `{when}`"
         yield TraceEntry(
             rule=f"personas[{persona.index}]",
             source=persona.source,
             matched=matched,
             facts={name: v[name] for name in rules.persona_facts[persona.index]},
-            note=f"persona {persona.id}" + ("" if matched else ": did not match"),
+            note=note,
         )
     journey = found.journey
     if len(rules.spec.journeys[found.persona.id]) > 1:

@@ -589,3 +589,19 @@ def predicate(expr: Expr) -> Predicate:
     if isinstance(expr, And):
         return lambda v: all(p(v) for p in parts)
     return lambda v: any(p(v) for p in parts)
+
+
+def false_part(expr: Expr, values: Mapping[str, Any]) -> str | None:
+    """The part of a condition that made it false for these facts, as source text; None if true.
+
+    For `a and b` it is the first false operand (looked into), for `a or b` the whole `or`
+    (every option failed), for an atom the atom itself.
+    """
+    if predicate(normalise(expr))(values):
+        return None
+    if isinstance(expr, And):
+        for operand in expr.operands:
+            part = false_part(operand, values)
+            if part is not None:
+                return part
+    return to_source(expr)

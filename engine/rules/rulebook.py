@@ -9,7 +9,7 @@ from pathlib import Path
 
 from engine.errors import RuleError, RuleProblem
 from engine.rules.compile import CompiledRules, compile_rules
-from engine.rules.rulespec import read_rule_dir, validate_sources
+from engine.rules.rulespec import read_rule_dir, validate_partly
 from engine.rules.spec import RuleSpec
 
 SpecCheck = Callable[[RuleSpec], list[RuleProblem]]
@@ -24,17 +24,48 @@ def validate_dir(
     Returns the spec (None when there is any error) and every problem found, warnings included.
     The checks are passed in so that the rule language never imports the layers that use it.
     """
+    only: str | None = None
     try:
-        sources = read_rule_dir(rules_dir)
+        if rules_dir.is_file():  # one file, checked with the other files of its directory
+            only = str(rules_dir)
+            sources = [s for s in read_rule_dir(rules_dir.parent) if s.name != only]
+            sources = sorted([*sources, *read_rule_dir(rules_dir)], key=lambda s: s.name)
+        else:
+            sources = read_rule_dir(rules_dir)
     except RuleError as exc:
         return None, list(exc.problems)
-    spec, problems = validate_sources(sources)
-    if spec is not None and checks:
-        for check in checks:
+    spec, problems = validate_partly(sources)
+    rule_errors = any(p.severity == "error" for p in problems)
+    for check in checks:
+        try:
             problems.extend(check(spec))
-        if any(p.severity == "error" for p in problems):
-            spec = None
+        except Exception:  # a partial spec may trip a check; the rule errors say why
+            if not rule_errors:
+                raise
+    problems = list(dict.fromkeys(problems))  # a template missing for several channels: once
+    if only is not None:
+        problems = _only_in(only, rules_dir.parent, problems)
+    if any(p.severity == "error" for p in problems):
+        return None, problems
     return spec, problems
+
+
+def _only_in(name: str, folder: Path, problems: list[RuleProblem]) -> list[RuleProblem]:
+    """The problems of one file; the other files' errors summed up in one line."""
+    mine = [p for p in problems if p.path == name]
+    others = [p for p in problems if p.path != name and p.severity == "error"]
+    if others:
+        mine.append(
+            RuleProblem(
+                path=str(folder),
+                line=1,
+                column=1,
+                key_path="",
+                problem=f"{len(others)} error(s) in the other rule files of {folder}",
+                hint=f"run `payjourney validate {folder}` to see them",
+            )
+        )
+    return mine
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -248,22 +248,46 @@ def _check_catch_all(
     if not personas or (read.out.has_errors and len(personas) < len(items)):
         return
     last = personas[-1]
+    files = list(dict.fromkeys(p.source.path for p in personas))
     if not isinstance(last.when, ex.Always):
         pos = Pos(last.source.path, last.source.line, last.source.column)
+        catch_all = next((p for p in personas if isinstance(p.when, ex.Always)), None)
+        hint = "add a final persona with `when: always` (e.g. id: everyone-else)"
+        if catch_all is not None and catch_all.source.path != last.source.path:
+            hint = _merge_order_hint(catch_all.source.path, last.source.path)
         read.out.error(
             pos,
             f"personas[{len(items) - 1}]",
-            "the last persona is not a catch-all: some debtors would match no persona",
-            "add a final persona with `when: always` (e.g. id: everyone-else)",
+            "the last persona is not a catch-all: some debtors would match no persona"
+            + (
+                f" (the personas of {len(files)} files merge in file-name order)"
+                if len(files) > 1
+                else ""
+            ),
+            hint,
         )
     for p in personas[:-1]:
         if isinstance(p.when, ex.Always):
+            later = [q for q in personas[p.index + 1 :] if q.source.path != p.source.path]
             read.out.error(
                 Pos(p.source.path, p.source.line, p.source.column),
                 f"personas[{p.index}]",
-                f"persona '{p.id}' matches everyone, so the personas after it never match",
-                "move the catch-all to the end of the list",
+                f"persona '{p.id}' matches everyone, so the personas after it never match"
+                + (f" (such as '{later[0].id}' from {later[0].source.path})" if later else ""),
+                _merge_order_hint(p.source.path, later[0].source.path)
+                if later
+                else "move the catch-all to the end of the list",
             )
+
+
+def _merge_order_hint(catch_all_file: str, later_file: str) -> str:
+    """How to get a catch-all behind personas from another file: files merge in name order."""
+    catch_all, later = Path(catch_all_file), Path(later_file)
+    return (
+        f"rule files merge in file-name order, so {later.name} comes after {catch_all.name}:"
+        f" move the catch-all into a file that sorts last (e.g. zz-catch-all.yaml), or number"
+        f" the files to set their order (e.g. 10-{later.stem}.yaml before 90-{catch_all.stem}.yaml)"
+    )
 
 
 def _parse_at(text: str) -> int | None:
@@ -300,7 +324,19 @@ def _step(node: YNode, index: int, kp: str, read: _Reader) -> Step | None:
     if m is None:
         return None
     read.check_keys(
-        m, ("at", "channel", "template", "action", "fallback_after", "required", "note"), kp
+        m,
+        (
+            "at",
+            "channel",
+            "template",
+            "action",
+            "fallback_after",
+            "required",
+            "note",
+            "if_no_channel",
+            "first_contact",
+        ),
+        kp,
     )
     at_node = read.required(m, "at", kp, "say when, e.g. `at: due + 7d`")
     at_text = read.string(at_node, kp + ".at")
@@ -371,9 +407,28 @@ def _step(node: YNode, index: int, kp: str, read: _Reader) -> Step | None:
                 channels.append(name)
     fallback_after = _duration(m.get("fallback_after"), kp + ".fallback_after", read)
     required = read.boolean(m.get("required"), kp + ".required", False)
+    if_no_channel = _if_no_channel(m, action, kp, read)
+    first_contact = read.boolean(m.get("first_contact"), kp + ".first_contact", False)
+    if m.get("first_contact") is not None and action != "handoff":
+        read.out.error(
+            m.key_pos("first_contact"),
+            kp + ".first_contact",
+            "first_contact belongs on a hand-off step (`action: handoff`)",
+            "remove it; a message step is always allowed to be the first contact",
+        )
+    if first_contact and action == "handoff":
+        read.out.warn(
+            m.key_pos("first_contact"),
+            kp + ".first_contact",
+            "this hand-off can be a debtor's first contact: a debtor who got no message yet"
+            " is handed over without a reminder",
+            "keep it only if that is meant; without it the last reminder goes out first",
+        )
     if at_days is None:
         return None
     return Step(
+        if_no_channel=if_no_channel,
+        first_contact=first_contact,
         index=index,
         at_days=at_days,
         action=action,
@@ -383,6 +438,41 @@ def _step(node: YNode, index: int, kp: str, read: _Reader) -> Step | None:
         required=required,
         source=m.pos.source(),
     )
+
+
+def _if_no_channel(m: YMap, action: str, kp: str, read: _Reader) -> str:
+    """What a send step does when none of its channels is usable: skip (default) or handoff."""
+    node = m.get("if_no_channel")
+    if node is None:
+        return "skip"
+    value = read.string(node, kp + ".if_no_channel")
+    choices = ("skip", "handoff")
+    if value not in choices:
+        read.out.error(
+            m.value_pos("if_no_channel"),
+            kp + ".if_no_channel",
+            f"unknown if_no_channel '{value}'",
+            "skip (the next step follows when due) or handoff (a person takes over); to reach"
+            " debtors without consent, list `letter` among the channels: it needs none",
+        )
+        return "skip"
+    if action != "send":
+        read.out.error(
+            m.key_pos("if_no_channel"),
+            kp + ".if_no_channel",
+            "if_no_channel belongs on a message step",
+            "remove it from the hand-off step",
+        )
+    elif value == "handoff":
+        read.out.warn(
+            m.key_pos("if_no_channel"),
+            kp + ".if_no_channel",
+            "a debtor none of these channels can reach is handed off here, before any message"
+            " if none was sent yet",
+            "add `letter` to the channels (it needs no consent) to write first, or keep it if"
+            " a person should take over",
+        )
+    return value
 
 
 def _journeys(
@@ -495,6 +585,14 @@ def _journeys(
                     "order the steps by their `at`",
                 )
             steps.append(step)
+        if steps and steps[0].action == "handoff" and not steps[0].first_contact:
+            read.out.warn(
+                Pos(steps[0].source.path, steps[0].source.line, steps[0].source.column),
+                f"{kp}.steps[0]",
+                "the journey starts with a hand-off, which is never a debtor's first contact"
+                " unless a rule says so: its debtors get nothing",
+                "add a reminder step before it, or `first_contact: true` on the hand-off",
+            )
         if None in (persona, locale, tone) or (
             read.out.has_errors and len(steps) < len(step_nodes)
         ):
@@ -698,9 +796,21 @@ def _settings(items: list[tuple[str, YNode]], read: _Reader) -> Settings:
             "creditor",
             "legal",
             "holidays",
+            "timezone",
         ),
         "settings",
     )
+    default_locale = read.string(merged.get("default_locale"), "settings.default_locale") or "nl_NL"
+    zone = read.string(merged.get("timezone"), "settings.timezone")
+    if zone is not None and not _known_zone(zone):
+        read.out.error(
+            merged.value_pos("timezone"),
+            "settings.timezone",
+            f"unknown time zone '{zone}'",
+            "use an IANA name like Europe/Amsterdam or Europe/Berlin",
+        )
+        zone = None
+    zone = zone or _LOCALE_ZONES.get(default_locale[-2:], "Europe/Amsterdam")
     max_shift = 10
     if merged.get("max_shift") is not None:
         text = read.string(merged.get("max_shift"), "settings.max_shift")
@@ -717,13 +827,27 @@ def _settings(items: list[tuple[str, YNode]], read: _Reader) -> Settings:
                 max_shift = days
     extra = {k: plain(merged.get(k)) for k in ("creditor", "legal") if merged.get(k) is not None}  # type: ignore[arg-type]
     return Settings(
-        default_locale=read.string(merged.get("default_locale"), "settings.default_locale")
-        or "nl_NL",
+        default_locale=default_locale,
+        timezone=zone,
         currency=read.string(merged.get("currency"), "settings.currency") or "EUR",
         max_shift_days=max_shift,
         experiment_seed=read.integer(merged.get("experiment_seed"), "settings.experiment_seed", 0),
         extra=extra,
     )
+
+
+#: The rules' time zone when settings.timezone is not given: the default locale's country's.
+_LOCALE_ZONES = {"NL": "Europe/Amsterdam", "DE": "Europe/Berlin", "AT": "Europe/Vienna"}
+
+
+def _known_zone(name: str) -> bool:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def _merge_maps(items: list[tuple[str, YNode]], section: str, read: _Reader) -> YMap:
@@ -793,6 +917,18 @@ def ruleset_version(sources: Iterable[RuleSource]) -> str:
 
 def validate_sources(sources: list[RuleSource]) -> tuple[RuleSpec | None, list[RuleProblem]]:
     """Validate rule files; the spec (None if any error) and every problem found."""
+    spec, problems = validate_partly(sources)
+    if any(p.severity == "error" for p in problems):
+        return None, problems
+    return spec, problems
+
+
+def validate_partly(sources: list[RuleSource]) -> tuple[RuleSpec, list[RuleProblem]]:
+    """Validate rule files; every problem found, and a spec of whatever parts are valid.
+
+    With errors the spec is partial (never compile or decide with it): it lets further checks,
+    such as the templates the journeys name, report their problems in the same pass.
+    """
     out = _Collector()
     read = _Reader(out)
     sections: dict[str, list[tuple[str, YNode]]] = {s: [] for s in SECTIONS}
@@ -831,8 +967,6 @@ def validate_sources(sources: list[RuleSource]) -> tuple[RuleSpec | None, list[R
     settings = _settings(sections["settings"], read)
     complete = len(journeys) == len(sections["journeys"]) and not unreadable
     by_persona = _group_journeys(journeys, personas if complete else [], read)
-    if out.has_errors:
-        return None, out.problems
     spec = RuleSpec(
         personas=tuple(personas),
         journeys=by_persona,

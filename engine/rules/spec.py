@@ -53,6 +53,11 @@ class Step:
     fallback_after: dt.timedelta | None
     required: bool
     source: Source
+    #: When none of the listed channels is usable: "skip" (the next step follows when due) or
+    #: "handoff" (a person takes over, said explicitly by the rule author).
+    if_no_channel: str = "skip"
+    #: A hand-off step may be the debtor's first contact only when the rule says so.
+    first_contact: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -111,6 +116,8 @@ class Settings:
     currency: str = "EUR"
     max_shift_days: int = 10
     experiment_seed: int = 0
+    #: The rules' own time zone: how a `--now` without an offset is read.
+    timezone: str = "Europe/Amsterdam"
     extra: Mapping[str, object] = field(default_factory=dict)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -155,6 +156,34 @@ def _convert(node: Node, path: str, problems: list[RuleProblem]) -> YNode:
     raise TypeError(f"unexpected YAML node {node!r}")
 
 
+_QUOTED_START = re.compile(r"""^\s*(?:-\s+)?(?:[\w.-]+:\s+)?(["'])(.*)$""")
+
+
+def _quote_hint(text: str, line: int) -> str | None:
+    """A hint for `when: "public" in customer.tags`: YAML took the quoted part as the whole value."""
+    lines = text.splitlines()
+    if not 1 <= line <= len(lines):
+        return None
+    m = _QUOTED_START.match(lines[line - 1])
+    if m is None:
+        return None
+    quote, rest = m.group(1), m.group(2)
+    closing = rest.find(quote)
+    if (
+        closing < 0
+        or not rest[closing + 1 :].strip()
+        or rest[closing + 1 :].lstrip().startswith("#")
+    ):
+        return None
+    value = quote + rest.split(" #")[0].rstrip()
+    other = "'" if quote == '"' else '"'
+    return (
+        f"a value that starts with a quote must end with it: YAML read {quote}{rest[:closing]}{quote}"
+        f" as the whole value and then found more; put the whole condition in"
+        f" {'single' if other == chr(39) else 'double'} quotes, e.g. {other}{value}{other}"
+    )
+
+
 def load_yaml(text: str, path: str) -> tuple[YNode | None, list[RuleProblem]]:
     """Parse one YAML document into nodes; syntax errors come back as problems, never raised."""
     problems: list[RuleProblem] = []
@@ -170,7 +199,9 @@ def load_yaml(text: str, path: str) -> tuple[YNode | None, list[RuleProblem]]:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = f"YAML syntax: {exc.problem or exc.context}"
-        hint = "check indentation (spaces, not tabs) and that every ':' has a space after it"
+        hint = _quote_hint(text, line) or (
+            "check indentation (spaces, not tabs) and that every ':' has a space after it"
+        )
         return None, [_problem(Pos(path, line, column), problem, hint)]
     if root is None:
         return None, problems

@@ -20,7 +20,8 @@ class DatabaseNotReady(StoreError):
         state = "has no payjourney tables" if found is None else f"is at revision {found}"
         super().__init__(
             f"the database {url} {state}, this payjourney needs revision {expected};"
-            f" run `payjourney --db {url} db upgrade`"
+            f" run `payjourney --db {url} db upgrade` (PostgreSQL is migrated only on purpose,"
+            " as several processes share it; a SQLite file is migrated on first use)"
         )
 
 
@@ -69,8 +70,12 @@ class ImportRejected(StoreError):
         more = len(self.problems) - len(shown)
         if more > 0:
             shown.append(f"... and {more} more")
+        rows = len({(p.path, p.row) for p in self.problems})
+        count = f"{rows} bad row(s)" + (
+            f" ({len(self.problems)} problems)" if len(self.problems) != rows else ""
+        )
         super().__init__(
-            f"{len(self.problems)} bad row(s); nothing was imported."
+            f"{count}; nothing was imported."
             " Fix the rows and import again:\n  " + "\n  ".join(shown)
         )
 

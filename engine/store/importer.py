@@ -1,4 +1,4 @@
-"""`payjourney import`: load customers, contacts, invoices, payments, ... from CSV or JSON files.
+"""`payjourney import`: load customers, contacts, invoices, payments, ... from CSV, JSON or .xlsx.
 
 Every row is validated first; any bad row (with its file and row number) rejects the whole
 import and nothing is loaded. Good rows are upserted by their external id, so importing the same
@@ -7,10 +7,8 @@ files twice changes nothing.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,10 +18,13 @@ from sqlalchemy import Engine, Table, select
 
 from engine.store import tables as t
 from engine.store.bulk import upsert
-from engine.store.errors import ImportFileError, ImportRejected, RowProblem
+from engine.store.cells import normalise, readers
+from engine.store.errors import ImportRejected, RowProblem
 from engine.store.rows import ROW_KINDS, Row
+from engine.store.sources import SourceFile, discover, read_rows
 
-SUFFIXES = (".csv", ".json")
+__all__ = ["ImportReport", "SourceFile", "discover", "import_path", "parse", "read_rows"]
+
 _TABLES: Mapping[str, Any] = {
     "customers": t.Customer,
     "contacts": t.Contact,
@@ -36,80 +37,12 @@ _TABLES: Mapping[str, Any] = {
 }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SourceFile:
-    """One file to import and which kind of rows it holds."""
-
-    path: Path
-    kind: str
-
-
 @dataclass(slots=True)
 class ImportReport:
     """Rows written per kind."""
 
     rows: dict[str, int] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
-
-
-def kind_of(path: Path) -> str:
-    """The row kind a file holds, from its name (`customers.csv`, `2026-11_invoices.json`)."""
-    stem = path.stem.lower()
-    for kind in ROW_KINDS:
-        if kind in stem or kind.rstrip("s") in stem:
-            return kind
-    raise ImportFileError(
-        f"{path}: cannot tell what the file holds from its name; name it after one of"
-        f" {', '.join(ROW_KINDS)} (e.g. customers.csv, invoices.json)"
-    )
-
-
-def discover(path: Path) -> list[SourceFile]:
-    """The files under `path` (a file or a directory), parents first."""
-    if not path.exists():
-        raise ImportFileError(f"{path}: no such file or directory")
-    paths = (
-        sorted(p for p in path.iterdir() if p.suffix.lower() in SUFFIXES)
-        if path.is_dir()
-        else [path]
-    )
-    if not paths:
-        raise ImportFileError(f"{path}: no .csv or .json files in this directory")
-    for p in paths:
-        if p.suffix.lower() not in SUFFIXES:
-            raise ImportFileError(f"{p}: import reads .csv or .json files only")
-    order = list(ROW_KINDS)
-    found = [SourceFile(path=p, kind=kind_of(p)) for p in paths]
-    return sorted(found, key=lambda f: (order.index(f.kind), str(f.path)))
-
-
-def read_rows(source: SourceFile) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(row number, raw row) pairs; CSV rows count from 1 after the header, JSON items from 1."""
-    path = source.path
-    try:
-        if path.suffix.lower() == ".csv":
-            with path.open(newline="", encoding="utf-8-sig") as handle:
-                for number, raw in enumerate(csv.DictReader(handle), start=1):
-                    yield number, {k: v for k, v in raw.items() if k is not None}
-            return
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise ImportFileError(f"{path}: cannot read: {exc}") from exc
-    except json.JSONDecodeError as exc:
-        raise ImportFileError(
-            f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}"
-        ) from exc
-    if isinstance(data, dict) and source.kind in data:
-        data = data[source.kind]
-    if not isinstance(data, list):
-        raise ImportFileError(
-            f"{path}: expected a JSON list of {source.kind} objects"
-            f" (or an object with a '{source.kind}' list)"
-        )
-    for number, raw in enumerate(data, start=1):
-        if not isinstance(raw, dict):
-            raise ImportFileError(f"{path}: item {number} is not an object")
-        yield number, raw
 
 
 def _problems(path: str, number: int, exc: ValidationError) -> list[RowProblem]:
@@ -192,7 +125,7 @@ def _check_references(engine: Engine, parsed: Sequence[_Parsed]) -> list[RowProb
     }
     problems = []
     for part in parsed:
-        path = str(part.source.path)
+        path = part.source.name
         for number, row in part.rows:
             for column, kind, ref in _references(part.source.kind, row):
                 if ref not in known[kind] and ref not in stored[kind]:
@@ -210,21 +143,42 @@ def parse(sources: Iterable[SourceFile]) -> tuple[list[_Parsed], list[RowProblem
     problems: list[RowProblem] = []
     for source in sources:
         model = ROW_KINDS[source.kind]
+        cell_readers = readers(model)
+        name = source.name
         rows: list[tuple[int, Row]] = []
         rejected: set[str] = set()
         seen: dict[str, int] = {}
-        for number, raw in read_rows(source):
+        for read in read_rows(source):
+            number = read.number
+            raw, unreadable = normalise(read.values, cell_readers)
+            found = [
+                RowProblem(path=name, row=number, column=column, problem=problem)
+                for column, problem in unreadable.items()
+            ]
+            if read.headerless:
+                cells = ", ".join(repr(c) for c in read.headerless)
+                found.append(
+                    RowProblem(
+                        path=name,
+                        row=number,
+                        column="",
+                        problem=f"cell(s) without a column name in the header: {cells}; name"
+                        " the column in the header row or remove the cell",
+                    )
+                )
             try:
                 row = model.model_validate(raw)
             except ValidationError as exc:
-                problems.extend(_problems(str(source.path), number, exc))
+                found.extend(p for p in _problems(name, number, exc) if p.column not in unreadable)
+            if found:
+                problems.extend(found)
                 if isinstance(raw.get("id"), str):
                     rejected.add(raw["id"])
                 continue
             if row.id in seen:
                 problems.append(
                     RowProblem(
-                        path=str(source.path),
+                        path=name,
                         row=number,
                         column="id",
                         problem=f"duplicate id '{row.id}' (also row {seen[row.id]})",
@@ -255,7 +209,7 @@ def import_path(engine: Engine, path: Path, *, now: dt.datetime | None = None) -
     if problems:
         raise ImportRejected(problems)
     zones = _zones(engine, parsed)
-    report = ImportReport(files=[str(s.path) for s in sources])
+    report = ImportReport(files=[s.name for s in sources])
     with engine.begin() as conn:
         for part in parsed:
             table = _TABLES[part.source.kind].__table__

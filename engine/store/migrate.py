@@ -53,8 +53,38 @@ def upgrade(engine: Engine, revision: str = "head") -> str:
 
 
 def ensure_ready(engine: Engine) -> None:
-    """Raise DatabaseNotReady (run `payjourney db upgrade`) unless the schema is current."""
+    """Make sure the schema is current before a command uses it.
+
+    The embedded SQLite file is created and migrated on first use: a credit manager trying
+    payjourney needs no set-up step. PostgreSQL is shared by several processes and is migrated
+    only on purpose (`payjourney db upgrade`); an old or empty one raises DatabaseNotReady.
+    """
     found = current_revision(engine)
     expected = head_revision()
-    if found != expected:
-        raise DatabaseNotReady(engine.url.render_as_string(hide_password=True), found, expected)
+    if found == expected:
+        return
+    if engine.url.get_backend_name() == "sqlite":
+        upgrade(engine)
+        return
+    raise DatabaseNotReady(engine.url.render_as_string(hide_password=True), found, expected)
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file behind a SQLite URL (None for PostgreSQL or an in-memory database)."""
+    from sqlalchemy.engine import make_url
+
+    from engine.store.db import normalise_url
+
+    try:
+        parsed = make_url(normalise_url(url))
+    except Exception:  # a bad URL is reported by make_engine with its fix
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def remove_sqlite_file(path: Path) -> None:
+    """Delete a SQLite file and its journal files (WAL, shared memory, rollback journal)."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)

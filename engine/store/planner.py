@@ -13,12 +13,14 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Engine, case, select, update
 
 from engine.decision.model import Action, Decision, FactSheet
 from engine.store import tables as t
+from engine.store.ageing import ageing_bucket
 from engine.store.bulk import upsert
 from engine.store.facts_sql import fact_sheet_batches
 
@@ -56,6 +58,10 @@ class PlanSummary:
     personas: Counter[str] = field(default_factory=Counter)
     channels: Counter[str] = field(default_factory=Counter)
     steps: Counter[tuple[str, int, str]] = field(default_factory=Counter)  # persona, step, template
+    # open amounts in EUR (debtors in other currencies are counted, their money is not summed)
+    open_by_persona: dict[str, Decimal] = field(default_factory=dict)
+    open_by_ageing: dict[str, Decimal] = field(default_factory=dict)
+    debtors_by_ageing: Counter[str] = field(default_factory=Counter)
     scheduled_new: int = 0
     scheduled_kept: int = 0
     cancelled: int = 0
@@ -183,6 +189,23 @@ def _persist(
         upsert(conn, J, journeys, key=("customer_id",), set_=journey_set)
 
 
+def _count_money(sheet: FactSheet, decision: Decision, summary: PlanSummary) -> None:
+    """Add a debtor's open EUR amount to its persona and its ageing bucket."""
+    amount = decision.amount_due
+    if amount is None or amount.amount <= 0:
+        return
+    bucket = ageing_bucket(sheet["balance.max_days_overdue"])
+    summary.debtors_by_ageing[bucket] += 1
+    if amount.currency != "EUR":
+        return
+    summary.open_by_ageing[bucket] = summary.open_by_ageing.get(bucket, Decimal(0)) + amount.amount
+    if decision.persona:
+        persona = decision.persona
+        summary.open_by_persona[persona] = (
+            summary.open_by_persona.get(persona, Decimal(0)) + amount.amount
+        )
+
+
 def _decide_all(
     sheets: Sequence[FactSheet], decide: Decider, now: dt.datetime, summary: PlanSummary
 ) -> list[Decision]:
@@ -194,6 +217,7 @@ def _decide_all(
             summary.failures.append((str(sheet["customer.id"]), f"{type(exc).__name__}: {exc}"))
             continue
         decisions.append(decision)
+        _count_money(sheet, decision, summary)
         summary.actions[decision.action.value] += 1
         if decision.persona:
             summary.personas[decision.persona] += 1

@@ -81,19 +81,27 @@ def test_a_bad_import_exits_1_naming_file_and_row(tmp_path: Path) -> None:
     assert cli(db, "facts", "C-1", check=False).returncode == 1
 
 
-def test_a_store_never_upgraded_says_to_run_db_upgrade(tmp_path: Path) -> None:
-    """Any store command on a fresh database exits 1 and names `payjourney ... db upgrade`."""
-    done = cli(tmp_path / "new.db", "facts", "C-1", check=False)
+def test_a_failed_first_command_leaves_no_database_file_behind(tmp_path: Path) -> None:
+    """`facts C-1` on a fresh directory says the customer is unknown and leaves no empty file."""
+    db = tmp_path / "new.db"
+    done = cli(db, "facts", "C-1", check=False)
     assert done.returncode == 1
-    assert "db upgrade" in done.stderr
+    assert "no customer 'C-1'" in done.stderr
+    assert "db upgrade" not in done.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_generate_then_dry_run_plan_prints_the_summary(tmp_path: Path) -> None:
     """`generate` fills the store; `plan --dry-run` shows tables by persona, channel and step."""
-    db = tmp_path / "pj.db"
-    cli(db, "db", "upgrade")
+    db = tmp_path / "pj.db"  # no `db upgrade`: a SQLite file is migrated on first use
     assert "customer: 120" in cli(db, "generate", "--debtors", "120", "--seed", "3").stdout
     out = cli(db, "plan", "--dry-run", "--now", NOW).stdout
-    for title in ("Debtors per persona", "Sends per channel", "Debtors per journey step"):
+    for title in (
+        "Debtors per persona",
+        "Open balance by age",
+        "Sends per channel",
+        "Debtors per journey step",
+    ):
         assert title in out
+    assert "open EUR" in out and "61-90" in out
     assert "dry run: 120 debtors decided, nothing written" in out

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from engine.store import tables as t
-from engine.store.errors import CustomerNotFound
+from engine.store.errors import CustomerNotFound, StoreError
 from engine.store.events import record_event
 from engine.store.rows import EventRow
 from tests.store.builders import NOW, customer, load
@@ -59,3 +59,29 @@ def test_an_event_for_an_unknown_customer_is_refused(store: Engine) -> None:
     """Nothing is stored for a customer the store does not know."""
     with pytest.raises(CustomerNotFound):
         record_event(store, event(id="E-1", kind="opened"), now=NOW)
+
+
+def test_a_paid_event_with_an_amount_becomes_a_payment_that_lowers_the_balance(
+    store: Engine, tmp_path: Path
+) -> None:
+    """`paid` with data.amount against an invoice leaves only the rest open."""
+    invoice = {
+        "id": "I-1",
+        "customer_id": "C-1",
+        "amount": "100.00",
+        "issue_date": "2026-10-01",
+        "due_date": "2026-10-31",
+    }
+    load(store, tmp_path, customers=[customer("C-1")], invoices=[invoice])
+    paid = event(id="E-3", kind="paid", invoice_id="I-1", data={"amount": "40.00"})
+    for _ in range(2):  # idempotent: the same payment twice is one payment
+        sheet = record_event(store, paid, now=NOW)
+    assert str(sheet["balance.open_amount"]) == "60.00"
+
+
+def test_a_paid_event_for_an_unknown_invoice_says_which(store: Engine, tmp_path: Path) -> None:
+    """The invoice id is named; nothing is stored."""
+    load(store, tmp_path, customers=[customer("C-1")])
+    paid = event(id="E-4", kind="paid", invoice_id="I-404", data={"amount": "40.00"})
+    with pytest.raises(StoreError, match="unknown invoice 'I-404'"):
+        record_event(store, paid, now=NOW)

@@ -145,7 +145,7 @@ BAD_ROWS = [
     ),
     pytest.param("invoices", {"currency": "XYZ"}, "unknown currency 'XYZ'", id="currency"),
     pytest.param("payments", {"amount": "0"}, "amount must be positive", id="zero-payment"),
-    pytest.param("invoices", {"amount": "1.005"}, "more than two decimals", id="sub-cent"),
+    pytest.param("invoices", {"amount": "1.0051"}, "more than two decimals", id="sub-cent"),
 ]
 
 

@@ -12,7 +12,7 @@ from sqlmodel import SQLModel
 
 from engine.store.db import make_engine
 from engine.store.errors import DatabaseNotReady, DatabaseUnreachable
-from engine.store.migrate import ensure_ready, head_revision, upgrade
+from engine.store.migrate import current_revision, ensure_ready, head_revision, upgrade
 from engine.store.tables import TABLES
 
 
@@ -29,12 +29,29 @@ def test_upgrade_twice_is_harmless(store: Engine) -> None:
     assert upgrade(store) == head_revision()
 
 
-def test_an_empty_database_asks_for_db_upgrade(tmp_path: Path) -> None:
-    """Using a store that was never upgraded says which command to run."""
+def test_an_empty_sqlite_file_is_migrated_on_first_use(tmp_path: Path) -> None:
+    """The embedded default needs no set-up step: first use creates the current schema."""
     engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
-    with pytest.raises(DatabaseNotReady, match=r"payjourney --db .* db upgrade"):
-        ensure_ready(engine)
+    ensure_ready(engine)
+    assert current_revision(engine) == head_revision()
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_an_empty_postgresql_database_asks_for_db_upgrade(pg_database: str) -> None:
+    """PostgreSQL is migrated only on purpose; an empty one says which command to run and why."""
+    from sqlalchemy import text
+
+    engine = make_engine(pg_database)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE SCHEMA IF NOT EXISTS pj_empty"))
+    engine.dispose()
+    empty = make_engine(pg_database, connect_args={"options": "-csearch_path=pj_empty"})
+    try:
+        with pytest.raises(DatabaseNotReady, match=r"payjourney --db .* db upgrade.*PostgreSQL"):
+            ensure_ready(empty)
+    finally:
+        empty.dispose()
 
 
 def test_a_wrong_database_url_says_what_urls_look_like() -> None:
