@@ -39,12 +39,19 @@ def default_registry(config: ApiConfig) -> WebhookRegistry:
     return registry
 
 
-def create_app(config: ApiConfig, *, webhooks: WebhookRegistry | None = None) -> FastAPI:
+def create_app(
+    config: ApiConfig,
+    *,
+    webhooks: WebhookRegistry | None = None,
+    rulebook: RuleBook | None = None,
+) -> FastAPI:
     """The API for `config`. Fails at start (RuleError, DatabaseNotReady) on bad rules or an
-    old schema, so a broken configuration never serves."""
+    old schema, so a broken configuration never serves. `rulebook` (default: read from
+    `config.rules_dir`, templates checked) lets several apps share rules already loaded."""
     engine = make_engine(config.db_url, pool_pre_ping=True)
     ensure_ready(engine)
-    rulebook = RuleBook(config.rules_dir, template_checks(config.templates_dir))
+    if rulebook is None:
+        rulebook = RuleBook(config.rules_dir, template_checks(config.templates_dir))
     metrics = ApiMetrics()
 
     @asynccontextmanager
@@ -57,7 +64,7 @@ def create_app(config: ApiConfig, *, webhooks: WebhookRegistry | None = None) ->
         title="payjourney",
         version="1",
         summary="The next payment request of each debtor, and why; events in.",
-        description="Errors are `{\"error\": {\"code\", \"message\", \"details\"}}`. Every "
+        description='Errors are `{"error": {"code", "message", "details"}}`. Every '
         "endpoint but /v1/health and the webhooks needs `Authorization: Bearer <token>`.",
     )
     app.state.payjourney = ApiState(

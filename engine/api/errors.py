@@ -128,7 +128,14 @@ def install_error_handlers(app: FastAPI) -> None:
             }
             for err in exc.errors()
         ]
-        return _json(ApiError(422, "invalid_request", "the request does not fit the schema at /docs; see details", details))
+        return _json(
+            ApiError(
+                422,
+                "invalid_request",
+                "the request does not fit the schema at /docs; see details",
+                details,
+            )
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -136,14 +143,14 @@ def install_error_handlers(app: FastAPI) -> None:
         message = str(exc.detail) if exc.detail else code.replace("_", " ")
         if exc.status_code == 404 and exc.detail == "Not Found":
             message = "no such endpoint; the API is described at /docs"
-        return _json(ApiError(exc.status_code, code, message, headers=getattr(exc, "headers", None)))
+        return _json(
+            ApiError(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+        )
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, _route_of(request))
-        return _json(
-            ApiError(500, "internal", "an unexpected error on our side; it is logged")
-        )
+        return _json(ApiError(500, "internal", "an unexpected error on our side; it is logged"))
 
 
 def _route_of(request: Request) -> str:

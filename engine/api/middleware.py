@@ -46,7 +46,10 @@ def _too_large(limit: int) -> list[Message]:
         {
             "type": "http.response.start",
             "status": 413,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
         },
         {"type": "http.response.body", "body": body},
     ]

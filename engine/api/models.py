@@ -42,7 +42,8 @@ class RenderedMessage(_Open):
     text: str
     html: str | None = None
     pdf: str | None = Field(
-        default=None, description="the letter PDF: a URL for a stored customer, a data URI for a what-if"
+        default=None,
+        description="the letter PDF: a URL for a stored customer, a data URI for a what-if",
     )
 
 

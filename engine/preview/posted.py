@@ -49,7 +49,7 @@ class PostedPreview:
 def _rows(posted: PostedPreview) -> dict[str, list[dict[str, Any]]]:
     customer_id = posted.customer.get("id")
     if not isinstance(customer_id, str) or not customer_id.strip():
-        raise PostedDataError("customer.id is missing; give the customer an id such as \"C-1\"")
+        raise PostedDataError('customer.id is missing; give the customer an id such as "C-1"')
     out: dict[str, list[dict[str, Any]]] = {"customers": [dict(posted.customer)]}
     for kind, items in posted.rows.items():
         if kind not in CHILD_KINDS:
@@ -87,7 +87,8 @@ def preview_posted(
         "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}
     )
     try:
-        SQLModel.metadata.create_all(engine, tables=[m.__table__ for m in t.TABLES])  # type: ignore[attr-defined]
+        tables = [getattr(model, "__table__") for model in t.TABLES]  # noqa: B009
+        SQLModel.metadata.create_all(engine, tables=tables)
         import_rows(engine, rows, now=now)
         customer_id = str(posted.customer["id"]).strip()
         if posted.steps_sent:

@@ -22,6 +22,4 @@ def preview_stored(
     """The preview of `customer_id` at `now`; CustomerNotFound when the store has no such id."""
     facts = fact_sheet_for(engine, customer_id, now)
     data = message_data(engine, customer_id, now)
-    return preview_answer(
-        rules, facts, now, settings, invoices=data.invoices, address=data.address
-    )
+    return preview_answer(rules, facts, now, settings, invoices=data.invoices, address=data.address)

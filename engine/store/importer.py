@@ -276,8 +276,7 @@ def import_rows(
     order = list(ROW_KINDS)
     given = sorted(rows.items(), key=lambda item: order.index(item[0]))
     parsed, problems = _parse(
-        (SourceFile(path=Path(kind), kind=kind), enumerate(items, start=1))
-        for kind, items in given
+        (SourceFile(path=Path(kind), kind=kind), enumerate(items, start=1)) for kind, items in given
     )
     return _load(engine, parsed, problems, [kind for kind, _ in given], now)
 

@@ -66,7 +66,7 @@ def _page(request: Request, name: str, context: dict[str, Any], status: int = 20
 
 
 @router.get("/login")
-def login_form(request: Request, next: str = "/preview") -> HTMLResponse:  # noqa: A002
+def login_form(request: Request, next: str = "/preview") -> HTMLResponse:
     return _page(request, "login.html", {"next": _local(next), "problem": None})
 
 
@@ -75,7 +75,7 @@ def login(
     request: Request,
     state: State,
     token: Annotated[str, Form(max_length=200)],
-    next: Annotated[str, Form(max_length=500)] = "/preview",  # noqa: A002
+    next: Annotated[str, Form(max_length=500)] = "/preview",
 ) -> Response:
     found = find_token(state.config.tokens, token.strip())
     if found is None or "preview" not in found.scopes:
@@ -123,9 +123,7 @@ def page(
     """The next message as the customer will see it, beside the trace."""
     at = moment(now)
     try:
-        found = preview_stored(
-            state.engine, state.rulebook.current, customer_id, at, state.preview
-        )
+        found = preview_stored(state.engine, state.rulebook.current, customer_id, at, state.preview)
     except CustomerNotFound:
         return _page(request, "search.html", {"q": customer_id, "found": [], "missing": True}, 404)
     answer = found.answer
@@ -162,7 +160,10 @@ def letter(
     return Response(
         found.pdf,
         media_type="application/pdf",
-        headers={"Content-Disposition": 'inline; filename="letter.pdf"', "Cache-Control": "no-store"},
+        headers={
+            "Content-Disposition": 'inline; filename="letter.pdf"',
+            "Cache-Control": "no-store",
+        },
     )
 
 

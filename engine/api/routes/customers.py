@@ -69,9 +69,7 @@ def next_letter(
         state.engine, state.rulebook.current, customer_id, moment(now), state.preview
     )
     if found.pdf is None:
-        raise ApiError(
-            404, "no_letter", f"the next message of {customer_id!r} is not a letter"
-        )
+        raise ApiError(404, "no_letter", f"the next message of {customer_id!r} is not a letter")
     return Response(
         found.pdf,
         media_type="application/pdf",

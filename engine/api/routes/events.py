@@ -62,9 +62,11 @@ def answer(state: ApiState, taken: Taken, now: dt.datetime) -> EventAnswer:
     "/v1/events",
     response_model=EventAnswer,
     status_code=201,
-    responses={200: {"model": EventAnswer}, 409: {"model": ErrorBody}, **{
-        code: {"model": ErrorBody} for code in (401, 403, 404, 413, 422, 503)
-    }},
+    responses={
+        200: {"model": EventAnswer},
+        409: {"model": ErrorBody},
+        **{code: {"model": ErrorBody} for code in (401, 403, 404, 413, 422, 503)},
+    },
 )
 def post_event(
     body: EventRequest,

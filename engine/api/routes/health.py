@@ -43,7 +43,11 @@ def health(state: Annotated[ApiState, Depends(get_state)]) -> JSONResponse:
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {}}}, 401: {"model": ErrorBody}, 403: {"model": ErrorBody}},
+    responses={
+        200: {"content": {"text/plain": {}}},
+        401: {"model": ErrorBody},
+        403: {"model": ErrorBody},
+    },
     tags=["operations"],
 )
 def metrics(

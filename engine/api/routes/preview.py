@@ -49,7 +49,15 @@ def preview(
     rules = state.what_if(body.rules) if body.rules is not None else state.rulebook.current
     rows = {
         kind: getattr(body, kind)
-        for kind in ("contacts", "invoices", "payments", "promises", "disputes", "messages", "events")
+        for kind in (
+            "contacts",
+            "invoices",
+            "payments",
+            "promises",
+            "disputes",
+            "messages",
+            "events",
+        )
         if getattr(body, kind)
     }
     posted = PostedPreview(customer=body.customer, rows=rows, steps_sent=body.steps_sent)

@@ -27,9 +27,9 @@ class MollieWebhook:
         if self.secret is None:
             return
         given = request.headers.get("x-mollie-signature", "")
-        expected = "sha256=" + hmac.new(
-            self.secret.encode(), request.body, hashlib.sha256
-        ).hexdigest()
+        expected = (
+            "sha256=" + hmac.new(self.secret.encode(), request.body, hashlib.sha256).hexdigest()
+        )
         if not hmac.compare_digest(given.encode(), expected.encode()):
             raise ForgedWebhook("the X-Mollie-Signature does not match the body")
 
@@ -48,19 +48,17 @@ class MollieWebhook:
         if not isinstance(customer_id, str):
             log.warning("Mollie payment %s has no metadata.customer_id; not recorded", payment.id)
             return []
-        return [
-            EventRow(
-                id=f"mollie-{payment.id}",
-                customer_id=customer_id,
-                type="paid",
-                channel=None,
-                invoice_id=payment.metadata.get("invoice_id"),
-                occurred_at=payment.paid_at or dt.datetime.now(dt.UTC),
-                data={
-                    "provider": "mollie",
-                    "payment_id": payment.id,
-                    "amount": str(payment.amount),
-                    "currency": payment.currency,
-                },
-            )
-        ]
+        event = {
+            "id": f"mollie-{payment.id}",
+            "customer_id": customer_id,
+            "kind": "paid",
+            "invoice_id": payment.metadata.get("invoice_id"),
+            "occurred_at": payment.paid_at or dt.datetime.now(dt.UTC),
+            "data": {
+                "provider": "mollie",
+                "payment_id": payment.id,
+                "amount": str(payment.amount),
+                "currency": payment.currency,
+            },
+        }
+        return [EventRow.model_validate(event)]
