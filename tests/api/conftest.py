@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
@@ -137,3 +144,45 @@ def client(sqlite_url: str, rulebook: RuleBook) -> Iterator[TestClient]:
 def any_db_client(stored_url: str, rulebook: RuleBook) -> Iterator[TestClient]:
     with TestClient(create_app(config(stored_url), rulebook=rulebook)) as test_client:
         yield test_client
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(sqlite_url: str) -> Iterator[str]:
+    """`payjourney serve` as users start it, on a free port."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "PAYJOURNEY_API_TOKENS": "\n".join(t.line() for _, t in TOKENS.values()),
+        "PAYJOURNEY_INSECURE_COOKIES": "1",
+    }
+    log = tempfile.TemporaryFile()  # the server's log: read when it fails to start
+    process = subprocess.Popen(
+        [sys.executable, "-m", "engine", "serve", "--port", str(port), "--db", sqlite_url],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None:
+                log.seek(0)
+                raise AssertionError(log.read().decode())
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()

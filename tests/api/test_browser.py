@@ -5,17 +5,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.api.conftest import NOW, ROOT, TOKENS
+from tests.api.conftest import NOW, TOKENS
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -31,47 +25,6 @@ def chromium() -> str:
             pytest.fail(f"{reason}; CI=true needs the browser test to run")
         pytest.skip(reason)
     return CHROMIUM
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def server(sqlite_url: str) -> Iterator[str]:
-    """`payjourney serve` as users start it, on a free port."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "PAYJOURNEY_API_TOKENS": TOKENS["preview"][1].line(),
-        "PAYJOURNEY_INSECURE_COOKIES": "1",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "engine", "serve", "--port", str(port), "--db", sqlite_url],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None:
-                raise AssertionError(process.stderr.read().decode() if process.stderr else "")
-            time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        if process.stderr:
-            process.stderr.close()
 
 
 def screenshots(tmp_path: Path) -> Path:
