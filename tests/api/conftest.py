@@ -161,28 +161,27 @@ def server(sqlite_url: str) -> Iterator[str]:
         "PAYJOURNEY_API_TOKENS": "\n".join(t.line() for _, t in TOKENS.values()),
         "PAYJOURNEY_INSECURE_COOKIES": "1",
     }
-    log = tempfile.TemporaryFile()  # the server's log: read when it fails to start
-    process = subprocess.Popen(
-        [sys.executable, "-m", "engine", "serve", "--port", str(port), "--db", sqlite_url],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None:
-                log.seek(0)
-                raise AssertionError(log.read().decode())
-            time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
+    with tempfile.TemporaryFile() as log:  # the server's log: read when it fails to start
+        process = subprocess.Popen(
+            [sys.executable, "-m", "engine", "serve", "--port", str(port), "--db", sqlite_url],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(300):
+                try:
+                    if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if process.poll() is not None:
+                    log.seek(0)
+                    raise AssertionError(log.read().decode())
+                time.sleep(0.1)
+            yield base
+        finally:
+            process.terminate()
+            process.wait(timeout=10)

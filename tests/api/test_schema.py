@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import schemathesis
-from schemathesis import checks
 from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from schemathesis import checks
 
 from engine.api import create_app
 from engine.rules.rulebook import RuleBook
