@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -52,6 +53,8 @@ def create_app(
     ensure_ready(engine)
     if rulebook is None:
         rulebook = RuleBook(config.rules_dir, template_checks(config.templates_dir))
+    importlib.import_module("engine.messages.letter_pdf")  # fpdf takes seconds to import
+
     metrics = ApiMetrics()
 
     @asynccontextmanager

@@ -43,11 +43,13 @@ def preview_answer(
     *,
     invoices: Sequence[Mapping[str, Any]] = (),
     address: Sequence[str] = (),
+    letter_pdf: bool = True,
 ) -> Preview:
     """Decide for `facts` at `now` and render the message of the step it names.
 
     The letter PDF is written to a private temporary folder and returned as bytes: the answer's
     `message.pdf` is left for the caller to point at (an URL, a file it writes, a data URI).
+    With `letter_pdf` false no PDF is built (building one takes longer than all the rest).
     """
     decision = decide(rules, facts, now)
     answer = decision.to_json()
@@ -63,6 +65,7 @@ def preview_answer(
                 payments=settings.payments,
                 pdf_dir=Path(folder),
                 today=now.date(),
+                letter_pdf=letter_pdf,
             )
         )
         pdf = None

@@ -18,8 +18,11 @@ def preview_stored(
     customer_id: str,
     now: dt.datetime,
     settings: PreviewSettings,
+    *,
+    letter_pdf: bool = True,
 ) -> Preview:
-    """The preview of `customer_id` at `now`; CustomerNotFound when the store has no such id."""
+    """The preview of `customer_id` at `now`; CustomerNotFound when the store has no such id.
+    `letter_pdf` false: a letter's PDF is not built (`Preview.pdf` stays None)."""
     facts = fact_sheet_for(engine, customer_id, now)
     data = message_data(engine, customer_id, now)
     return preview_answer(rules, facts, now, settings, invoices=data.invoices, address=data.address)

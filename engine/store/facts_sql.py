@@ -35,7 +35,7 @@ from sqlalchemy import (
     true,
     type_coerce,
 )
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from engine.decision.model import FactSheet
 from engine.rules.facts import CHANNELS
@@ -88,11 +88,9 @@ def fact_query(
     today = bindparam("today", now.astimezone(dt.UTC).date(), type_=Date)
     # one named parameter for every CTE: the statement for a few customers is built once and
     # reused (building it costs far more than running it; see `_query_by_ids`)
-    ids = (
-        bindparam("ids", list(customer_ids), expanding=True)
-        if customer_ids is not None
-        else None
-    )
+    ids: BindParameter[Any] | None = None
+    if customer_ids is not None:
+        ids = bindparam("ids", list(customer_ids), expanding=True)
 
     def scope(column: Any) -> ColumnElement[bool]:
         # every CTE is narrowed to the same customers, so a chunk reads only its own rows

@@ -123,12 +123,15 @@ def page(
     """The next message as the customer will see it, beside the trace."""
     at = moment(now)
     try:
-        found = preview_stored(state.engine, state.rulebook.current, customer_id, at, state.preview)
+        found = preview_stored(
+            state.engine, state.rulebook.current, customer_id, at, state.preview, letter_pdf=False
+        )
     except CustomerNotFound:
         return _page(request, "search.html", {"q": customer_id, "found": [], "missing": True}, 404)
     answer = found.answer
     pdf_url = None
-    if found.pdf is not None:
+    message = answer.get("message")
+    if isinstance(message, dict) and message.get("channel") == "letter":
         pdf_url = f"/preview/{quote(customer_id, safe='')}/letter.pdf?now={quote(at.isoformat())}"
     return _page(
         request,

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from engine.api.auth import ApiToken
 from engine.api.deps import get_state, moment, require
@@ -42,15 +42,19 @@ def next_message(
     state: Annotated[ApiState, Depends(get_state)],
     _token: Annotated[ApiToken, Depends(require("preview"))],
     now: NowQuery = None,
-) -> dict[str, Any]:
+) -> JSONResponse:
     """The decision for the stored customer, rendered, with trace, payment options (links, the
     EPC QR as a data URI), send_at in the customer's time zone and the ruleset version."""
     at = moment(now)
-    found = preview_stored(state.engine, state.rulebook.current, customer_id, at, state.preview)
+    found = preview_stored(
+        state.engine, state.rulebook.current, customer_id, at, state.preview, letter_pdf=False
+    )
     answer = found.answer
-    if found.pdf is not None and isinstance(answer.get("message"), dict):
-        answer["message"]["pdf"] = letter_url(customer_id, now or at.isoformat())
-    return answer
+    message = answer.get("message")
+    if isinstance(message, dict) and message.get("channel") == "letter":
+        # built on its own request: a PDF takes longer to make than the rest of the answer
+        message["pdf"] = letter_url(customer_id, now or at.isoformat())
+    return JSONResponse(answer)
 
 
 @router.get(
