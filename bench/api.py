@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import functools
 import json
 import os
 import random
@@ -41,6 +42,8 @@ sys.path.insert(0, str(ROOT))
 
 from engine.api.auth import new_token  # noqa: E402
 from engine.store.db import make_engine  # noqa: E402
+
+print = functools.partial(print, flush=True)  # progress shows up when piped
 
 NOW = "2026-11-24T10:00:00+01:00"
 #: The debtors a preview is asked about: those with something open (the others answer `none`

@@ -17,7 +17,7 @@ from engine.messages.render import template_checks
 from engine.preview.answer import PreviewSettings
 from engine.rules.compile import CompiledRules, compile_rules
 from engine.rules.rulebook import RuleBook
-from engine.rules.rulespec import RuleSource, validate_sources
+from engine.rules.rulespec import RuleSource, ruleset_version, validate_sources
 
 #: How many what-if rule sets stay compiled (each is a durable_rules ruleset for good).
 WHAT_IF_CACHE = 32
@@ -39,6 +39,10 @@ class ApiState:
     def what_if(self, files: dict[str, str]) -> CompiledRules:
         """Compiled rules from posted files; RuleError (every problem, file:line:col) if bad."""
         sources = [RuleSource(name, text) for name, text in sorted(files.items())]
+        with self._lock:  # the same files again: validated and compiled already
+            known = self._what_ifs.get(ruleset_version(sources))
+        if known is not None:
+            return known
         spec, problems = validate_sources(sources)
         if spec is not None:
             for check in template_checks(self.config.templates_dir):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -53,7 +54,13 @@ def preview_answer(
     """
     decision = decide(rules, facts, now)
     answer = decision.to_json()
-    with tempfile.TemporaryDirectory(prefix="payjourney-preview-") as folder:
+    with contextlib.ExitStack() as stack:
+        # a folder only when a PDF is built: making and removing one costs milliseconds
+        folder = (
+            Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="payjourney-preview-")))
+            if letter_pdf and decision.channel == "letter"
+            else None
+        )
         answer.update(
             render_preview(
                 decision,
@@ -63,9 +70,9 @@ def preview_answer(
                 invoices=invoices,
                 address=address,
                 payments=settings.payments,
-                pdf_dir=Path(folder),
+                pdf_dir=folder,
                 today=now.date(),
-                letter_pdf=letter_pdf,
+                letter_pdf=folder is not None,
             )
         )
         pdf = None
