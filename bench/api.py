@@ -293,10 +293,14 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--wrk-seconds", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers, both servers")
     args = parser.parse_args()
 
     ids = ensure_portfolio(args.db, args.debtors)
-    print(f"{args.debtors:,} debtors in {args.db}; {len(ids):,} with an open balance are asked")
+    print(
+        f"{args.debtors:,} debtors in {args.db}; {len(ids):,} with an open balance are asked;"
+        f" {args.workers} worker(s) per server; {os.cpu_count()} cores"
+    )
     secret, token = new_token("bench", ["preview"])
     env = {**os.environ, "PAYJOURNEY_API_TOKENS": token.line()}
     api_port, hello_port = free_port(), free_port()
@@ -312,11 +316,33 @@ def main() -> None:
     ]
     servers = [
         start(
-            [sys.executable, "-m", "engine", "--db", args.db, "serve", "--port", str(api_port)],
+            [
+                sys.executable,
+                "-m",
+                "engine",
+                "--db",
+                args.db,
+                "serve",
+                "--port",
+                str(api_port),
+                "--workers",
+                str(args.workers),
+            ],
             env,
             api_port,
         ),
-        start([*uvicorn, "--port", str(hello_port), "bench.hello:app"], env, hello_port),
+        start(
+            [
+                *uvicorn,
+                "--workers",
+                str(args.workers),
+                "--port",
+                str(hello_port),
+                "bench.hello:app",
+            ],
+            env,
+            hello_port,
+        ),
     ]
     results: dict[str, dict[str, Any]] = {}
     try:

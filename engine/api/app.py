@@ -83,3 +83,20 @@ def create_app(
         app.include_router(module.router)
     app.add_middleware(ApiMiddleware, body_limit=config.body_limit, metrics=metrics)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app as configured by environment variables: the factory `payjourney serve --workers
+    N` hands to uvicorn, so each worker process builds its own (PAYJOURNEY_DB, PAYJOURNEY_RULES,
+    PAYJOURNEY_TEMPLATES, PAYJOURNEY_API_TOKENS and PAYJOURNEY_API_TOKENS_FILE)."""
+    import os
+    from pathlib import Path
+
+    tokens_file = os.environ.get("PAYJOURNEY_API_TOKENS_FILE")
+    config = ApiConfig.from_env(
+        db_url=os.environ.get("PAYJOURNEY_DB", "sqlite:///payjourney.db"),
+        rules_dir=Path(os.environ.get("PAYJOURNEY_RULES", "rules")),
+        templates_dir=Path(os.environ.get("PAYJOURNEY_TEMPLATES", "templates")),
+        tokens_file=Path(tokens_file) if tokens_file else None,
+    )
+    return create_app(config)

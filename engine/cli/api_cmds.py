@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -25,7 +26,7 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
         port: Annotated[int, typer.Option(help="Port.")] = 8000,
-        workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+        workers: Annotated[int, typer.Option(min=1, help="Worker processes (one per core).")] = 1,
         tokens: Annotated[
             Path | None,
             typer.Option(help="File of token lines (besides PAYJOURNEY_API_TOKENS)."),
@@ -57,7 +58,26 @@ def register(app: typer.Typer) -> None:
             )
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
         # uvicorn's own access log prints paths and queries, which name customers: ours does not
-        uvicorn.run(api, host=host, port=port, workers=workers, access_log=False)
+        if workers == 1:
+            uvicorn.run(api, host=host, port=port, access_log=False)
+            return
+        # several processes: each builds its app from the same settings, passed by environment
+        os.environ.update(
+            PAYJOURNEY_DB=options.db_url,
+            PAYJOURNEY_RULES=str(options.rules_dir),
+            PAYJOURNEY_TEMPLATES=str(templates),
+            PAYJOURNEY_SESSION_SECRET=config.session_secret.hex(),
+        )
+        if tokens is not None:
+            os.environ["PAYJOURNEY_API_TOKENS_FILE"] = str(tokens)
+        uvicorn.run(
+            "engine.api.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            access_log=False,
+        )
 
     @app.command()
     def preview(
