@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import NOW, TOKENS, bearer
+from engine.api import create_app
+from engine.rules.rulebook import RuleBook
+from engine.store.db import make_engine
+from engine.store.importer import import_rows
+from tests.api.conftest import NOW, TOKENS, bearer, config
 
 
 def signed_in(client: TestClient, kind: str = "preview") -> TestClient:
@@ -73,3 +77,42 @@ def test_a_bearer_token_opens_the_page_too(client: TestClient) -> None:
 def test_an_unknown_debtor_shows_the_search_with_a_note(client: TestClient) -> None:
     page = signed_in(client).get("/preview/C-404")
     assert page.status_code == 404 and "No customer with id" in page.text
+
+
+def test_a_whatsapp_message_is_shown_as_a_phone_bubble(sqlite_url: str, rulebook: RuleBook) -> None:
+    """A Dutch consumer who opted in to WhatsApp, ten days overdue: the text in a bubble."""
+    engine = make_engine(sqlite_url)
+    try:
+        import_rows(
+            engine,
+            {
+                "customers": [
+                    {"id": "C-WA", "kind": "consumer", "country": "NL", "name": "Sanne Bakker"}
+                ],
+                "contacts": [
+                    {
+                        "id": "K-WA",
+                        "customer_id": "C-WA",
+                        "whatsapp": "+31612345678",
+                        "consent_whatsapp": True,
+                    }
+                ],
+                "invoices": [
+                    {
+                        "id": "INV-WA",
+                        "customer_id": "C-WA",
+                        "amount": "42.50",
+                        "currency": "EUR",
+                        "issue_date": "2026-10-15",
+                        "due_date": "2026-11-14",
+                    }
+                ],
+            },
+        )
+    finally:
+        engine.dispose()
+    with TestClient(create_app(config(sqlite_url), rulebook=rulebook)) as client:
+        page = client.get("/preview/C-WA", params={"now": NOW}, headers=bearer("preview"))
+    assert page.status_code == 200
+    assert '<div class="phone whatsapp">' in page.text
+    assert 'id="bubble"' in page.text and "42,50" in page.text
