@@ -107,19 +107,16 @@ def decide_by_hand(spec: RuleSpec, v: Any, now: dt.datetime) -> tuple[Any, ...]:
     for step in steps[done:]:
         at = timing.step_time(due, step.at_days, shift, window, tz, country, calendars, hour)
         if at > now:
-            if chosen is None:
-                return (persona, "wait", step.index + 1, None, at, options)
+            if chosen is None:  # a wait names the step's channel as today's facts allow
+                ahead = _channels(step.channels, v)
+                return (persona, "wait", step.index + 1, ahead[0] if ahead else None, at, options)
             break
         if chosen is None or not chosen.required:
             chosen = step
     assert chosen is not None
     if chosen.action == "handoff":
         return (persona, "handoff", chosen.index + 1, None, now, options)
-    channels = []
-    for name in chosen.channels:
-        channel = preferred_channel(v) if name == "preferred" else name
-        if channel is not None and channel not in channels and allowed(channel, v):
-            channels.append(channel)
+    channels = _channels(chosen.channels, v)
     if not channels:
         return (persona, "handoff", chosen.index + 1, None, now, options)
     if v["journey.messages_last_7_days"] >= 3:
@@ -131,3 +128,12 @@ def decide_by_hand(spec: RuleSpec, v: Any, now: dt.datetime) -> tuple[Any, ...]:
     if opening != now:
         return (persona, "wait", chosen.index + 1, channels[0], opening, options)
     return (persona, "send", chosen.index + 1, channels[0], now, options)
+
+
+def _channels(names: Any, v: Any) -> list[str]:
+    channels: list[str] = []
+    for name in names:
+        channel = preferred_channel(v) if name == "preferred" else name
+        if channel is not None and channel not in channels and allowed(channel, v):
+            channels.append(channel)
+    return channels

@@ -335,3 +335,46 @@ def test_a_handoff_with_a_notice_tells_the_debtor_on_the_first_allowed_channel()
     )
     silent = decide(SIMPLE, debtor(journey__steps_sent=4), at("2026-12-14T10:00:00+01:00"))
     assert silent.action is Action.HANDOFF and silent.channel is None
+
+
+def test_a_waiting_debtor_is_told_which_channel_and_template_come_next() -> None:
+    """Step 2 days away: `wait` names its channel (preferred -> sms with opt-in), fallbacks and
+    template, as they stand on today's facts."""
+    decision = decide(
+        SIMPLE,
+        debtor(
+            journey__steps_sent=1,
+            customer__preferred_channel="sms",
+            customer__consent__sms=True,
+        ),
+        at("2026-11-05T10:00:00+01:00"),
+    )
+    assert decision.action is Action.WAIT
+    assert (decision.channel, decision.fallback_channels, decision.template) == (
+        "sms",
+        ("email",),
+        "reminder-2",
+    )
+
+
+def test_a_waiting_step_drops_channels_without_consent_and_says_so() -> None:
+    """Without SMS opt-in the waiting step falls to email, and the trace shows sms dropped."""
+    decision = decide(
+        SIMPLE,
+        debtor(journey__steps_sent=1, customer__preferred_channel="sms"),
+        at("2026-11-05T10:00:00+01:00"),
+    )
+    assert (decision.action, decision.channel, decision.fallback_channels) == (
+        Action.WAIT,
+        "email",
+        (),
+    )
+    assert any(t.rule == "steps[1].channel" and not t.matched for t in decision.trace)
+
+
+def test_only_a_none_decision_has_no_channel() -> None:
+    """Paid: `none` and no channel; waiting outside the window: still the step's channel."""
+    assert decide(SIMPLE, debtor(balance__open_amount=0), NOW).channel is None
+    sunday = at("2026-11-22T10:00:00+01:00")
+    waiting = decide(SIMPLE, debtor(), sunday)
+    assert waiting.action is Action.WAIT and waiting.channel is not None

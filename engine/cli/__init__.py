@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
+
 import typer
 
-from engine.cli import demo_cmd, payments_cmds, rules_cmds, schedule_cmds, store_cmds
+from engine.cli import api_cmds, demo_cmd, payments_cmds, rules_cmds, schedule_cmds, store_cmds
 from engine.cli.context import add_global_options
 
 app = typer.Typer(
@@ -20,8 +23,36 @@ store_cmds.register(app)
 schedule_cmds.register(app)
 demo_cmd.register(app)
 payments_cmds.register(app)
+api_cmds.register(app)
+
+#: Global options users may also type after the command (`payjourney explain f.json --rules r/`).
+GLOBAL_OPTIONS = ("--db", "--rules")
+
+
+def hoist_global_options(args: Sequence[str]) -> list[str]:
+    """Move `--db X` / `--rules X` (or `--db=X`) found after the command to the front, where
+    Click reads global options; everything after `--` stays where it is."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        name = arg.split("=", 1)[0]
+        if name in GLOBAL_OPTIONS:
+            if "=" in arg:
+                front.append(arg)
+            else:
+                front.extend(args[i : i + 2])
+                i += 1
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
 
 
 def main() -> None:
     """Entry point of the `payjourney` console script."""
-    app()
+    app(args=hoist_global_options(sys.argv[1:]))

@@ -54,20 +54,14 @@ def parse_now(text: str | None, zone: str = "Europe/Amsterdam") -> dt.datetime:
     """`--now` as an aware datetime; the clock when absent.
 
     A time without an offset is read in `zone` (the rules' time zone), a bare date as the
-    start of that day there.
+    start of that day there (`engine.preview.answer.parse_moment`, which the API uses too).
     """
-    if not text:
-        return dt.datetime.now(dt.UTC)
+    from engine.preview.answer import parse_moment
+
     try:
-        moment = dt.datetime.fromisoformat(text.strip())
+        return parse_moment(text, zone)
     except ValueError as exc:
-        raise typer.BadParameter(
-            f"{text!r} is not an ISO 8601 time; write e.g. 2026-11-24T09:30:00+01:00,"
-            " 2026-11-24T09:30 (the rules' time zone) or 2026-11-24 (start of that day)"
-        ) from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=ZoneInfo(zone))
-    return moment
+        raise typer.BadParameter(str(exc)) from None
 
 
 def needs_zone(text: str | None) -> bool:

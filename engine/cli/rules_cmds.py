@@ -144,12 +144,11 @@ def register(app: typer.Typer) -> None:
         moment = now_option(ctx, now)
         facts = _facts(options.db_url, facts_file, customer, moment)
         rules = load_compiled(options.rules_dir)
-        decision = decide(rules, facts, moment)
-        answer = decision.to_json()
         if render:
-            answer.update(
-                _render(decision, facts, rules, templates, options.db_url, customer, moment)
-            )
+            decision, answer = _render(facts, rules, templates, options.db_url, customer, moment)
+        else:
+            decision = decide(rules, facts, moment)
+            answer = decision.to_json()
         if as_json:
             typer.echo(json.dumps(answer, indent=2, ensure_ascii=False))
         else:
@@ -192,16 +191,16 @@ def _facts(
 
 
 def _render(
-    decision: Decision,
     facts: FactSheet,
     rules: CompiledRules,
     templates: Path,
     db_url: str,
     customer: str | None,
     now: dt.datetime,
-) -> dict[str, Any]:
-    """The rendered message; a stored customer's open invoices and address come from the store."""
-    from engine.messages.render import render_preview
+) -> tuple[Decision, dict[str, Any]]:
+    """Decide and render (engine.preview, as the API does); a stored customer's open invoices
+    and address come from the store. A letter's PDF is written to a temporary folder."""
+    from engine.preview.answer import PreviewSettings, preview_answer
 
     invoices: tuple[dict[str, Any], ...] = ()
     address: tuple[str, ...] = ()
@@ -212,14 +211,30 @@ def _render(
         with open_store(db_url) as engine:
             data = message_data(engine, customer, now)
         invoices, address = data.invoices, data.address
-    return render_preview(
-        decision,
+    found = preview_answer(
+        rules,
         facts,
-        templates_dir=templates,
-        settings=rules.spec.settings,
+        now,
+        PreviewSettings(templates_dir=templates),
         invoices=invoices,
         address=address,
     )
+    write_pdf(found.answer, found.pdf)
+    return found.decision, found.answer
+
+
+def write_pdf(answer: dict[str, Any], pdf: bytes | None) -> None:
+    """Save a letter's PDF in a fresh temporary folder and put its path in the answer."""
+    message = answer.get("message")
+    if pdf is None or not isinstance(message, dict):
+        return
+    journey = answer.get("journey") or {}
+    name = f"{answer.get('customer_id') or 'letter'}-{journey.get('template') or 'letter'}.pdf"
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="payjourney-letter-")) / name.replace("/", "_")
+    path.write_bytes(pdf)
+    message["pdf"] = str(path)
 
 
 def print_decision(

@@ -123,6 +123,13 @@ def _next_step(
     if chosen is None:
         step = unsent[0]
         notes.append(("step", step, times[0], "next step, not yet due"))
+        # the waiting step is named as it stands on today's facts (consent, preferred channel):
+        # a preview shows the message it will send, and a plan counts it per channel
+        channels = _channels(step, v, notes)
+        if channels:
+            base["channel"], base["fallback_channels"] = channels[0], channels[1:]
+            if step.action == "send":
+                base["fallback_after"] = step.fallback_after
         return Decision(
             action=Action.WAIT,
             reason=f"step {step.index + 1} is due at {times[0].isoformat()}",

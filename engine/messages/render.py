@@ -191,6 +191,7 @@ def render_preview(
     today: dt.date | None = None,
     pdf_dir: Path | None = None,
     address: Sequence[str] = (),
+    letter_pdf: bool = True,
 ) -> dict[str, Any]:
     """The rendered parts of the preview answer (shared/design/surfaces.md): `amount_due` with
     `formatted`, `payment_options` with links, references and QR, and `message`.
@@ -198,7 +199,8 @@ def render_preview(
     Without `payments` no link is created (NotConfiguredProvider: `url` null, `created`
     false, a `note` saying why). Without `creditor` it comes from configuration
     (engine.messages.creditor.load_creditor, reading `settings.creditor`). A letter also gets a PDF in
-    `pdf_dir` (default: a temporary directory) with the recipient `address` lines.
+    `pdf_dir` (default: a temporary directory) with the recipient `address` lines, unless
+    `letter_pdf` is false (an answer that only links to the PDF need not build it).
     Decisions that send nothing get `message: null`.
     """
     extra: Mapping[str, Any] = settings.extra if settings is not None else {}
@@ -265,7 +267,7 @@ def render_preview(
         channel=decision.channel,
         context=context,
     )
-    if message.channel == "letter":
+    if message.channel == "letter" and letter_pdf:
         from engine.messages.letter_pdf import LetterParts, write_letter
 
         folder = pdf_dir or Path(tempfile.mkdtemp(prefix="payjourney-letter-"))

@@ -108,3 +108,11 @@ def _store_event(engine: Engine, event: EventRow, now: dt.datetime) -> dt.dateti
             }
             insert_new(conn, t.Dispute.__table__, [dispute], key=("id",))  # type: ignore[attr-defined]
     return occurred
+
+
+def stored_event(engine: Engine, event_id: str) -> dict[str, Any] | None:
+    """The event stored under `event_id` (its first version), or None."""
+    table = t.Event.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        row = conn.execute(select(table).where(table.c.id == event_id)).mappings().first()
+    return dict(row) if row is not None else None

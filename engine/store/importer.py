@@ -19,9 +19,9 @@ from sqlalchemy import Engine, Table, select
 from engine.store import tables as t
 from engine.store.bulk import upsert
 from engine.store.cells import normalise, readers
-from engine.store.errors import ImportRejected, RowProblem
+from engine.store.errors import ImportFileError, ImportRejected, RowProblem
 from engine.store.rows import ROW_KINDS, Row
-from engine.store.sources import SourceFile, discover, read_rows
+from engine.store.sources import RawRow, SourceFile, discover, read_rows
 
 __all__ = ["ImportReport", "SourceFile", "discover", "import_path", "parse", "read_rows"]
 
@@ -139,16 +139,22 @@ def _check_references(engine: Engine, parsed: Sequence[_Parsed]) -> list[RowProb
 
 def parse(sources: Iterable[SourceFile]) -> tuple[list[_Parsed], list[RowProblem]]:
     """Validate every row of every file; collect every problem in one pass."""
+    return _parse((source, read_rows(source)) for source in sources)
+
+
+def _parse(
+    sources: Iterable[tuple[SourceFile, Iterable[RawRow]]],
+) -> tuple[list[_Parsed], list[RowProblem]]:
     parsed: list[_Parsed] = []
     problems: list[RowProblem] = []
-    for source in sources:
+    for source, numbered in sources:
         model = ROW_KINDS[source.kind]
         cell_readers = readers(model)
         name = source.name
         rows: list[tuple[int, Row]] = []
         rejected: set[str] = set()
         seen: dict[str, int] = {}
-        for read in read_rows(source):
+        for read in numbered:
             number = read.number
             raw, unreadable = normalise(read.values, cell_readers)
             found = [
@@ -202,14 +208,50 @@ def _record(row: Row, zones: Mapping[str, str], now: dt.datetime) -> dict[str, A
 
 def import_path(engine: Engine, path: Path, *, now: dt.datetime | None = None) -> ImportReport:
     """Import all files under `path` in one transaction, or raise ImportRejected (load nothing)."""
-    now = now or dt.datetime.now(dt.UTC)
     sources = discover(path)
     parsed, problems = parse(sources)
+    return _load(engine, parsed, problems, [s.name for s in sources], now)
+
+
+def import_rows(
+    engine: Engine,
+    rows: Mapping[str, Sequence[Mapping[str, Any]]],
+    *,
+    now: dt.datetime | None = None,
+) -> ImportReport:
+    """Import rows given as data (`{"customers": [...], "invoices": [...]}`) exactly as files
+    are imported: the same row models, reference checks and records. A problem names the kind
+    and the 1-based item (`invoices:2: amount: ...`); any problem loads nothing."""
+    unknown = [kind for kind in rows if kind not in ROW_KINDS]
+    if unknown:
+        raise ImportFileError(
+            f"unknown row kind(s) {', '.join(map(repr, unknown))}; use {', '.join(ROW_KINDS)}"
+        )
+    order = list(ROW_KINDS)
+    given = sorted(rows.items(), key=lambda item: order.index(item[0]))
+    parsed, problems = _parse(
+        (
+            SourceFile(path=Path(kind), kind=kind),
+            (RawRow(number=n, values=dict(item)) for n, item in enumerate(items, start=1)),
+        )
+        for kind, items in given
+    )
+    return _load(engine, parsed, problems, [kind for kind, _ in given], now)
+
+
+def _load(
+    engine: Engine,
+    parsed: list[_Parsed],
+    problems: list[RowProblem],
+    files: list[str],
+    now: dt.datetime | None,
+) -> ImportReport:
+    now = now or dt.datetime.now(dt.UTC)
     problems += _check_references(engine, parsed)
     if problems:
         raise ImportRejected(problems)
     zones = _zones(engine, parsed)
-    report = ImportReport(files=[s.name for s in sources])
+    report = ImportReport(files=files)
     with engine.begin() as conn:
         for part in parsed:
             table = _TABLES[part.source.kind].__table__

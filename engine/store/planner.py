@@ -221,7 +221,8 @@ def _decide_all(
         summary.actions[decision.action.value] += 1
         if decision.persona:
             summary.personas[decision.persona] += 1
-        if decision.channel and decision.action is Action.SEND:
+        if decision.channel and decision.action in (Action.SEND, Action.WAIT):
+            # a waiting step is a message planned for later: it counts for its channel too
             summary.channels[decision.channel] += 1
         if decision.persona and decision.journey_step is not None:
             step = (decision.persona, decision.journey_step, decision.template or "-")

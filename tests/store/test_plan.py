@@ -177,3 +177,13 @@ def test_a_new_persona_starts_its_journey_from_the_first_step(
     assert _sheet(store, "C-1")["journey.steps_sent"] == 2
     plan(store, as_persona("b"), NOW)
     assert _sheet(store, "C-1")["journey.steps_sent"] == 0
+
+
+def test_a_debtor_waiting_for_the_next_step_counts_for_its_channel(
+    store: Engine, default_rules: CompiledRules, tmp_path: Path
+) -> None:
+    """Not due yet: the summary's messages per channel still counts the waiting step."""
+    load(store, tmp_path, customers=[customer("C-W")], invoices=[overdue("C-W", due="2026-12-20")])
+    summary = plan(store, functools.partial(decide, default_rules), NOW, dry_run=True)
+    assert summary.actions["wait"] == 1
+    assert sum(summary.channels.values()) == 1

@@ -1,9 +1,12 @@
-"""Payment links through Mollie's payment-link API (POST /v2/payment-links), over httpx."""
+"""Mollie over httpx: payment links (POST /v2/payment-links) and payment status (GET /v2/payments)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -103,3 +106,72 @@ def _problem(response: httpx.Response) -> str:
     if isinstance(data, dict):
         return f"{data.get('title', '')}: {data.get('detail', '')}".strip(": ")
     return str(data)[:200]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MolliePayment:
+    """A payment as Mollie's API reports it (GET /v2/payments/{id})."""
+
+    id: str
+    status: str  # open | pending | authorized | paid | canceled | expired | failed
+    amount: Decimal
+    currency: str
+    paid_at: dt.datetime | None
+    description: str
+    metadata: dict[str, Any]
+
+
+class MollieClient:
+    """Reads payments from Mollie's API: a webhook says only an id, the API says what happened."""
+
+    name = "mollie"
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if not api_key:
+            raise ProviderError(
+                self.name, "no API key; set PAYJOURNEY_MOLLIE_API_KEY to a test_ or live_ key"
+            )
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def payment(self, payment_id: str) -> MolliePayment | None:
+        """The payment, or None when Mollie does not know the id (a forged or foreign webhook)."""
+        try:
+            response = self._client.get(f"/payments/{quote(payment_id, safe='')}")
+        except httpx.HTTPError as exc:
+            raise ProviderError(self.name, f"request failed: {exc}") from exc
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise ProviderError(self.name, _problem(response), status=response.status_code)
+        try:
+            data = response.json()
+            paid_at = data.get("paidAt")
+            metadata = data.get("metadata")
+            return MolliePayment(
+                id=str(data["id"]),
+                status=str(data["status"]),
+                amount=Decimal(str(data["amount"]["value"])),
+                currency=str(data["amount"]["currency"]),
+                paid_at=dt.datetime.fromisoformat(paid_at) if isinstance(paid_at, str) else None,
+                description=str(data.get("description") or ""),
+                metadata=metadata if isinstance(metadata, dict) else {},
+            )
+        except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
+            raise ProviderError(
+                self.name, f"unreadable payment answer: {exc}", status=response.status_code
+            ) from exc
+
+    def close(self) -> None:
+        self._client.close()

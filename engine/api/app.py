@@ -1,0 +1,102 @@
+"""The app factory: `create_app(config)` wires the database, the rules, auth and the routes."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from engine.api.config import ApiConfig
+from engine.api.errors import install_error_handlers
+from engine.api.middleware import ApiMetrics, ApiMiddleware
+from engine.api.pages import staff
+from engine.api.routes import customers, events, health, preview
+from engine.api.routes import webhooks as webhook_routes
+from engine.api.state import ApiState
+from engine.api.webhooks import WebhookRegistry
+from engine.api.webhooks.mollie import MollieWebhook
+from engine.messages.payments.mollie import MollieClient
+from engine.messages.render import template_checks
+from engine.preview.answer import PreviewSettings
+from engine.rules.rulebook import RuleBook
+from engine.store.db import make_engine
+from engine.store.migrate import ensure_ready
+
+
+def default_registry(config: ApiConfig) -> WebhookRegistry:
+    """The webhook verifiers this configuration enables.
+
+    Merge point for the channels issue: register the SMS, WhatsApp, print-provider and
+    email-DSN verifiers here, next to Mollie, each with its secret from configuration.
+    """
+    registry = WebhookRegistry()
+    if config.mollie_api_key:
+        client = MollieClient(config.mollie_api_key, base_url=config.mollie_base_url)
+        registry.register(
+            "mollie", MollieWebhook(client, signing_secret=config.mollie_webhook_secret)
+        )
+    return registry
+
+
+def create_app(
+    config: ApiConfig,
+    *,
+    webhooks: WebhookRegistry | None = None,
+    rulebook: RuleBook | None = None,
+) -> FastAPI:
+    """The API for `config`. Fails at start (RuleError, DatabaseNotReady) on bad rules or an
+    old schema, so a broken configuration never serves. `rulebook` (default: read from
+    `config.rules_dir`, templates checked) lets several apps share rules already loaded."""
+    engine = make_engine(config.db_url, pool_pre_ping=True)
+    ensure_ready(engine)
+    if rulebook is None:
+        rulebook = RuleBook(config.rules_dir, template_checks(config.templates_dir))
+    importlib.import_module("engine.messages.letter_pdf")  # fpdf takes seconds to import
+
+    metrics = ApiMetrics()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="payjourney",
+        version="1",
+        summary="The next payment request of each debtor, and why; events in.",
+        description='Errors are `{"error": {"code", "message", "details"}}`. Every '
+        "endpoint but /v1/health and the webhooks needs `Authorization: Bearer <token>`.",
+    )
+    app.state.payjourney = ApiState(
+        config=config,
+        engine=engine,
+        rulebook=rulebook,
+        preview=PreviewSettings(templates_dir=config.templates_dir),
+        metrics=metrics,
+        webhooks=webhooks if webhooks is not None else default_registry(config),
+    )
+    install_error_handlers(app)
+    for module in (health, customers, preview, events, webhook_routes, staff):
+        app.include_router(module.router)
+    app.add_middleware(ApiMiddleware, body_limit=config.body_limit, metrics=metrics)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The app as configured by environment variables: the factory `payjourney serve --workers
+    N` hands to uvicorn, so each worker process builds its own (PAYJOURNEY_DB, PAYJOURNEY_RULES,
+    PAYJOURNEY_TEMPLATES, PAYJOURNEY_API_TOKENS and PAYJOURNEY_API_TOKENS_FILE)."""
+    import os
+    from pathlib import Path
+
+    tokens_file = os.environ.get("PAYJOURNEY_API_TOKENS_FILE")
+    config = ApiConfig.from_env(
+        db_url=os.environ.get("PAYJOURNEY_DB", "sqlite:///payjourney.db"),
+        rules_dir=Path(os.environ.get("PAYJOURNEY_RULES", "rules")),
+        templates_dir=Path(os.environ.get("PAYJOURNEY_TEMPLATES", "templates")),
+        tokens_file=Path(tokens_file) if tokens_file else None,
+    )
+    return create_app(config)

@@ -1,0 +1,28 @@
+"""The next message of a stored customer: facts and open invoices from the store, then decide."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Engine
+
+from engine.preview.answer import Preview, PreviewSettings, preview_answer
+from engine.rules.compile import CompiledRules
+from engine.store.facts_sql import fact_sheet_for
+from engine.store.message_data import message_data
+
+
+def preview_stored(
+    engine: Engine,
+    rules: CompiledRules,
+    customer_id: str,
+    now: dt.datetime,
+    settings: PreviewSettings,
+    *,
+    letter_pdf: bool = True,
+) -> Preview:
+    """The preview of `customer_id` at `now`; CustomerNotFound when the store has no such id.
+    `letter_pdf` false: a letter's PDF is not built (`Preview.pdf` stays None)."""
+    facts = fact_sheet_for(engine, customer_id, now)
+    data = message_data(engine, customer_id, now)
+    return preview_answer(rules, facts, now, settings, invoices=data.invoices, address=data.address)

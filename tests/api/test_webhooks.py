@@ -1,0 +1,153 @@
+"""POST /v1/webhooks/{provider}: Mollie's id-only webhook, checked against a local Mollie."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from engine.api import create_app
+from engine.api.app import default_registry
+from engine.rules.rulebook import RuleBook
+from engine.store import tables as t
+from engine.store.db import make_engine
+from tests.api.conftest import config
+
+PAYMENTS: dict[str, dict[str, Any]] = {
+    "tr_paid": {
+        "id": "tr_paid",
+        "status": "paid",
+        "amount": {"value": "120.00", "currency": "EUR"},
+        "paidAt": "2026-11-24T09:12:00+00:00",
+        "description": "Invoice INV-NL-1",
+        "metadata": {"customer_id": "C-NL", "invoice_id": "INV-NL-1"},
+    },
+    "tr_open": {
+        "id": "tr_open",
+        "status": "open",
+        "amount": {"value": "80.00", "currency": "EUR"},
+        "description": "Invoice INV-DE-1",
+        "metadata": {"customer_id": "C-DE"},
+    },
+}
+SECRET = "whsec_test"
+
+
+class _Mollie(BaseHTTPRequestHandler):
+    """Answers GET /v2/payments/{id} as Mollie does, for the known test payments."""
+
+    def do_GET(self) -> None:
+        auth = self.headers.get("Authorization")
+        payment = PAYMENTS.get(self.path.removeprefix("/v2/payments/"))
+        if auth != "Bearer test_key":
+            self._send(401, {"status": 401, "title": "Unauthorized Request"})
+        elif payment is None:
+            self._send(404, {"status": 404, "title": "Not Found", "detail": "No payment exists"})
+        else:
+            self._send(200, {"resource": "payment", **payment})
+
+    def _send(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/hal+json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def mollie_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Mollie)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v2"
+    server.shutdown()
+    server.server_close()
+
+
+def hook_client(url: str, mollie_url: str, rulebook: RuleBook, secret: str | None) -> TestClient:
+    settings = config(
+        url, mollie_api_key="test_key", mollie_base_url=mollie_url, mollie_webhook_secret=secret
+    )
+    return TestClient(create_app(settings, rulebook=rulebook, webhooks=default_registry(settings)))
+
+
+def events(url: str) -> list[tuple[str, str, str]]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(t.Event.id, t.Event.customer_id, t.Event.kind)).all()
+    finally:
+        engine.dispose()
+    return [tuple(r) for r in rows]
+
+
+def post_id(client: TestClient, payment_id: str, headers: dict[str, str] | None = None) -> Any:
+    return client.post(
+        "/v1/webhooks/mollie",
+        content=f"id={payment_id}",
+        headers={"Content-Type": "application/x-www-form-urlencoded", **(headers or {})},
+    )
+
+
+def test_a_paid_mollie_payment_becomes_one_paid_event(
+    sqlite_url: str, mollie_url: str, rulebook: RuleBook
+) -> None:
+    """Mollie posts only the id; the status is fetched; the same webhook twice records once."""
+    with hook_client(sqlite_url, mollie_url, rulebook, None) as client:
+        first = post_id(client, "tr_paid")
+        again = post_id(client, "tr_paid")
+    assert first.status_code == 200, first.text
+    assert (first.json()["recorded"], again.json()["recorded"]) == (1, 0)
+    assert events(sqlite_url) == [("mollie-tr_paid", "C-NL", "paid")]
+
+
+def test_a_payment_not_yet_paid_records_nothing(
+    sqlite_url: str, mollie_url: str, rulebook: RuleBook
+) -> None:
+    with hook_client(sqlite_url, mollie_url, rulebook, None) as client:
+        answer = post_id(client, "tr_open")
+    assert answer.status_code == 200 and answer.json()["events"] == 0
+    assert events(sqlite_url) == []
+
+
+def test_a_forged_payment_id_is_refused_and_records_nothing(
+    sqlite_url: str, mollie_url: str, rulebook: RuleBook
+) -> None:
+    """An id Mollie does not know (someone posting to our URL): 401, nothing recorded."""
+    with hook_client(sqlite_url, mollie_url, rulebook, None) as client:
+        answer = post_id(client, "tr_forged")
+    assert answer.status_code == 401
+    assert answer.json()["error"]["code"] == "forged_webhook"
+    assert events(sqlite_url) == []
+
+
+def test_with_a_signing_secret_the_signature_must_hold(
+    sqlite_url: str, mollie_url: str, rulebook: RuleBook
+) -> None:
+    """Next-gen webhooks: a valid X-Mollie-Signature passes, a forged one is 401."""
+    body = b"id=tr_paid"
+    good = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    with hook_client(sqlite_url, mollie_url, rulebook, SECRET) as client:
+        forged = post_id(client, "tr_paid", {"X-Mollie-Signature": "sha256=" + "0" * 64})
+        missing = post_id(client, "tr_paid")
+        valid = post_id(client, "tr_paid", {"X-Mollie-Signature": good})
+    assert (forged.status_code, missing.status_code, valid.status_code) == (401, 401, 200)
+    assert valid.json()["recorded"] == 1
+
+
+def test_an_unconfigured_provider_is_404_naming_the_configured_ones(client: TestClient) -> None:
+    answer = client.post("/v1/webhooks/pigeon", content=b"x")
+    assert answer.status_code == 404
+    assert answer.json()["error"]["code"] == "unknown_provider"
