@@ -20,6 +20,7 @@ from sqlalchemy import Engine, Table, select
 
 from engine.store import tables as t
 from engine.store.bulk import upsert
+from engine.store.currencies import ParsedRows, check_currencies
 from engine.store.errors import ImportFileError, ImportRejected, RowProblem
 from engine.store.rows import ROW_KINDS, Row
 
@@ -172,6 +173,8 @@ def _references(kind: str, row: Row) -> list[tuple[str, str, str]]:
         found.append(("customer_id", "customers", customer_id))
     if kind == "payments" and (invoice_id := getattr(row, "invoice_id", None)):
         found.append(("invoice_id", "invoices", invoice_id))
+    if kind == "invoices" and (corrected := getattr(row, "corrects_invoice_id", None)):
+        found.append(("corrects_invoice_id", "invoices", corrected))
     return found
 
 
@@ -252,6 +255,10 @@ def import_path(engine: Engine, path: Path, *, now: dt.datetime | None = None) -
     sources = discover(path)
     parsed, problems = parse(sources)
     problems += _check_references(engine, parsed)
+    problems += check_currencies(
+        engine,
+        [ParsedRows(kind=p.source.kind, path=str(p.source.path), rows=p.rows) for p in parsed],
+    )
     if problems:
         raise ImportRejected(problems)
     zones = _zones(engine, parsed)
