@@ -80,11 +80,11 @@ def test_german_amounts_put_the_euro_sign_after() -> None:
 
 
 def test_a_name_with_markup_is_escaped_in_html_and_kept_in_text() -> None:
-    facts = _facts(**{"customer.kind": "consumer", "customer.name": "<script>x</script> & Zn"})
+    facts = _facts(**{"customer.kind": "consumer", "customer.name": "Jan <script>x</script> & Zn"})
     message = render_preview(_decision(), facts, templates_dir=TEMPLATES)["message"]
     assert "<script>" not in message["html"]
     assert "&lt;script&gt;x&lt;/script&gt; &amp; Zn" in message["html"]
-    assert "Beste <script>x</script> & Zn," in message["text"]
+    assert "Geachte heer/mevrouw <script>x</script> & Zn," in message["text"]
 
 
 def test_a_letter_comes_with_a_pdf_carrying_the_reference(tmp_path: Path) -> None:

@@ -140,9 +140,7 @@ def test_an_import_mixing_currencies_for_one_debtor_is_refused(
     assert "separate customer id per currency" in text
 
 
-def test_a_second_currency_is_refused_against_what_is_stored(
-    store: Engine, tmp_path: Path
-) -> None:
+def test_a_second_currency_is_refused_against_what_is_stored(store: Engine, tmp_path: Path) -> None:
     """A later import cannot add a GBP invoice to a debtor stored with EUR invoices."""
     load(
         store,
@@ -278,9 +276,7 @@ def test_a_payment_before_the_last_message_is_no_reaction_to_it(
 # --- lateness without history ----------------------------------------------------------
 
 
-def test_a_debtor_with_no_paid_invoice_has_unknown_lateness(
-    store: Engine, tmp_path: Path
-) -> None:
+def test_a_debtor_with_no_paid_invoice_has_unknown_lateness(store: Engine, tmp_path: Path) -> None:
     """No invoice paid yet: avg_days_late and on_time_ratio are unknown, not a perfect 0."""
     load(
         store,
