@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from engine.cli import demo_cmd, rules_cmds, store_cmds
 from engine.cli.context import add_global_options
+from engine.errors import PayjourneyError
 
 app = typer.Typer(
     name="payjourney",
@@ -21,5 +24,14 @@ demo_cmd.register(app)
 
 
 def main() -> None:
-    """Entry point of the `payjourney` console script."""
-    app()
+    """Entry point of the `payjourney` console script. An error a user can cause (a bad
+    file, a refused template, an unreachable database) ends in one clear line and exit 1,
+    never in a Python traceback."""
+    try:
+        app()
+    except PayjourneyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except OSError as exc:
+        print(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        sys.exit(1)

@@ -51,6 +51,7 @@ WORDS = {
         "iban": "IBAN",
         "scan": "Scan met de bank-app om te betalen",
         "amount": "Bedrag",
+        "to": "T.n.v.",
         "pay_by": "Uiterlijk betalen op",
         "page": "Pagina {n} van {nb}",
     },
@@ -59,6 +60,7 @@ WORDS = {
         "iban": "IBAN",
         "scan": "Mit der Banking-App scannen und zahlen",
         "amount": "Betrag",
+        "to": "Empfänger",
         "pay_by": "Zahlbar bis",
         "page": "Seite {n} von {nb}",
     },
@@ -211,7 +213,7 @@ def build_letter(parts: LetterParts) -> FPDF:
         _qr_block(pdf, parts, words)
     pdf.ln(4)
     pdf.set_font("helvetica", "", 10)
-    pdf.multi_cell(0, 5, _text(parts.body), align="L", new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 4.6, _text(parts.body), align="L", new_x="LMARGIN", new_y="NEXT")
     return pdf
 
 
@@ -219,21 +221,23 @@ def _qr_block(pdf: FPDF, parts: LetterParts, words: dict[str, str]) -> None:
     assert parts.epc_payload is not None
     y = pdf.get_y() + 4
     pdf.image(io.BytesIO(qr_png(parts.epc_payload)), x=LEFT, y=y, w=QR_SIZE, h=QR_SIZE)
-    pdf.set_xy(LEFT + QR_SIZE + 5, y + 3)
+    pdf.set_xy(LEFT + QR_SIZE + 5, y + 1)
     rows: list[tuple[str, bool]] = []
     if parts.amount:
         rows.append((f"{words['amount']}: {parts.amount}", True))
     if parts.pay_by:
         rows.append((f"{words['pay_by']}: {parts.pay_by}", True))
+    bic = f" (BIC {parts.creditor.bic})" if parts.creditor.bic else ""
     rows += [
-        (f"{words['iban']}: {format_iban(parts.creditor.iban)}", False),
+        (f"{words['to']}: {parts.creditor.name}", False),
+        (f"{words['iban']}: {format_iban(parts.creditor.iban)}{bic}", False),
         (f"{parts.reference_label}: {parts.reference}", False),
         (words["scan"], False),
     ]
     for line, bold in rows:
         pdf.set_font("helvetica", "B" if bold else "", 9)
         pdf.set_x(LEFT + QR_SIZE + 5)
-        pdf.cell(0, 5, _text(line), new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(0, 4.6, _text(line), new_x="LMARGIN", new_y="NEXT")
     pdf.set_y(y + QR_SIZE + 1)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ CHANNEL_PARTS: Mapping[str, Mapping[str, str]] = {
     "phone": {"text": "layout/phone.txt"},
 }
 DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+_BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,7 +121,9 @@ class Renderer:
             html = part == "html"
             load = name + (HTML_SUFFIX if html else "")
             values = {**context, "channel": channel, "part": part, "layout": layout}
-            parts[part] = self._render_one(load, values).strip()
+            rendered = self._render_one(load, values).strip()
+            # an empty optional block leaves a gap: never more than one blank line in text
+            parts[part] = rendered if html else _BLANK_LINES.sub("\n\n", rendered)
             if not parts[part]:
                 raise TemplateProblem(
                     f"{name}: the {channel} {part} is empty; define its block "
