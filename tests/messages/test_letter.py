@@ -57,7 +57,7 @@ def test_a_long_company_name_wraps_inside_the_envelope_window() -> None:
     texts = [t for _, _, t in lines]
     assert "Co. KG" in " ".join(texts) and name not in texts
     for x, y, text in lines:
-        assert 20 <= x and x + pdf.get_string_width(text) <= 105, (text, x)
+        assert x >= 20 and x + pdf.get_string_width(text) <= 105, (text, x)
         assert 62.7 <= y <= 90, (text, y)
 
 
