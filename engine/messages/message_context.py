@@ -137,8 +137,12 @@ def build_context(
     if promised is not None and promised >= on:
         pay_by = promised
     available = [dict(o) for o in options if o.get("available", True) and _meets(o, pay_by)]
-    # the call to action: the first option paid by link, even when the link is not made yet
-    pay = next((o for o in available if "created" in o), None)
+    # the call to action: the first option paid in one click (a link, even when it is not made
+    # yet); a direct-debit mandate only when nothing else is offered
+    links = [o for o in available if "created" in o]
+    pay = next(
+        (o for o in links if o["method"] != "sepa_direct_debit"), links[0] if links else None
+    )
     bank = next((o for o in available if o["method"] == "bank_transfer"), None)
     received = on + dt.timedelta(days=legal.receipt_days)
     creditor_data = {k: v for k, v in asdict(creditor).items() if k != "is_example"}
