@@ -75,7 +75,7 @@ def _line(inv: Mapping[str, Any], on: dt.date, currency: str) -> InvoiceLine:
     invoice_id = str(inv.get("id", ""))
     try:
         amount = Decimal(str(inv.get("amount", "0")))
-    except ArithmeticError as exc:
+    except (ArithmeticError, ValueError) as exc:
         raise ClaimError(
             f"invoice {invoice_id}: amount {inv.get('amount')!r} is not a number"
         ) from exc
@@ -103,11 +103,8 @@ def claim_on(
     `invoices` are the open invoices (`amount` is what is still open of each). Without them
     (a preview from facts only) the claim is `fallback_amount`, due since `fallback_due_date`.
     """
-    lines = [
-        _line(inv, on, currency)
-        for inv in invoices
-        if not inv.get("paid_date") and Decimal(str(inv.get("amount", "0"))) > 0
-    ]
+    parsed = [_line(inv, on, currency) for inv in invoices if not inv.get("paid_date")]
+    lines = [line for line in parsed if line.amount > 0]
     if not lines:
         return Claim(
             on=on,
