@@ -128,14 +128,14 @@ def build_context(
     # day (Atw art. 1, § 193 BGB); an option that cannot be paid by then is left out
     deadline = term_end(on + dt.timedelta(days=legal.payment_days), country)
     wik_deadline = term_end(wik_term_end(on, receipt_days=legal.receipt_days), country)
+    promised = facts["journey.promised_until"]
     if template in STATUTORY_TERM_TEMPLATES:  # the statutory term is the message's deadline
         deadline = wik_deadline
-    # before the due date the message asks for payment by the due date itself; a running
-    # promise to pay sets the date the debtor agreed to
-    promised = facts["journey.promised_until"]
-    pay_by = due if claim.before_due and due is not None else deadline
-    if promised is not None and promised >= on:
-        pay_by = promised
+    elif promised is not None and promised >= on:  # the date the debtor agreed to
+        deadline = promised
+    elif claim.before_due and due is not None:  # before the due date: the due date itself
+        deadline = due
+    pay_by = deadline  # one deadline per message: the call to action and the text agree
     available = [dict(o) for o in options if o.get("available", True) and _meets(o, pay_by)]
     # the call to action: the first option paid in one click (a link, even when it is not made
     # yet); a direct-debit mandate only when nothing else is offered

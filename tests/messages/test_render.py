@@ -278,3 +278,26 @@ def test_a_14_day_letter_posted_on_a_thursday_ends_its_term_on_the_next_working_
     assert "Betaal dan uiterlijk op 23 november 2026." in text
     assert "uiterlijk 23 november 2026" in text  # the call to action names the same day
     assert "21 november" not in text
+
+
+@pytest.mark.parametrize(
+    ("template", "deadline"),
+    [("wik-14-day-letter", "10 december 2026"), ("reminder-2", "27 november 2026")],
+)
+def test_a_message_names_one_deadline_even_while_a_promise_runs(
+    template: str, deadline: str
+) -> None:
+    """Promised until 27 November: a reminder asks for that date throughout; the 14-day letter
+    keeps its statutory term (never shorter), in the call to action and the text alike."""
+    facts = _facts(
+        **{
+            "customer.kind": "consumer",
+            "customer.name": "Jan de Vries",
+            "journey.promised_until": dt.date(2026, 11, 27),
+        }
+    )
+    text = render_preview(_decision(template=template), facts, templates_dir=TEMPLATES)["message"][
+        "text"
+    ]
+    said = set(re.findall(r"uiterlijk (?:op )?(\d+ \w+ 2026)(?! (?:heeft|hebt))", text))
+    assert said == {deadline}
