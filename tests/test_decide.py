@@ -378,3 +378,72 @@ def test_only_a_none_decision_has_no_channel() -> None:
     sunday = at("2026-11-22T10:00:00+01:00")
     waiting = decide(SIMPLE, debtor(), sunday)
     assert waiting.action is Action.WAIT and waiting.channel is not None
+SHIFTED = pack(
+    "    shift_by: behaviour.avg_days_late\n"
+    "    steps:\n"
+    "      - {at: due - 2d, channel: email, template: nudge}\n"
+    "      - {at: due + 3d, channel: email, template: reminder-1}\n"
+    "      - {at: due + 10d, channel: email, template: reminder-2}\n"
+)
+
+
+def test_a_usually_late_debtor_gets_the_nudge_before_the_due_date_not_after() -> None:
+    """avg 8 days late, due 25 November: the nudge still goes out on 23 November (due - 2d);
+    only the reminders after the due date move 8 days later."""
+    sheet = debtor(behaviour__avg_days_late=8, balance__oldest_due_date="2026-11-25")
+    decision = decide(SHIFTED, sheet, NOW)
+    assert (decision.action, decision.template) == (Action.SEND, "nudge")
+    after_nudge = debtor(
+        behaviour__avg_days_late=8, balance__oldest_due_date="2026-11-25", journey__steps_sent=1
+    )
+    waiting = decide(SHIFTED, after_nudge, NOW)
+    assert waiting.template == "reminder-1"
+    assert waiting.send_at is not None and waiting.send_at.date() == dt.date(2026, 12, 7)
+
+
+def test_a_nudge_whose_due_date_has_passed_is_skipped_as_stale_never_sent() -> None:
+    """A debtor arriving after the due date never gets "your invoice falls due on ...":
+    the nudge is skipped and the first reminder is next."""
+    sheet = debtor(balance__oldest_due_date="2026-11-22")
+    decision = decide(SHIFTED, sheet, NOW)
+    assert (decision.action, decision.template) == (Action.WAIT, "reminder-1")
+    notes = [entry.note for entry in decision.trace]
+    assert any("nudge" in n and "skipped: stale" in n for n in notes)
+    on_due_day = decide(SHIFTED, debtor(balance__oldest_due_date="2026-11-23"), NOW)
+    assert on_due_day.template == "reminder-1" and on_due_day.action is Action.WAIT
+
+
+def test_a_nudge_whose_send_day_falls_on_the_due_date_is_stale() -> None:
+    """Due Monday 30 November, nudge at due - 2d = Saturday; the window has weekdays only, so
+    the next send day would be the due date itself: the nudge is skipped."""
+    weekdays = "channels:\n  send_window: {days: mon-fri, hours: '09:00-17:00'}\n"
+    rules = pack(
+        "    steps:\n"
+        "      - {at: due - 2d, channel: email, template: nudge}\n"
+        "      - {at: due + 3d, channel: email, template: reminder-1}\n",
+        weekdays,
+    )
+    decision = decide(rules, debtor(balance__oldest_due_date="2026-11-30"), NOW)
+    assert (decision.action, decision.template) == (Action.WAIT, "reminder-1")
+
+
+def test_a_handoff_notice_due_on_a_sunday_evening_waits_for_the_send_window() -> None:
+    """The handoff notice is a message: at 22:30 on a Sunday it is planned for Monday 09:00
+    in the debtor's zone, never "now"."""
+    rules = pack(
+        "    steps:\n"
+        "      - {at: due + 1d, channel: email, template: reminder-1}\n"
+        "      - {at: due + 30d, action: handoff, channel: [email, letter], template: handoff-notice}\n",
+        "channels:\n  send_window: {days: mon-fri, hours: '09:00-17:00'}\n",
+    )
+    sunday_night = at("2026-12-06T22:30:00+01:00")
+    decision = decide(rules, debtor(journey__steps_sent=1), sunday_night)
+    assert decision.action is Action.HANDOFF and decision.template == "handoff-notice"
+    assert decision.send_at == at("2026-12-07T09:00:00+01:00")
+
+
+def test_the_amount_demanded_is_the_overdue_amount_not_what_falls_due_later() -> None:
+    """688.95 open of which 39.95 overdue: the decision asks for 39.95."""
+    sheet = debtor(balance__open_amount="688.95", balance__overdue_amount="39.95")
+    decision = decide(SIMPLE, sheet, NOW)
+    assert decision.amount_due is not None and str(decision.amount_due.amount) == "39.95"

@@ -54,7 +54,61 @@ def test_a_step_time_is_inside_the_window_and_never_on_a_holiday(
     assert timing.in_window(moment, window, tz, country, CALENDARS)
     local = moment.astimezone(tz).date()
     assert not timing.is_holiday(local, country, CALENDARS)
-    assert local >= due + dt.timedelta(days=at_days + shift)
+    moved = at_days + (shift if at_days > 0 else 0)
+    assert local >= due + dt.timedelta(days=moved)
+
+
+@settings(max_examples=300)
+@given(dates, st.integers(-10, 0), st.integers(0, 30), st.sampled_from(ZONES), countries)
+def test_shift_by_never_moves_a_step_before_the_due_date(
+    due: dt.date, at_days: int, shift: int, zone: str, country: str | None
+) -> None:
+    """A usually-late debtor's nudge two days before the due date stays before it: shift_by
+    moves reminders after the due date only."""
+    tz = timing.zone(zone)
+    every_day = SendWindow(days=frozenset(range(7)), start=dt.time(9), end=dt.time(17))
+    moment = timing.step_time(due, at_days, shift, every_day, tz, None, ())
+    assert moment.astimezone(tz).date() == due + dt.timedelta(days=at_days)
+
+
+@settings(max_examples=300)
+@given(dates, countries)
+def test_a_term_ends_on_a_working_day(day: dt.date, country: str | None) -> None:
+    """A term that would end on a weekend or public holiday ends on the next working day,
+    never earlier and never on a weekend."""
+    end = timing.term_end(day, country)
+    assert end >= day
+    assert end.weekday() < 5
+    assert timing.is_working_day(end, country)
+    assert all(
+        not timing.is_working_day(day + dt.timedelta(days=d), country)
+        for d in range((end - day).days)
+    )
+
+
+def test_a_fourteen_day_term_ending_on_saturday_runs_to_monday() -> None:
+    """Posted Thursday 5 November 2026, received 7 November: a term ending Saturday 21 November
+    runs to Monday 23 November (Atw art. 1; § 193 BGB)."""
+    assert timing.term_end(dt.date(2026, 11, 21), "NL") == dt.date(2026, 11, 23)
+    assert timing.term_end(dt.date(2026, 11, 21), "DE") == dt.date(2026, 11, 23)
+
+
+def test_the_fifth_of_may_is_a_dutch_holiday_every_year() -> None:
+    """Bevrijdingsdag counts every year (Atw art. 3), also in 2026 when it is not a day off:
+    no Dutch reminder goes out on 5 May and a Dutch term ending then runs to 6 May."""
+    assert timing.is_holiday(dt.date(2026, 5, 5), "NL", CALENDARS)
+    assert timing.term_end(dt.date(2026, 5, 5), "NL") == dt.date(2026, 5, 6)
+    assert timing.term_end(dt.date(2026, 5, 5), "DE") == dt.date(2026, 5, 5)
+    weekdays = SendWindow(days=frozenset(range(5)), start=dt.time(9), end=dt.time(17))
+    tz = timing.zone("Europe/Amsterdam")
+    moment = timing.step_time(dt.date(2026, 5, 1), 4, 0, weekdays, tz, "NL", CALENDARS)
+    assert moment.date() == dt.date(2026, 5, 6)
+
+
+def test_good_friday_and_easter_monday_end_no_dutch_or_german_term() -> None:
+    """A term ending Good Friday 3 April 2026 runs past Easter to Tuesday 7 April."""
+    assert timing.term_end(dt.date(2026, 4, 3), "NL") == dt.date(2026, 4, 7)
+    assert timing.term_end(dt.date(2026, 4, 3), "DE") == dt.date(2026, 4, 7)
 
 
 @settings(max_examples=200)

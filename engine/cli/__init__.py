@@ -9,6 +9,7 @@ import typer
 
 from engine.cli import api_cmds, demo_cmd, payments_cmds, rules_cmds, schedule_cmds, store_cmds
 from engine.cli.context import add_global_options
+from engine.errors import PayjourneyError
 
 app = typer.Typer(
     name="payjourney",
@@ -54,5 +55,14 @@ def hoist_global_options(args: Sequence[str]) -> list[str]:
 
 
 def main() -> None:
-    """Entry point of the `payjourney` console script."""
-    app(args=hoist_global_options(sys.argv[1:]))
+    """Entry point of the `payjourney` console script. An error a user can cause (a bad
+    file, a refused template, an unreachable database) ends in one clear line and exit 1,
+    never in a Python traceback."""
+    try:
+        app(args=hoist_global_options(sys.argv[1:]))
+    except PayjourneyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except OSError as exc:
+        print(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        sys.exit(1)

@@ -100,7 +100,13 @@ def register(app: typer.Typer) -> None:
         reminders, promises and disputes, drawn per hidden behaviour type."""
         from engine.store.generate import generate as run
 
-        day = dt.date.fromisoformat(today) if today else dt.date.today()
+        try:
+            day = dt.date.fromisoformat(today) if today else dt.date.today()
+        except ValueError:
+            raise typer.BadParameter(
+                f"{today!r} is not a date; give YYYY-MM-DD, e.g. 2026-11-23",
+                param_hint="--today",
+            ) from None
         console = Console(stderr=True)
         with _store(ctx) as engine, _progress(console) as progress:
             task = progress.add_task("generating", total=debtors)

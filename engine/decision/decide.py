@@ -58,10 +58,7 @@ def decide(rules: CompiledRules, facts: FactSheet, now: dt.datetime) -> Decision
         "locale": journey.locale,
         "tone": journey.tone,
         "payment_options": found.payment_options,
-        "amount_due": Money(
-            amount=amount if isinstance(amount, Decimal) else Decimal(str(amount)),
-            currency=v["balance.currency"] or "EUR",
-        ),
+        "amount_due": Money(amount=_demanded(v), currency=v["balance.currency"] or "EUR"),
     }
     if v["behaviour.open_disputes"]:
         notes.append(("fact", "pause", "behaviour.open_disputes", "paused: open dispute"))
@@ -109,20 +106,35 @@ def _next_step(
     pay_hour = v["behaviour.typical_pay_hour"] if policy.prefer_typical_pay_hour else None
     pay_hour = int(pay_hour) if pay_hour is not None else None
 
-    # step times only grow with `at` (a tested property): stop at the first one still to come
+    # step times only grow with `at` (a tested property): stop at the first one still to come.
+    # A step before the due date that can no longer go out before it (the due date has come,
+    # or the next send day is on or after it) is stale: skipped, never sent.
+    today = now.astimezone(tz).date()
     unsent = journey.steps[done:]
     chosen: int | None = None
+    upcoming: int | None = None
     times: list[dt.datetime] = []
     for i, step in enumerate(unsent):
         at = timing.step_time(due, step.at_days, shift, window, tz, country, calendars, pay_hour)
         times.append(at)
+        if step.at_days < 0 and (today >= due or at.astimezone(tz).date() >= due):
+            notes.append(("step", step, at, "skipped: stale, its due date has come"))
+            continue
         if at > now:
+            upcoming = i
             break
         if chosen is None or not unsent[chosen].required:  # a required step is never skipped
             chosen = i
     if chosen is None:
-        step = unsent[0]
-        notes.append(("step", step, times[0], "next step, not yet due"))
+        if upcoming is None:
+            return Decision(
+                action=Action.NONE,
+                reason="no step left to send: the remaining steps were before the due date",
+                journey_step=len(journey.steps),
+                **base,
+            )
+        step = unsent[upcoming]
+        notes.append(("step", step, times[upcoming], "next step, not yet due"))
         # the waiting step is named as it stands on today's facts (consent, preferred channel):
         # a preview shows the message it will send, and a plan counts it per channel
         channels = _channels(step, v, notes)
@@ -132,8 +144,8 @@ def _next_step(
                 base["fallback_after"] = step.fallback_after
         return Decision(
             action=Action.WAIT,
-            reason=f"step {step.index + 1} is due at {times[0].isoformat()}",
-            send_at=times[0],
+            reason=f"step {step.index + 1} is due at {times[upcoming].isoformat()}",
+            send_at=times[upcoming],
             journey_step=step.index + 1,
             template=step.template,
             **base,
@@ -161,7 +173,8 @@ def _next_step(
             )
         chosen = earlier[-1]
     for i in range(chosen):
-        notes.append(("step", unsent[i], times[i], "skipped: a later step is due as well"))
+        if not (unsent[i].at_days < 0 and (today >= due or times[i].astimezone(tz).date() >= due)):
+            notes.append(("step", unsent[i], times[i], "skipped: a later step is due as well"))
     step = unsent[chosen]
     notes.append(
         ("step", step, times[chosen], "due (required: never skipped)" if step.required else "due")
@@ -172,10 +185,17 @@ def _next_step(
 
     channels = _channels(step, v, notes)
     if step.action == "handoff":  # with a template, the debtor is told on the first channel left
-        if channels:
+        send_at = now
+        if channels and step.template is not None:
+            base["channel"], base["fallback_channels"] = channels[0], channels[1:]
+            # the notice is a message like any other: it waits for the send window
+            send_at = timing.next_window_opening(now, window, tz, country, calendars)
+            if send_at != now:
+                notes.append(("window", send_at))
+        elif channels:
             base["channel"], base["fallback_channels"] = channels[0], channels[1:]
         return Decision(
-            action=Action.HANDOFF, reason=f"step {number}: hand over", send_at=now, **base
+            action=Action.HANDOFF, reason=f"step {number}: hand over", send_at=send_at, **base
         )
     if not channels:
         if step.if_no_channel == "handoff":
@@ -259,6 +279,14 @@ def _skip_unreachable(
     return Decision(
         action=Action.NONE, reason=f"{why}, and no later step can follow; {fix}", **base
     )
+
+
+def _demanded(v: Mapping[str, Any]) -> Decimal:
+    """What a payment request asks for: the overdue amount; before anything is overdue (a
+    nudge), what falls due next, i.e. the open amount."""
+    overdue = v["balance.overdue_amount"]
+    chosen = overdue if overdue else v["balance.open_amount"]
+    return chosen if isinstance(chosen, Decimal) else Decimal(str(chosen))
 
 
 def preferred_channel(v: Mapping[str, Any]) -> str | None:

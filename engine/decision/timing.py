@@ -34,7 +34,15 @@ def zone(name: str) -> ZoneInfo:
 
 @lru_cache(maxsize=512)
 def _holidays(country: str, year: int) -> frozenset[dt.date]:
-    return frozenset(holidays_lib.country_holidays(country, years=year).keys())
+    try:
+        days = set(holidays_lib.country_holidays(country, years=year).keys())
+    except NotImplementedError:  # a country the package has no calendar for: weekends only
+        return frozenset()
+    if country == "NL":
+        # Algemene termijnenwet art. 3 lists 5 May every year; the package marks Bevrijdingsdag
+        # only every fifth year (when it is a day off for everyone)
+        days.add(dt.date(year, 5, 5))
+    return frozenset(days)
 
 
 def is_holiday(day: dt.date, country: str | None, calendars: tuple[str, ...]) -> bool:
@@ -46,8 +54,25 @@ def is_holiday(day: dt.date, country: str | None, calendars: tuple[str, ...]) ->
 
 def holiday_name(day: dt.date, country: str) -> str | None:
     """The holiday's name, for traces."""
+    if country == "NL" and (day.month, day.day) == (5, 5):
+        return "Liberation Day"
     found = holidays_lib.country_holidays(country, years=day.year).get(day)
     return str(found) if found else None
+
+
+def is_working_day(day: dt.date, country: str | None) -> bool:
+    """Not a Saturday, Sunday or public holiday of `country` (NL: the days of the Algemene
+    termijnenwet, 5 May every year included)."""
+    return day.weekday() < 5 and (country is None or day not in _holidays(country, day.year))
+
+
+def term_end(day: dt.date, country: str | None) -> dt.date:
+    """The last day of a term that would end on `day`: a term ending on a Saturday, Sunday or
+    public holiday runs to the next working day (Algemene termijnenwet art. 1 in the
+    Netherlands, § 193 BGB in Germany)."""
+    while not is_working_day(day, country):
+        day += dt.timedelta(days=1)
+    return day
 
 
 def fixed(moment: dt.datetime) -> dt.datetime:
@@ -138,6 +163,12 @@ def shift_days(value: object, max_shift: int) -> int:
     return max(0, min(days, max_shift))
 
 
+def effective_shift(at_days: int, shift: int) -> int:
+    """`shift_by` moves reminders after the due date only: a step before or on the due date
+    keeps its day, so a nudge never goes out after the date it announces."""
+    return shift if at_days > 0 else 0
+
+
 @lru_cache(maxsize=262_144)  # pure: debtors share due dates, offsets and zones
 def step_time(
     due: dt.date,
@@ -149,9 +180,11 @@ def step_time(
     calendars: tuple[str, ...],
     pay_hour: int | None = None,
 ) -> dt.datetime:
-    """When a step is due: due date + at + shift, moved to the next send day, at the window's
-    start (or, with a typical pay hour, an hour before it, kept inside the window)."""
-    day = next_send_day(due + dt.timedelta(days=at_days + shift), window, country, calendars)
+    """When a step is due: due date + at (+ shift for steps after the due date), moved to the
+    next send day, at the window's start (or, with a typical pay hour, an hour before it, kept
+    inside the window)."""
+    moved = at_days + effective_shift(at_days, shift)
+    day = next_send_day(due + dt.timedelta(days=moved), window, country, calendars)
     at = window.start
     if pay_hour is not None and 0 <= pay_hour <= 23:
         preferred = dt.time(max(pay_hour - 1, 0), 0)

@@ -6,6 +6,12 @@ the return address line, the recipient follows. The information block (date, ref
 125 mm from the left; the subject at 103.46 mm; fold marks at 105 and 210 mm, the punch mark
 at 148.5 mm. Dutch window envelopes (C5/DL, window left) take the same position.
 Core PDF fonts with Windows-1252 text, so no font files are needed (€, ß, ë are in it).
+
+The payment block (amount, pay-by date, IBAN, reference and the EPC QR code) sits right under
+the subject on page 1, so the call to action comes first and the text can say "the QR code at
+the top of this letter". Text that does not fit flows onto further pages, each with a header
+(creditor, subject) and every page numbered ("Pagina 1 van 2"). Recipient lines wrap inside the
+DIN 5008 window; an address that cannot fit even in a smaller font is refused.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from pathlib import Path
 
 from fpdf import FPDF
 
+from engine.errors import PayjourneyError
 from engine.messages.creditor import Creditor
 from engine.messages.iban import format_iban
 from engine.messages.payments.bank_transfer import qr_png
@@ -35,10 +42,33 @@ RIGHT = 20.0
 FOLD_MARKS = (105.0, 210.0)
 PUNCH_MARK = 148.5
 QR_SIZE = 32.0
+RECIPIENT_LINES_MAX_MM = 27.3  # 45 mm field minus the 17.7 mm zone above the recipient
+RECIPIENT_FONT_SIZES = (10.0, 9.0, 8.0)
+FOOTER_Y = 283.0
 WORDS = {
-    "nl": {"date": "Datum", "iban": "IBAN", "scan": "Scan met de bank-app om te betalen"},
-    "de": {"date": "Datum", "iban": "IBAN", "scan": "Mit der Banking-App scannen und zahlen"},
+    "nl": {
+        "date": "Datum",
+        "iban": "IBAN",
+        "scan": "Scan met de bank-app om te betalen",
+        "amount": "Bedrag",
+        "to": "T.n.v.",
+        "pay_by": "Uiterlijk betalen op",
+        "page": "Pagina {n} van {nb}",
+    },
+    "de": {
+        "date": "Datum",
+        "iban": "IBAN",
+        "scan": "Mit der Banking-App scannen und zahlen",
+        "amount": "Betrag",
+        "to": "Empfänger",
+        "pay_by": "Zahlbar bis",
+        "page": "Seite {n} von {nb}",
+    },
 }
+
+
+class LetterError(PayjourneyError):
+    """The letter cannot be laid out (e.g. an address too long for the envelope window)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,6 +84,8 @@ class LetterParts:
     reference_label: str
     epc_payload: str | None  # the bank-transfer QR, when bank transfer is offered
     language: str = "nl"
+    amount: str | None = None  # "€ 1.234,50": shown in the payment block
+    pay_by: str | None = None  # "1 december 2026": the message's one deadline
 
 
 _AMOUNT_SPACE = re.compile(r"(?<=€) (?=\d)|(?<=\d) (?=€)")
@@ -66,13 +98,77 @@ def _text(value: str) -> str:
     return value.encode("cp1252", "replace").decode("cp1252")
 
 
+class _Sheet(FPDF):
+    """An A4 letter whose pages after the first carry a header, and all a numbered footer."""
+
+    def __init__(self, parts: LetterParts, words: dict[str, str]) -> None:
+        super().__init__(format="A4", unit="mm")
+        self.parts = parts
+        self.words = words
+
+    def header(self) -> None:
+        if self.page_no() == 1:
+            return
+        c = self.parts.creditor
+        self.set_font("helvetica", "B", 10)
+        self.set_xy(LEFT, 12)
+        self.cell(0, 5, _text(c.name), new_x="LMARGIN", new_y="NEXT")
+        self.set_font("helvetica", "", 8)
+        self.set_x(LEFT)
+        line = f"{self.parts.subject} - {self.parts.reference_label}: {self.parts.reference}"
+        self.cell(0, 4, _text(line), new_x="LMARGIN", new_y="NEXT")
+        self.set_draw_color(180, 180, 180)
+        self.line(LEFT, 23, 210 - RIGHT, 23)
+        self.set_y(28)
+
+    def footer(self) -> None:
+        c = self.parts.creditor
+        self.set_font("helvetica", "", 7)
+        footer = " - ".join(
+            x
+            for x in (
+                f"{c.name}, {c.street}, {c.postcode} {c.city}",
+                c.registration,
+                f"IBAN {format_iban(c.iban)}",
+                f"BIC {c.bic}" if c.bic else None,
+            )
+            if x
+        )
+        self.set_xy(LEFT, FOOTER_Y)
+        self.cell(0, 4, _text(footer), new_x="LMARGIN", new_y="NEXT")
+        self.set_x(LEFT)
+        page = self.words["page"].format(n=self.page_no(), nb="{nb}")
+        self.cell(0, 4, _text(page), align="R")
+
+
+def _recipient_lines(pdf: FPDF, recipient: Sequence[str]) -> tuple[float, list[str]]:
+    """The recipient lines wrapped to the window's width, in the largest font that fits."""
+    width = ADDRESS_WIDTH - 5
+    lines = [line for line in recipient if line.strip()]
+    for size in RECIPIENT_FONT_SIZES:
+        pdf.set_font("helvetica", "", size)
+        height = size * 0.45
+        wrapped: list[str] = []
+        for line in lines:
+            found = pdf.multi_cell(width, height, _text(line), dry_run=True, output="LINES")
+            wrapped.extend(found if isinstance(found, list) else [])
+        if len(wrapped) * height <= RECIPIENT_LINES_MAX_MM:
+            return size, wrapped
+    raise LetterError(
+        "the recipient address does not fit the envelope window (DIN 5008: at most "
+        f"{RECIPIENT_LINES_MAX_MM} mm of lines, {ADDRESS_WIDTH - 5:.0f} mm wide): "
+        + " / ".join(lines)
+        + "; shorten the name or the contact name in the contacts file"
+    )
+
+
 def build_letter(parts: LetterParts) -> FPDF:
     """The letter as an FPDF document (one or more pages)."""
     words = WORDS.get(parts.language, WORDS["nl"])
-    pdf = FPDF(format="A4", unit="mm")
+    pdf = _Sheet(parts, words)
     pdf.core_fonts_encoding = "cp1252"
     pdf.set_margins(LEFT, 20.0, RIGHT)
-    pdf.set_auto_page_break(auto=True, margin=25.0)
+    pdf.set_auto_page_break(auto=True, margin=297 - FOOTER_Y + 4)
     pdf.set_title(_text(parts.subject))
     pdf.set_author(_text(parts.creditor.name))
     pdf.add_page()
@@ -89,16 +185,17 @@ def build_letter(parts: LetterParts) -> FPDF:
     pdf.set_draw_color(150, 150, 150)
     for y in (*FOLD_MARKS, PUNCH_MARK):
         pdf.line(3, y, 8 if y != PUNCH_MARK else 10, y)
-    # address field: return line, then the recipient
+    # address field: return line, then the recipient, wrapped inside the window
     pdf.set_font("helvetica", "", 7)
     pdf.set_xy(ADDRESS_X + 5, RETURN_LINE_Y)
     back = f"{c.name}, {c.street}, {c.postcode} {c.city}"
     pdf.cell(ADDRESS_WIDTH - 5, 4, _text(back))
-    pdf.set_font("helvetica", "", 10)
+    size, lines = _recipient_lines(pdf, parts.recipient)
+    pdf.set_font("helvetica", "", size)
     pdf.set_xy(ADDRESS_X + 5, RECIPIENT_Y)
-    for line in list(parts.recipient)[:6]:
+    for line in lines:
         pdf.set_x(ADDRESS_X + 5)
-        pdf.cell(ADDRESS_WIDTH - 5, 4.6, _text(line), new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(ADDRESS_WIDTH - 5, size * 0.45, line, new_x="LMARGIN", new_y="NEXT")
     # information block
     pdf.set_font("helvetica", "", 9)
     pdf.set_xy(INFO_X, INFO_Y)
@@ -108,49 +205,40 @@ def build_letter(parts: LetterParts) -> FPDF:
     ):
         pdf.set_x(INFO_X)
         pdf.cell(0, 4.6, _text(f"{label}: {value}"), new_x="LMARGIN", new_y="NEXT")
-    # subject and body
+    # subject, the payment block (call to action first), then the text
     pdf.set_xy(LEFT, SUBJECT_Y)
     pdf.set_font("helvetica", "B", 11)
     pdf.multi_cell(0, 5.5, _text(parts.subject), align="L", new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(4)
-    pdf.set_font("helvetica", "", 10)
-    pdf.multi_cell(0, 5, _text(parts.body), align="L", new_x="LMARGIN", new_y="NEXT")
     if parts.epc_payload:
         _qr_block(pdf, parts, words)
-    # footer with the creditor's registration, on the last page
-    pdf.set_auto_page_break(auto=False)
-    pdf.set_font("helvetica", "", 7)
-    footer = " - ".join(
-        x
-        for x in (
-            f"{c.name}, {c.street}, {c.postcode} {c.city}",
-            c.registration,
-            f"IBAN {format_iban(c.iban)}",
-            f"BIC {c.bic}" if c.bic else None,
-        )
-        if x
-    )
-    pdf.set_xy(LEFT, 285)
-    pdf.cell(0, 4, _text(footer))
+    pdf.ln(4)
+    pdf.set_font("helvetica", "", 10)
+    pdf.multi_cell(0, 4.6, _text(parts.body), align="L", new_x="LMARGIN", new_y="NEXT")
     return pdf
 
 
 def _qr_block(pdf: FPDF, parts: LetterParts, words: dict[str, str]) -> None:
     assert parts.epc_payload is not None
-    if pdf.get_y() + QR_SIZE + 10 > 270:
-        pdf.add_page()
-    y = pdf.get_y() + 6
+    y = pdf.get_y() + 4
     pdf.image(io.BytesIO(qr_png(parts.epc_payload)), x=LEFT, y=y, w=QR_SIZE, h=QR_SIZE)
-    pdf.set_xy(LEFT + QR_SIZE + 5, y + 8)
-    pdf.set_font("helvetica", "", 9)
-    for line in (
-        words["scan"],
-        f"{words['iban']}: {format_iban(parts.creditor.iban)}",
-        f"{parts.reference_label}: {parts.reference}",
-    ):
+    pdf.set_xy(LEFT + QR_SIZE + 5, y + 1)
+    rows: list[tuple[str, bool]] = []
+    if parts.amount:
+        rows.append((f"{words['amount']}: {parts.amount}", True))
+    if parts.pay_by:
+        rows.append((f"{words['pay_by']}: {parts.pay_by}", True))
+    bic = f" (BIC {parts.creditor.bic})" if parts.creditor.bic else ""
+    rows += [
+        (f"{words['to']}: {parts.creditor.name}", False),
+        (f"{words['iban']}: {format_iban(parts.creditor.iban)}{bic}", False),
+        (f"{parts.reference_label}: {parts.reference}", False),
+        (words["scan"], False),
+    ]
+    for line, bold in rows:
+        pdf.set_font("helvetica", "B" if bold else "", 9)
         pdf.set_x(LEFT + QR_SIZE + 5)
-        pdf.cell(0, 5, _text(line), new_x="LMARGIN", new_y="NEXT")
-    pdf.set_y(y + QR_SIZE + 2)
+        pdf.cell(0, 4.6, _text(line), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_y(y + QR_SIZE + 1)
 
 
 def write_letter(parts: LetterParts, path: Path) -> Path:

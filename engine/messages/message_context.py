@@ -14,6 +14,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine.decision.model import FactSheet
+from engine.decision.timing import term_end
+from engine.messages.claim import Claim, InvoiceLine
 from engine.messages.creditor import Creditor
 from engine.messages.formatting import LocaleFormat
 from engine.messages.legal import (
@@ -25,6 +27,10 @@ from engine.messages.legal import (
     interest_series,
     wik_term_end,
 )
+
+#: Templates whose deadline is a statutory term, not `settings.legal.payment_days`: the Dutch
+#: 14-day letter (art. 6:96 lid 6 BW) runs 14 days from the day after receipt.
+STATUTORY_TERM_TEMPLATES = frozenset({"wik-14-day-letter"})
 
 
 def send_date(send_at: dt.datetime | None, facts: FactSheet, today: dt.date | None) -> dt.date:
@@ -57,6 +63,8 @@ def legal_context(
         "costs_value": None,
         "costs_vat": None,
         "interest_rate": None,
+        "interest_points": None,
+        "base_rate": None,
         "flat_fee": None,
     }
     costs = collection_costs(max(amount, Decimal(0)), vat_rate=legal.collection_cost_vat_rate)
@@ -69,36 +77,30 @@ def legal_context(
         series, points = interest_series(country, kind)
     except UnsupportedCountry:
         return out
-    out["interest_rate"] = fmt.percent(rates.rate_on(series, on) + points)
+    base = rates.rate_on(series, on)
+    out["interest_rate"] = fmt.percent(base + points)
+    if points:  # German: "5 (9) Prozentpunkte über dem Basiszinssatz (derzeit 1,27 %)"
+        out["interest_points"] = fmt.number(points, 0) if points == int(points) else str(points)
+        out["base_rate"] = fmt.percent(base)
     if country.upper() == "DE" and kind == "business":
         out["flat_fee"] = fmt.money(DE_BUSINESS_FLAT_FEE)
     return out
 
 
-def invoice_rows(invoices: Sequence[Mapping[str, Any]], fmt: LocaleFormat) -> list[dict[str, Any]]:
-    """Open invoices as templates list them: id, amount, issue and due date."""
-    rows = []
-    for inv in invoices:
-        if inv.get("paid_date"):
-            continue
-        amount = Decimal(str(inv.get("amount", "0")))
-        currency = str(inv.get("currency") or "EUR")
-        rows.append(
-            {
-                "id": str(inv.get("id", "")),
-                "amount": fmt.money(amount, currency),
-                "amount_value": amount,
-                "issue_date": _date(inv.get("issue_date")),
-                "due_date": _date(inv.get("due_date")),
-            }
-        )
-    return rows
-
-
-def _date(value: Any) -> dt.date | None:
-    if value is None or isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value)[:10])
+def invoice_rows(lines: Sequence[InvoiceLine], fmt: LocaleFormat) -> list[dict[str, Any]]:
+    """Open invoices as templates list them: id, amount still open, issue and due date, and
+    whether it is overdue on the send date (`overdue` false: "falls due on ...")."""
+    return [
+        {
+            "id": line.id,
+            "amount": fmt.money(line.amount, line.currency),
+            "amount_value": line.amount,
+            "issue_date": line.issue_date,
+            "due_date": line.due_date,
+            "overdue": line.overdue,
+        }
+        for line in lines
+    ]
 
 
 def build_context(
@@ -108,27 +110,44 @@ def build_context(
     channel: str,
     locale: str,
     tone: str,
-    amount: Decimal,
-    currency: str,
+    claim: Claim,
     on: dt.date,
     options: Sequence[Mapping[str, Any]],
     reference: str,
     creditor: Creditor,
     legal: LegalSettings,
     rates: RateTable,
-    invoices: Sequence[Mapping[str, Any]] = (),
     step: int | None = None,
 ) -> dict[str, Any]:
     """Every variable of docs/templates.md for one message part."""
     fmt = LocaleFormat(locale)
     language = fmt.language
-    due = facts["balance.oldest_due_date"]
-    available = [dict(o) for o in options if o.get("available", True)]
-    # the call to action: the first option paid by link, even when the link is not made yet
-    pay = next((o for o in available if "created" in o), None)
+    amount, currency, due = claim.amount, claim.currency, claim.due_date
+    country = str(facts["customer.country"] or "NL")
+    # one deadline per message: a term ending on a weekend or holiday runs to the next working
+    # day (Atw art. 1, § 193 BGB); an option that cannot be paid by then is left out
+    deadline = term_end(on + dt.timedelta(days=legal.payment_days), country)
+    wik_deadline = term_end(wik_term_end(on, receipt_days=legal.receipt_days), country)
+    promised = facts["journey.promised_until"]
+    if template in STATUTORY_TERM_TEMPLATES:  # the statutory term is the message's deadline
+        deadline = wik_deadline
+    elif promised is not None and promised >= on:  # the date the debtor agreed to
+        deadline = promised
+    elif claim.before_due and due is not None:  # before the due date: the due date itself
+        deadline = due
+    pay_by = deadline  # one deadline per message: the call to action and the text agree
+    available = [dict(o) for o in options if o.get("available", True) and _meets(o, pay_by)]
+    # the call to action: the first option paid in one click (a link, even when it is not made
+    # yet); a direct-debit mandate only when nothing else is offered
+    links = [o for o in available if "created" in o]
+    pay = next(
+        (o for o in links if o["method"] != "sepa_direct_debit"), links[0] if links else None
+    )
     bank = next((o for o in available if o["method"] == "bank_transfer"), None)
     received = on + dt.timedelta(days=legal.receipt_days)
     creditor_data = {k: v for k, v in asdict(creditor).items() if k != "is_example"}
+    name = str(facts["customer.name"] or "")
+    demanded = invoice_rows(claim.demanded, fmt)
     return {
         **fmt.helpers(),
         "template": template,
@@ -140,6 +159,8 @@ def build_context(
         "customer": {
             "id": facts["customer.id"],
             "name": facts["customer.name"],
+            "first_name": _first_name(name) if facts["customer.kind"] == "consumer" else None,
+            "surname": _surname(name) if facts["customer.kind"] == "consumer" else None,
             "kind": facts["customer.kind"],
             "country": facts["customer.country"],
             "is_business": facts["customer.kind"] == "business",
@@ -149,16 +170,21 @@ def build_context(
         "amount_value": amount,
         "currency": currency,
         "due_date": due,
+        "single_due_date": claim.single_due_date,
+        "before_due": claim.before_due,
         "days_overdue": max((on - due).days, 0) if due else 0,
-        "invoices": invoice_rows(invoices, fmt),
-        "invoice_count": int(facts["balance.open_invoices"] or len(invoices) or 1),
+        "invoices": demanded,
+        "upcoming_invoices": invoice_rows(claim.upcoming, fmt),
+        "invoice_count": len(demanded) or 1,
+        "earlier_reminder": int(facts["journey.reminders_sent"] or 0) > 0,
         "reference": reference,
         "send_date": on,
         "promised_until": facts["journey.promised_until"],
         "handoff_to": legal.handoff_to,
-        "deadline": on + dt.timedelta(days=legal.payment_days),
+        "deadline": deadline,
         "receipt_date": received,
-        "wik_deadline": wik_term_end(on, receipt_days=legal.receipt_days),
+        "wik_deadline": wik_deadline,
+        "pay_by": pay_by,
         "options": available,
         "pay": pay,
         "bank": bank,
@@ -168,3 +194,26 @@ def build_context(
         "creditor": creditor_data,
         "sender": creditor.agent_name or None,
     }
+
+
+def _meets(option: Mapping[str, Any], deadline: dt.date) -> bool:
+    """An option whose money cannot arrive by the deadline (a direct debit collected after the
+    SEPA pre-notification) is not offered in a message with that deadline."""
+    earliest = option.get("earliest_collection")
+    return earliest is None or dt.date.fromisoformat(str(earliest)) <= deadline
+
+
+def _surname(name: str) -> str | None:
+    """A consumer's surname as a formal Dutch greeting writes it: "Jan de Vries" -> "De Vries"
+    (without the first name the prefix takes a capital)."""
+    parts = name.split()
+    if len(parts) < 2:
+        return None
+    rest = " ".join(parts[1:])
+    return rest[0].upper() + rest[1:]
+
+
+def _first_name(name: str) -> str | None:
+    """The first word of a consumer's name, for the informal greeting ("Hoi Emma")."""
+    parts = name.split()
+    return parts[0] if len(parts) > 1 else None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from jinja2.exceptions import SecurityError
 
 from engine.decision.model import Decision, FactSheet
 from engine.errors import PayjourneyError, RuleProblem
+from engine.messages.claim import claim_on
 from engine.messages.creditor import Creditor, load_creditor
 from engine.messages.formatting import LocaleFormat
 from engine.messages.legal import LegalSettings, RateTable
@@ -58,6 +60,7 @@ CHANNEL_PARTS: Mapping[str, Mapping[str, str]] = {
     "phone": {"text": "layout/phone.txt"},
 }
 DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+_BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,7 +121,9 @@ class Renderer:
             html = part == "html"
             load = name + (HTML_SUFFIX if html else "")
             values = {**context, "channel": channel, "part": part, "layout": layout}
-            parts[part] = self._render_one(load, values).strip()
+            rendered = self._render_one(load, values).strip()
+            # an empty optional block leaves a gap: never more than one blank line in text
+            parts[part] = rendered if html else _BLANK_LINES.sub("\n\n", rendered)
             if not parts[part]:
                 raise TemplateProblem(
                     f"{name}: the {channel} {part} is empty; define its block "
@@ -214,6 +219,17 @@ def render_preview(
     else:
         amount = Decimal(str(facts["balance.open_amount"] or 0))
         currency = str(facts["balance.currency"] or "EUR")
+    on = send_date(decision.send_at, facts, today)
+    # what the message demands is decided on its send date from the open invoices: the
+    # overdue ones, not those falling due later (the decision's amount without invoices)
+    claim = claim_on(
+        invoices,
+        on=on,
+        fallback_amount=amount,
+        currency=currency,
+        fallback_due_date=facts["balance.oldest_due_date"],
+    )
+    amount = claim.amount
     answer: dict[str, Any] = {
         "amount_due": {
             "amount": str(amount),
@@ -225,10 +241,10 @@ def render_preview(
     }
     if decision.template is None or decision.channel is None or amount <= 0:
         return answer
-    on = send_date(decision.send_at, facts, today)
     moment = decision.send_at or dt.datetime.combine(on, dt.time(9), dt.UTC)
-    invoice_ids = [str(i.get("id")) for i in invoices if not i.get("paid_date")]
-    reference = payment_reference(decision.customer_id or facts["customer.id"], invoice_ids)
+    reference = payment_reference(
+        decision.customer_id or facts["customer.id"], [line.id for line in claim.demanded]
+    )
     provider = payments or NotConfiguredProvider()
     options = build_payment_options(
         decision.payment_options,
@@ -242,24 +258,23 @@ def render_preview(
         customer_id=decision.customer_id,
         locale=locale,
     )
-    answer["payment_options"] = options
     context = build_context(
         facts=facts,
         template=decision.template,
         channel=decision.channel,
         locale=locale,
         tone=decision.tone or "",
-        amount=amount,
-        currency=currency,
+        claim=claim,
         on=on,
         options=options,
         reference=reference,
         creditor=creditor,
         legal=legal,
         rates=legal.rates(),
-        invoices=invoices,
         step=decision.journey_step,
     )
+    offered = {o["method"] for o in context["options"]}
+    answer["payment_options"] = [o for o in options if o["method"] in offered]
     message = renderer_for(templates_dir).render(
         template=decision.template,
         language=fmt.language,
@@ -283,6 +298,8 @@ def render_preview(
                 reference_label="Kenmerk" if fmt.language == "nl" else "Verwendungszweck",
                 epc_payload=bank["epc_payload"] if bank else None,
                 language=fmt.language,
+                amount=context["amount"],
+                pay_by=fmt.date(context["pay_by"], "long"),
             ),
             folder / f"{decision.customer_id or 'letter'}-{decision.template}.pdf",
         )
@@ -413,14 +430,20 @@ def _check_one(
     )
     longest: RenderedMessage | None = None
     for kind in ("business", "consumer"):
+        facts = sample_facts(journey, kind)
         context = build_context(
-            facts=sample_facts(journey, kind),
+            facts=facts,
             template=template,
             channel=channel,
             locale=journey.locale,
             tone=tone,
-            amount=Decimal("1234.50"),
-            currency="EUR",
+            claim=claim_on(
+                (),
+                on=on,
+                fallback_amount=Decimal("1234.50"),
+                currency="EUR",
+                fallback_due_date=facts["balance.oldest_due_date"],
+            ),
             on=on,
             options=options,
             reference=reference,

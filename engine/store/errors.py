@@ -47,6 +47,19 @@ class CustomerNotFound(StoreError):
         )
 
 
+class MixedCurrencies(StoreError):
+    """A debtor's open invoices are in more than one currency (stored before imports refused
+    that): no single amount can be demanded."""
+
+    def __init__(self, customer_id: str) -> None:
+        self.customer_id = customer_id
+        super().__init__(
+            f"customer '{customer_id}' has open invoices in more than one currency; payjourney "
+            "duns one currency per debtor: re-import the other currency's invoices and payments "
+            "under a separate customer id (the import now refuses mixed currencies)"
+        )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RowProblem:
     """One bad row of an import file: `file:row: column: problem`."""

@@ -13,7 +13,7 @@ import datetime as dt
 import functools
 import queue
 import threading
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
@@ -34,13 +34,15 @@ from sqlalchemy import (
     select,
     true,
     type_coerce,
+    union_all,
 )
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from engine.decision.model import FactSheet
+from engine.decision.timing import zone
 from engine.rules.facts import CHANNELS
 from engine.store import tables as t
-from engine.store.errors import CustomerNotFound
+from engine.store.errors import CustomerNotFound, MixedCurrencies
 from engine.store.sqltime import days_between, hours_between, utc_date
 from engine.store.types import MoneyAmount, UTCDateTime
 
@@ -62,6 +64,7 @@ PAID_AFTER_HOURS = 72
 NOT_SENT = ("queued", "failed", "bounced", "cancelled")
 
 InDefault = Callable[..., bool]
+_ZERO = Decimal("0.00")
 
 
 def _legal_in_default() -> InDefault | None:
@@ -70,6 +73,109 @@ def _legal_in_default() -> InDefault | None:
     except ImportError:
         return None
     return is_in_default
+
+
+Scope = Callable[[Any], ColumnElement[bool]]
+
+
+def invoice_ctes(now_p: Any, today: Any, scope: Scope) -> tuple[Any, Any]:
+    """Two CTEs over invoices issued by `today` (credit notes netted, not listed):
+
+    `inv`: each invoice with `open` (amount minus payments and credit notes against it) and
+    `paid_date`, the customer's calendar day of the payment that settled it (None while open);
+    `alloc`: each invoice still open with `remaining`, what is left once money on account
+    (payments without an invoice) is applied, oldest due date first.
+    So open_invoices, open_amount and oldest_due_date always describe the same invoices.
+    """
+    paid_per_invoice = (
+        select(
+            P.c.invoice_id,
+            func.sum(P.c.amount).label("paid"),
+            func.max(func.coalesce(P.c.local_date, utc_date(P.c.paid_at))).label("paid_date"),
+        )
+        .where(P.c.invoice_id.is_not(None), P.c.paid_at <= now_p, scope(P.c.customer_id))
+        .group_by(P.c.invoice_id)
+        .cte("paid_per_invoice")
+    )
+    is_credit = I.c.amount < Decimal(0)
+    credited = (
+        select(I.c.corrects_invoice_id.label("invoice_id"), func.sum(-I.c.amount).label("credited"))
+        .where(
+            is_credit,
+            I.c.corrects_invoice_id.is_not(None),
+            I.c.issue_date <= today,
+            scope(I.c.customer_id),
+        )
+        .group_by(I.c.corrects_invoice_id)
+        .cte("credited")
+    )
+    paid = func.coalesce(paid_per_invoice.c.paid, 0)
+    settled = paid + func.coalesce(credited.c.credited, 0)
+    inv = (
+        select(
+            I.c.id,
+            I.c.customer_id,
+            I.c.number,
+            I.c.amount,
+            I.c.currency,
+            I.c.issue_date,
+            I.c.due_date,
+            I.c.warns_of_default,
+            type_coerce(I.c.amount - settled, MoneyAmount).label("open"),
+            case((settled >= I.c.amount, paid_per_invoice.c.paid_date)).label("paid_date"),
+        )
+        .select_from(
+            I.outerjoin(paid_per_invoice, paid_per_invoice.c.invoice_id == I.c.id).outerjoin(
+                credited, credited.c.invoice_id == I.c.id
+            )
+        )
+        .where(~is_credit, I.c.issue_date <= today, scope(I.c.customer_id))
+        .cte("inv")
+    )
+    on_account = (
+        select(P.c.customer_id, P.c.amount.label("amount"))
+        .where(P.c.invoice_id.is_(None), P.c.paid_at <= now_p, scope(P.c.customer_id))
+        .subquery("on_account_rows")
+    )
+    pool = (
+        select(on_account.c.customer_id, func.sum(on_account.c.amount).label("pool"))
+        .group_by(on_account.c.customer_id)
+        .cte("on_account")
+    )
+    running = (
+        select(
+            inv,
+            func.sum(inv.c.open)
+            .over(partition_by=inv.c.customer_id, order_by=(inv.c.due_date, inv.c.id))
+            .label("cumulative"),
+        )
+        .where(inv.c.open > 0)
+        .cte("running")
+    )
+    available = func.coalesce(pool.c.pool, 0)
+    alloc = (
+        select(
+            running.c.id,
+            running.c.customer_id,
+            running.c.number,
+            running.c.amount,
+            running.c.currency,
+            running.c.issue_date,
+            running.c.due_date,
+            running.c.warns_of_default,
+            type_coerce(
+                case(
+                    (running.c.cumulative <= available, 0),
+                    (running.c.cumulative - running.c.open >= available, running.c.open),
+                    else_=running.c.cumulative - available,
+                ),
+                MoneyAmount,
+            ).label("remaining"),
+        )
+        .select_from(running.outerjoin(pool, pool.c.customer_id == running.c.customer_id))
+        .cte("alloc")
+    )
+    return inv, alloc
 
 
 def fact_query(
@@ -85,7 +191,8 @@ def fact_query(
         raise ValueError("now must be timezone-aware")
     now_p = bindparam("now", now, type_=UTCDateTime)
     year_ago = bindparam("year_ago", now - dt.timedelta(days=365), type_=UTCDateTime)
-    today = bindparam("today", now.astimezone(dt.UTC).date(), type_=Date)
+    utc_today = now.astimezone(dt.UTC).date()
+    today = bindparam("today", utc_today, type_=Date)
     # one named parameter for every CTE: the statement for a few customers is built once and
     # reused (building it costs far more than running it; see `_query_by_ids`)
     ids: BindParameter[Any] | None = None
@@ -105,56 +212,32 @@ def fact_query(
 
     sent = and_(M.c.sent_at.is_not(None), M.c.sent_at <= now_p, M.c.status.not_in(NOT_SENT))
 
-    paid_per_invoice = (
-        select(
-            P.c.invoice_id,
-            func.sum(P.c.amount).label("paid"),
-            func.max(P.c.paid_at).label("last_paid_at"),
+    inv, alloc = invoice_ctes(now_p, today, scope)
+    is_open = alloc.c.remaining > 0
+    yesterday = bindparam("yesterday", utc_today - dt.timedelta(days=1), type_=Date)
+
+    def open_sum(condition: ColumnElement[bool]) -> Any:
+        return type_coerce(
+            func.sum(case((and_(is_open, condition), alloc.c.remaining), else_=0)), MoneyAmount
         )
-        .where(P.c.invoice_id.is_not(None), P.c.paid_at <= now_p, scope(P.c.customer_id))
-        .group_by(P.c.invoice_id)
-        .cte("paid_per_invoice")
-    )
-    paid = func.coalesce(paid_per_invoice.c.paid, 0)
-    inv = (
-        select(
-            I.c.id,
-            I.c.customer_id,
-            I.c.currency,
-            I.c.due_date,
-            I.c.warns_of_default,
-            type_coerce(I.c.amount - paid, MoneyAmount).label("open"),
-            case((paid >= I.c.amount, utc_date(paid_per_invoice.c.last_paid_at))).label(
-                "paid_date"
-            ),
-        )
-        .select_from(I.outerjoin(paid_per_invoice, paid_per_invoice.c.invoice_id == I.c.id))
-        .where(I.c.issue_date <= today, scope(I.c.customer_id))
-        .cte("inv")
-    )
-    is_open = inv.c.open > 0
+
     balance = (
         select(
-            inv.c.customer_id,
-            type_coerce(func.sum(case((is_open, inv.c.open), else_=0)), MoneyAmount).label(
-                "open_amount"
-            ),
+            alloc.c.customer_id,
+            open_sum(true()).label("open_amount"),
             func.count(case((is_open, 1))).label("open_invoices"),
-            func.min(case((is_open, inv.c.due_date))).label("oldest_due_date"),
-            func.max(case((is_open, inv.c.currency))).label("currency"),
-            func.max(case((and_(is_open, inv.c.warns_of_default), 1), else_=0)).label("warned"),
+            func.min(case((is_open, alloc.c.due_date))).label("oldest_due_date"),
+            func.max(case((is_open, alloc.c.currency))).label("currency"),
+            func.count(func.distinct(case((is_open, alloc.c.currency)))).label("currencies"),
+            func.max(case((and_(is_open, alloc.c.warns_of_default), 1), else_=0)).label("warned"),
+            # the customer's today is the UTC day, the day before or the day after: the overdue
+            # amount is chosen in Python from these three sums
+            open_sum(alloc.c.due_date < yesterday).label("due_before_yesterday"),
+            open_sum(alloc.c.due_date == yesterday).label("due_yesterday"),
+            open_sum(alloc.c.due_date == today).label("due_today"),
         )
-        .group_by(inv.c.customer_id)
+        .group_by(alloc.c.customer_id)
         .cte("balance")
-    )
-    unallocated = (
-        select(
-            P.c.customer_id,
-            type_coerce(func.sum(P.c.amount), MoneyAmount).label("unallocated"),
-        )
-        .where(P.c.invoice_id.is_(None), P.c.paid_at <= now_p, scope(P.c.customer_id))
-        .group_by(P.c.customer_id)
-        .cte("unallocated")
     )
 
     ranked_paid = (
@@ -309,16 +392,36 @@ def fact_query(
         .cte("last_message")
     )
     first_reminder = (
-        select(M.c.customer_id, func.min(utc_date(M.c.sent_at)).label("first_reminder"))
+        select(
+            M.c.customer_id,
+            func.min(utc_date(M.c.sent_at)).label("first_reminder"),
+            func.count().label("reminders_sent"),
+        )
         .join(balance, balance.c.customer_id == M.c.customer_id)
         .where(sent, utc_date(M.c.sent_at) > balance.c.oldest_due_date, scope(M.c.customer_id))
         .group_by(M.c.customer_id)
         .cte("first_reminder")
     )
+    # a reaction is a click or reply event, or any payment, promise or dispute, whichever way
+    # it arrived (an event, or its own import file)
+    reacted_at = union_all(
+        select(E.c.customer_id, E.c.occurred_at.label("at")).where(
+            E.c.kind.in_(t.REACTION_KINDS), E.c.occurred_at <= now_p, scope(E.c.customer_id)
+        ),
+        select(P.c.customer_id, P.c.paid_at).where(P.c.paid_at <= now_p, scope(P.c.customer_id)),
+        select(PR.c.customer_id, PR.c.promised_at).where(
+            PR.c.promised_at <= now_p, scope(PR.c.customer_id)
+        ),
+        select(D.c.customer_id, D.c.opened_at).where(
+            D.c.opened_at <= now_p, scope(D.c.customer_id)
+        ),
+    ).subquery("reacted_at")
     reactions = (
-        select(E.c.customer_id, func.max(E.c.occurred_at).label("last_reaction"))
-        .where(E.c.kind.in_(t.REACTION_KINDS), E.c.occurred_at <= now_p, scope(E.c.customer_id))
-        .group_by(E.c.customer_id)
+        select(
+            reacted_at.c.customer_id,
+            type_coerce(func.max(reacted_at.c.at), UTCDateTime).label("last_reaction"),
+        )
+        .group_by(reacted_at.c.customer_id)
         .cte("reactions")
     )
     ranked_contact = (
@@ -367,8 +470,11 @@ def fact_query(
             balance.c.open_invoices,
             balance.c.oldest_due_date,
             balance.c.currency,
+            balance.c.currencies,
             balance.c.warned,
-            unallocated.c.unallocated,
+            balance.c.due_before_yesterday,
+            balance.c.due_yesterday,
+            balance.c.due_today,
             behaviour.c.avg_days_late,
             behaviour.c.on_time_ratio,
             pay_hour.c.typical_pay_hour,
@@ -383,12 +489,12 @@ def fact_query(
             messages.c.last_sent_at,
             last_message.c.last_channel,
             first_reminder.c.first_reminder,
+            first_reminder.c.reminders_sent,
             reactions.c.last_reaction,
         )
         .select_from(
             C.outerjoin(contact, by_customer(contact))
             .outerjoin(balance, by_customer(balance))
-            .outerjoin(unallocated, by_customer(unallocated))
             .outerjoin(behaviour, by_customer(behaviour))
             .outerjoin(pay_hour, by_customer(pay_hour))
             .outerjoin(pay_weekday, by_customer(pay_weekday))
@@ -426,6 +532,23 @@ def _ratio(value: Any) -> float | None:
 _DEFAULTS: dict[str, Any] = dict(FactSheet.build().values)
 
 
+def _as_date(value: Any) -> dt.date | None:
+    if value is None or isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def _overdue(r: Mapping[str, Any], local_minus_utc: dt.timedelta) -> Decimal:
+    """What is open and past due on the customer's calendar day (which is the UTC day, the
+    day before or the day after)."""
+    overdue: Decimal = r["due_before_yesterday"] or _ZERO
+    if local_minus_utc.days >= 0:
+        overdue += r["due_yesterday"] or _ZERO
+    if local_minus_utc.days >= 1:
+        overdue += r["due_today"] or _ZERO
+    return overdue
+
+
 def sheet_from_row(
     row: Row[Any], now: dt.datetime, in_default: InDefault | None = None, *, check: bool = True
 ) -> FactSheet:
@@ -437,10 +560,13 @@ def sheet_from_row(
     much as the SQL itself.
     """
     r = row._asdict()  # one dict: plain key lookups are several times faster than Row's
-    open_amount = (r["open_amount"] or Decimal("0.00")) - (r["unallocated"] or Decimal("0.00"))
-    open_amount = max(open_amount, Decimal("0.00"))
-    oldest_due: dt.date | None = r["oldest_due_date"] if open_amount > 0 else None
-    today = now.astimezone(dt.UTC).date()
+    if (r["currencies"] or 0) > 1:
+        raise MixedCurrencies(r["id"])
+    open_amount: Decimal = r["open_amount"] or _ZERO
+    oldest_due: dt.date | None = _as_date(r["oldest_due_date"])
+    timezone = r["contact_timezone"] or r["timezone"] or "Europe/Amsterdam"
+    today = now.astimezone(zone(timezone)).date()  # the customer's calendar day
+    overdue = _overdue(r, today - now.astimezone(dt.UTC).date())
     last_sent: dt.datetime | None = r["last_sent_at"]
     defaulted = False
     if in_default is not None and oldest_due is not None:
@@ -466,11 +592,14 @@ def sheet_from_row(
         "customer.reachable_by": _reachable(r),
         "balance.open_amount": open_amount,
         "balance.currency": r["currency"] or "EUR",
+        "balance.overdue_amount": overdue,
         "balance.open_invoices": int(r["open_invoices"] or 0),
         "balance.max_days_overdue": max((today - oldest_due).days, 0) if oldest_due else 0,
         "balance.oldest_due_date": oldest_due,
         "balance.in_default": defaulted,
-        "behaviour.avg_days_late": round(float(r["avg_days_late"] or 0), 2),
+        "behaviour.avg_days_late": (
+            None if r["avg_days_late"] is None else round(float(r["avg_days_late"]), 2)
+        ),
         "behaviour.on_time_ratio": _ratio(r["on_time_ratio"]),
         "behaviour.typical_pay_hour": r["typical_pay_hour"],
         "behaviour.typical_pay_weekday": r["typical_pay_weekday"],
@@ -478,6 +607,7 @@ def sheet_from_row(
         "behaviour.open_disputes": int(r["open_disputes"] or 0),
         "journey.steps_sent": int(r["steps_sent"] or 0),
         "journey.messages_sent": int(r["messages_sent"] or 0),
+        "journey.reminders_sent": int(r["reminders_sent"] or 0),
         "journey.messages_last_7_days": int(r["messages_last_7_days"] or 0),
         "journey.last_channel": r["last_channel"],
         "journey.hours_since_last_message": (
@@ -622,6 +752,7 @@ def fact_sheets_for(
         "now": now,
         "year_ago": now - dt.timedelta(days=365),
         "today": now.astimezone(dt.UTC).date(),
+        "yesterday": now.astimezone(dt.UTC).date() - dt.timedelta(days=1),
         "ids": list(customer_ids),
     }
     with engine.connect() as conn:

@@ -316,6 +316,7 @@ class _Debtor:
                     "paid_at": when,
                     "local_hour": local.hour,
                     "local_weekday": local.weekday(),
+                    "local_date": local.date(),
                     "method": "ideal" if self.country == "NL" else "sepa_credit_transfer",
                     "payer_name": None,
                     "payer_iban": debtor_iban(self.country, self.number),

@@ -19,6 +19,7 @@ from sqlalchemy import Engine, Table, select
 from engine.store import tables as t
 from engine.store.bulk import upsert
 from engine.store.cells import normalise, readers
+from engine.store.currencies import ParsedRows, check_currencies
 from engine.store.errors import ImportFileError, ImportRejected, RowProblem
 from engine.store.rows import ROW_KINDS, Row
 from engine.store.sources import RawRow, SourceFile, discover, read_rows
@@ -105,6 +106,8 @@ def _references(kind: str, row: Row) -> list[tuple[str, str, str]]:
         found.append(("customer_id", "customers", customer_id))
     if kind == "payments" and (invoice_id := getattr(row, "invoice_id", None)):
         found.append(("invoice_id", "invoices", invoice_id))
+    if kind == "invoices" and (corrected := getattr(row, "corrects_invoice_id", None)):
+        found.append(("corrects_invoice_id", "invoices", corrected))
     return found
 
 
@@ -248,6 +251,10 @@ def _load(
 ) -> ImportReport:
     now = now or dt.datetime.now(dt.UTC)
     problems += _check_references(engine, parsed)
+    problems += check_currencies(
+        engine,
+        [ParsedRows(kind=p.source.kind, path=str(p.source.path), rows=p.rows) for p in parsed],
+    )
     if problems:
         raise ImportRejected(problems)
     zones = _zones(engine, parsed)

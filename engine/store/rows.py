@@ -12,7 +12,14 @@ from decimal import Decimal
 from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from engine.rules.facts import CHANNELS
 from engine.store.tables import EVENT_KINDS
@@ -41,7 +48,10 @@ def _check_currency(value: str) -> str:
 
 def _check_amount(value: Decimal) -> Decimal:
     if value <= 0:
-        raise ValueError(f"amount must be positive, got {value}")
+        raise ValueError(
+            f"amount must be positive, got {value} (a credit note is negative and names the "
+            "invoice it corrects in corrects_invoice_id)"
+        )
     if value != value.quantize(Decimal("0.01")):
         raise ValueError(f"amount {value} has more than two decimals")
     return value
@@ -184,16 +194,39 @@ class _MoneyRow(Row):
     _currency = field_validator("currency")(_check_currency)
 
 
-class InvoiceRow(_MoneyRow):
+class InvoiceRow(Row):
+    """An invoice, or a credit note: a negative amount naming the invoice it corrects in
+    `corrects_invoice_id`; the credit is netted against that invoice."""
+
     kind: ClassVar[str] = "invoices"
+    customer_id: str
+    corrects_invoice_id: str | None = None  # before amount: its validator reads it
+    amount: Decimal
+    currency: str = "EUR"
     number: str | None = None
     issue_date: dt.date
     due_date: dt.date
     warns_of_default: bool = False
     description: str | None = None
 
+    _currency = field_validator("currency")(_check_currency)
+
+    @field_validator("amount")
+    @classmethod
+    def _amount(cls, value: Decimal, info: ValidationInfo) -> Decimal:
+        if info.data.get("corrects_invoice_id") is None:
+            return _check_amount(value)
+        if value >= 0:
+            raise ValueError(
+                f"corrects_invoice_id is set but amount {value} is not negative; a credit note "
+                "has a negative amount (e.g. -25.00)"
+            )
+        return -_check_amount(-value)
+
     @model_validator(mode="after")
     def _dates(self) -> InvoiceRow:
+        if self.corrects_invoice_id == self.id:
+            raise ValueError("a credit note cannot correct itself; name the invoice it corrects")
         if self.due_date < self.issue_date:
             raise ValueError(f"due_date {self.due_date} is before issue_date {self.issue_date}")
         return self
@@ -219,6 +252,7 @@ class PaymentRow(_MoneyRow):
         record["paid_at"] = local
         record["local_hour"] = local.hour
         record["local_weekday"] = local.weekday()
+        record["local_date"] = local.date()
         return record
 
 

@@ -112,7 +112,8 @@ class Contact(SQLModel, table=True):
 
 
 class Invoice(SQLModel, table=True):
-    """An invoice; what is still open is its amount minus the payments against it."""
+    """An invoice; what is still open is its amount minus the payments and credit notes against
+    it. A credit note is a row with a negative amount."""
 
     __tablename__ = "invoice"
     __table_args__ = (Index("ix_invoice_customer_due", "customer_id", "due_date"),)
@@ -126,12 +127,15 @@ class Invoice(SQLModel, table=True):
     due_date: dt.date
     warns_of_default: bool = False  # the invoice told a consumer about default after 30 days
     description: str | None = None
+    # a credit note has a negative amount; it names the invoice it corrects (None: on account)
+    corrects_invoice_id: str | None = Field(default=None, max_length=64)
     updated_at: dt.datetime = _created()
 
 
 class Payment(SQLModel, table=True):
-    """Money received; partial payments count. `local_hour`/`local_weekday` are in the customer's
-    time zone, fixed at import, so the typical pay hour is one GROUP BY on both databases."""
+    """Money received; partial payments count. `local_hour`/`local_weekday`/`local_date` are in
+    the customer's time zone, fixed at import, so the typical pay hour and lateness on the
+    customer's calendar are plain SQL on both databases."""
 
     __tablename__ = "payment"
     __table_args__ = (Index("ix_payment_customer_paid_at", "customer_id", "paid_at"),)
@@ -146,6 +150,7 @@ class Payment(SQLModel, table=True):
     paid_at: dt.datetime = _when()
     local_hour: int
     local_weekday: int  # 0 = Monday
+    local_date: dt.date | None = None  # the customer's calendar day of the payment
     method: str | None = Field(default=None, max_length=32)
     payer_name: str | None = None
     payer_iban: str | None = Field(default=None, max_length=34)

@@ -55,5 +55,5 @@ def test_explain_render_json_has_message_links_and_qr(tmp_path: Path) -> None:
 def test_explain_render_table_prints_the_message() -> None:
     done = _explain("examples/facts/smb-late-nl.json")
     assert done.returncode == 0, done.stderr
-    assert "we hebben uw betaling van € 1.234,50 nog niet ontvangen" in done.stdout
+    assert "wilt u € 1.234,50 uiterlijk 01-12-2026 betalen?" in done.stdout
     assert "Pay by bank_transfer: IBAN NL91 ABNA 0417 1643 00" in done.stdout

@@ -79,7 +79,19 @@ CASES = [(t, "nl", tone) for t in NL_TEMPLATES for tone in ("u", "jij")] + [
 INVOICES = [
     {"id": "F-2026-0131", "amount": "734.50", "currency": "EUR", "due_date": "2026-11-01"},
     {"id": "F-2026-0188", "amount": "500.00", "currency": "EUR", "due_date": "2026-11-08"},
+    # not yet due when the messages go out: listed as such, never demanded
+    {"id": "F-2026-0240", "amount": "250.00", "currency": "EUR", "due_date": "2026-12-08"},
 ]
+#: Templates that follow an earlier reminder in the default journeys: rendered for a debtor who
+#: really received one, so their "again" wording shows (first contact reads differently).
+AFTER_A_REMINDER = {
+    "reminder-2",
+    "final-reminder",
+    "wik-14-day-letter",
+    "mahnung-1",
+    "mahnung-2",
+    "handoff-notice",
+}
 
 
 def render_all(template: str, language: str, tone: str, tmp: Path) -> str:
@@ -90,7 +102,10 @@ def render_all(template: str, language: str, tone: str, tmp: Path) -> str:
             "balance.open_amount": Decimal("1234.50"),
             "balance.open_invoices": 2,
             "balance.oldest_due_date": dt.date(2026, 11, 1),
-            "journey.promised_until": dt.date(2026, 12, 4),
+            "journey.promised_until": (
+                dt.date(2026, 12, 4) if template == "promise-confirmation" else None
+            ),
+            "journey.reminders_sent": 1 if template in AFTER_A_REMINDER else 0,
             **PERSONS[(language, tone)],
         }
     )

@@ -80,11 +80,11 @@ def test_german_amounts_put_the_euro_sign_after() -> None:
 
 
 def test_a_name_with_markup_is_escaped_in_html_and_kept_in_text() -> None:
-    facts = _facts(**{"customer.kind": "consumer", "customer.name": "<script>x</script> & Zn"})
+    facts = _facts(**{"customer.kind": "consumer", "customer.name": "Jan <script>x</script> & Zn"})
     message = render_preview(_decision(), facts, templates_dir=TEMPLATES)["message"]
     assert "<script>" not in message["html"]
     assert "&lt;script&gt;x&lt;/script&gt; &amp; Zn" in message["html"]
-    assert "Beste <script>x</script> & Zn," in message["text"]
+    assert "Geachte heer/mevrouw <script>x</script> & Zn," in message["text"]
 
 
 def test_a_letter_comes_with_a_pdf_carrying_the_reference(tmp_path: Path) -> None:
@@ -231,3 +231,73 @@ def test_the_check_renders_both_the_business_and_the_consumer_branch(
     problems = check_templates(spec, copy)
     assert problems and all("consumer) fails" in p.problem for p in problems)
     assert any("'oops' is undefined" in p.problem for p in problems)
+
+
+def test_a_dutch_business_is_asked_to_pay_in_one_click_not_to_sign_a_mandate() -> None:
+    """Options [direct debit, iDEAL, bank transfer]: the call to action is iDEAL; the
+    direct debit, collected only after its 14-day pre-notification, cannot meet the 7-day
+    deadline and is left out rather than contradict it."""
+    decision = _decision(payment_options=("sepa_direct_debit", "ideal", "bank_transfer"))
+    answer = render_preview(decision, _facts(), templates_dir=TEMPLATES)
+    text = answer["message"]["text"]
+    assert "Te betalen: € 1.234,50, uiterlijk 1 december 2026" in text
+    assert "Direct betalen met iDEAL | Wero" in text
+    assert "incasso" not in text
+    assert [o["method"] for o in answer["payment_options"]] == ["ideal", "bank_transfer"]
+
+
+def test_the_deadline_and_amount_follow_the_invoices_on_the_send_date() -> None:
+    """39.95 overdue and 500.00 falling due in December: the message asks for 39.95, lists the
+    December invoice as not yet due, and its QR code asks for 39.95; a deadline that would fall
+    on Saturday 5 December runs to Monday 7 December."""
+    invoices = [
+        {"id": "F-1", "amount": "39.95", "currency": "EUR", "due_date": "2026-11-01"},
+        {"id": "F-2", "amount": "500.00", "currency": "EUR", "due_date": "2026-12-18"},
+    ]
+    saturday = dt.datetime(2026, 11, 28, 9, tzinfo=dt.UTC)
+    decision = _decision(send_at=saturday, template="reminder-2")
+    answer = render_preview(decision, _facts(), templates_dir=TEMPLATES, invoices=invoices)
+    assert answer["amount_due"]["amount"] == "39.95"
+    text = answer["message"]["text"]
+    assert "Te betalen: € 39,95, uiterlijk 7 december 2026" in text
+    assert text.index("factuur F-2") > text.index("Nog niet te betalen")
+    bank = next(o for o in answer["payment_options"] if o["method"] == "bank_transfer")
+    assert "EUR39.95" in bank["epc_payload"].split("\n")
+
+
+def test_a_14_day_letter_posted_on_a_thursday_ends_its_term_on_the_next_working_day() -> None:
+    """Posted Thursday 5 November 2026, received Saturday 7 November: the 14 days end on
+    Saturday 21 November, so the letter names Monday 23 November (Atw art. 1)."""
+    consumer = _facts(**{"customer.kind": "consumer", "customer.name": "Jan de Vries"})
+    decision = _decision(
+        template="wik-14-day-letter",
+        channel="letter",
+        send_at=dt.datetime(2026, 11, 5, 9, tzinfo=dt.UTC),
+    )
+    text = render_preview(decision, consumer, templates_dir=TEMPLATES)["message"]["text"]
+    assert "Betaal dan uiterlijk op 23 november 2026." in text
+    assert "uiterlijk 23 november 2026" in text  # the call to action names the same day
+    assert "21 november" not in text
+
+
+@pytest.mark.parametrize(
+    ("template", "deadline"),
+    [("wik-14-day-letter", "10 december 2026"), ("reminder-2", "27 november 2026")],
+)
+def test_a_message_names_one_deadline_even_while_a_promise_runs(
+    template: str, deadline: str
+) -> None:
+    """Promised until 27 November: a reminder asks for that date throughout; the 14-day letter
+    keeps its statutory term (never shorter), in the call to action and the text alike."""
+    facts = _facts(
+        **{
+            "customer.kind": "consumer",
+            "customer.name": "Jan de Vries",
+            "journey.promised_until": dt.date(2026, 11, 27),
+        }
+    )
+    text = render_preview(_decision(template=template), facts, templates_dir=TEMPLATES)["message"][
+        "text"
+    ]
+    said = set(re.findall(r"uiterlijk (?:op )?(\d+ \w+ 2026)(?! (?:heeft|hebt))", text))
+    assert said == {deadline}

@@ -99,7 +99,7 @@ def test_partial_payments_leave_the_rest_open(store: Engine, tmp_path: Path) -> 
     assert sheet["balance.open_invoices"] == 1
     assert sheet["balance.oldest_due_date"] == dt.date(2026, 10, 31)
     assert sheet["balance.max_days_overdue"] == 23
-    assert sheet["behaviour.avg_days_late"] == 0  # nothing fully paid yet
+    assert sheet["behaviour.avg_days_late"] is None  # nothing fully paid yet: unknown
 
 
 def test_a_payment_not_yet_made_at_now_does_not_count(store: Engine, tmp_path: Path) -> None:
