@@ -253,7 +253,7 @@ def _load(
     problems += _check_references(engine, parsed)
     problems += check_currencies(
         engine,
-        [ParsedRows(kind=p.source.kind, path=str(p.source.path), rows=p.rows) for p in parsed],
+        [ParsedRows(kind=p.source.kind, path=p.source.name, rows=p.rows) for p in parsed],
     )
     if problems:
         raise ImportRejected(problems)
