@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from engine.cli import demo_cmd, rules_cmds, store_cmds
+from engine.cli import daemon_cmds, demo_cmd, rules_cmds, store_cmds
 from engine.cli.context import add_global_options
 
 app = typer.Typer(
@@ -18,6 +18,7 @@ add_global_options(app)
 rules_cmds.register(app)
 store_cmds.register(app)
 demo_cmd.register(app)
+daemon_cmds.register(app)
 
 
 def main() -> None:

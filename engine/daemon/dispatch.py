@@ -1,0 +1,762 @@
+"""Dispatch: claim due steps, re-decide each on fresh facts, send it once, record what happened.
+
+For every claimed step:
+1. the debtor's facts are derived now, and `decide` must still answer this very step (SEND, or a
+   WAIT that ends within the tolerance); otherwise the step is cancelled (paid, disputed,
+   promised, another step is due, the rules changed) or moved (send window, weekly cap, pause),
+   with the reason on the row;
+2. the message is rendered, the outbox row (id = the idempotency key, one per step and channel)
+   is committed as `sending` with a lease, and only then is the provider called with that key;
+3. the answer is recorded: `sent` (journey moves on), a transient failure (back on the schedule
+   after a backoff, up to a limit, then `failed`), a permanent one (the channel is blocked for
+   this debtor and the next channel is tried at once), or anything unexpected (`unknown`).
+One bad debtor never stops the pass: its step records the error and the pass goes on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import random
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection, Engine, Row, select, update
+
+from channels.base import (
+    Attachment,
+    Channel,
+    OutgoingMessage,
+    PermanentChannelError,
+    Receipt,
+    TransientChannelError,
+)
+from engine.daemon import claims, lifecycle
+from engine.daemon.limits import CircuitBreaker, RateLimiter, Sleep, Ticker, backoff_seconds
+from engine.daemon.metrics import Metrics
+from engine.daemon.outcome import DispatchReport, Outcome
+from engine.daemon.settings import Clock, DaemonSettings
+from engine.decision.decide import allowed, decide
+from engine.decision.model import Action, Decision, FactSheet
+from engine.messages.payments.base import PaymentProvider
+from engine.messages.render import DEFAULT_TEMPLATES_DIR, render_preview
+from engine.rules.compile import CompiledRules
+from engine.store import tables as t
+from engine.store.bulk import insert_new
+from engine.store.facts_sql import fact_sheets_for
+from engine.store.message_data import MessageData, message_data
+
+S = t.ScheduledStep.__table__  # type: ignore[attr-defined]
+M = t.Message.__table__  # type: ignore[attr-defined]
+J = t.Journey.__table__  # type: ignore[attr-defined]
+B = t.ChannelBlock.__table__  # type: ignore[attr-defined]
+C = t.Contact.__table__  # type: ignore[attr-defined]
+_SENT = ("sent", "delivered")
+log = structlog.get_logger("payjourney.dispatch")
+
+
+def message_key(step_id: int, channel: str) -> str:
+    """The idempotency key (and message id) of a step's attempt on one channel."""
+    return f"pj-{step_id}-{channel}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Batch:
+    """What a claimed batch needs from the store, read in a few queries."""
+
+    facts: Mapping[str, FactSheet]
+    journeys: Mapping[str, Row[Any]]
+    blocked: Mapping[str, frozenset[str]]
+    tried: Mapping[int, Sequence[Row[Any]]]  # the step's messages so far
+    contacts: Mapping[str, Row[Any]]
+
+
+class Dispatcher:
+    """Sends due steps through `channels` (one adapter per channel name)."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        rules: Callable[[], CompiledRules],
+        channels: Mapping[str, Channel],
+        settings: DaemonSettings,
+        clock: Clock,
+        payments: PaymentProvider | None = None,
+        templates_dir: Path = DEFAULT_TEMPLATES_DIR,
+        pdf_dir: Path | None = None,
+        metrics: Metrics | None = None,
+        ticker: Ticker | None = None,
+        sleep: Sleep | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        import time
+
+        self.engine = engine
+        self.rules = rules
+        self.channels = channels
+        self.settings = settings
+        self.clock = clock
+        self.payments = payments
+        self.templates_dir = templates_dir
+        self.pdf_dir = pdf_dir
+        self.metrics = metrics or Metrics()
+        self._ticker = ticker or time.monotonic
+        self._sleep = sleep or time.sleep
+        self._rng = rng or random.Random()
+        self._stop = threading.Event()
+        self.limiters = {
+            name: RateLimiter(rate, ticker=self._ticker, sleep=self._sleep)
+            for name, rate in settings.rate_limits.items()
+        }
+        self.breakers: dict[str, CircuitBreaker] = defaultdict(
+            lambda: CircuitBreaker(
+                threshold=settings.breaker_threshold,
+                reset_after=settings.breaker_reset.total_seconds(),
+                ticker=self._ticker,
+            )
+        )
+
+    # ------------------------------------------------------------------ the pass
+
+    def stop(self) -> None:
+        """Stop claiming; the step under way finishes, the rest of the batch is released."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def expire(self) -> claims.Expired:
+        with self.engine.begin() as conn:
+            expired = claims.expire_leases(conn, now=self.clock())
+        if expired.unknown:
+            self.metrics.unknown.inc(expired.unknown)
+            log.warning("leases ran out mid-send", unknown=expired.unknown)
+        return expired
+
+    def run_once(self, *, max_batches: int | None = None) -> DispatchReport:
+        """Sweep expired leases, then claim and send batches until nothing is due."""
+        report = DispatchReport()
+        expired = self.expire()
+        report.expired_retaken, report.expired_unknown = expired.retaken, expired.unknown
+        batches = 0
+        while not self.stopping and (max_batches is None or batches < max_batches):
+            now = self.clock()
+            with self.engine.begin() as conn:
+                rows = claims.claim_due(
+                    conn,
+                    daemon_id=self.settings.daemon_id,
+                    now=now,
+                    horizon=now + self.settings.tolerance,
+                    lease=self.settings.lease,
+                    limit=self.settings.batch,
+                )
+            if not rows:
+                break
+            batches += 1
+            report.claimed += len(rows)
+            self.metrics.claimed.inc(len(rows))
+            self._observe_lag(rows, now)
+            self._dispatch_batch(rows, report)
+        return report
+
+    def _observe_lag(self, rows: Sequence[Row[Any]], now: dt.datetime) -> None:
+        for row in rows:
+            self.metrics.lag.observe(max(0.0, (now - row.send_at).total_seconds()))
+
+    def _dispatch_batch(self, rows: Sequence[Row[Any]], report: DispatchReport) -> None:
+        batch = self._load(rows)
+        for index, step in enumerate(rows):
+            if self.stopping:
+                with self.engine.begin() as conn:
+                    left = [r.id for r in rows[index:]]
+                    claims.release(
+                        conn, step_ids=left, daemon_id=self.settings.daemon_id, now=self.clock()
+                    )
+                for _ in left:
+                    report.add(Outcome.RELEASED)
+                return
+            try:
+                outcome = self._handle(step, batch, report)
+            except Exception as exc:  # one bad debtor never stops the daemon
+                log.exception("step failed", step_id=step.id, error=type(exc).__name__)
+                self._fail(step.id, f"{type(exc).__name__}: {exc}")
+                outcome = Outcome.FAILED
+            report.add(outcome)
+            self.metrics.count(outcome)
+
+    def _load(self, rows: Sequence[Row[Any]]) -> _Batch:
+        ids = sorted({r.customer_id for r in rows})
+        facts = fact_sheets_for(self.engine, ids, self.clock())
+        with self.engine.connect() as conn:
+            journeys = {
+                r.customer_id: r for r in conn.execute(select(J).where(J.c.customer_id.in_(ids)))
+            }
+            blocked: dict[str, set[str]] = defaultdict(set)
+            for r in conn.execute(
+                select(B.c.customer_id, B.c.channel).where(B.c.customer_id.in_(ids))
+            ):
+                blocked[r.customer_id].add(r.channel)
+            tried: dict[int, list[Row[Any]]] = defaultdict(list)
+            step_ids = [r.id for r in rows]
+            for r in conn.execute(select(M).where(M.c.scheduled_step_id.in_(step_ids))):
+                tried[r.scheduled_step_id].append(r)
+            contacts: dict[str, Row[Any]] = {}
+            query = (
+                select(C)
+                .where(C.c.customer_id.in_(ids))
+                .order_by(C.c.customer_id, C.c.is_primary.desc(), C.c.id)
+            )
+            for r in conn.execute(query):
+                contacts.setdefault(r.customer_id, r)
+        return _Batch(
+            facts=facts,
+            journeys=journeys,
+            blocked={k: frozenset(v) for k, v in blocked.items()},
+            tried=tried,
+            contacts=contacts,
+        )
+
+    # ------------------------------------------------------------------ one step
+
+    def _handle(self, step: Row[Any], batch: _Batch, report: DispatchReport) -> Outcome:
+        now = self.clock()
+        rules = self.rules()
+        facts = batch.facts.get(step.customer_id)
+        if facts is None:
+            return self._cancel(step.id, "the customer is gone (forgotten or deleted)")
+        journey = batch.journeys.get(step.customer_id)
+        if (
+            journey is not None
+            and journey.state == "paused"
+            and journey.paused_until is not None
+            and journey.paused_until > now
+            and step.step != lifecycle.CONFIRMATION_STEP
+        ):
+            return self._reschedule(
+                step.id, journey.paused_until, "journey paused (promise to pay and grace)"
+            )
+        decision = decide(rules, facts, now)
+        blocked = batch.blocked.get(step.customer_id, frozenset())
+        tried = batch.tried.get(step.id, ())
+        if step.step == lifecycle.CONFIRMATION_STEP:
+            return self._confirmation(step, decision, facts, blocked, tried, batch, report)
+        if tried and int(facts["journey.steps_sent"] or 0) >= step.step:
+            # this step went out before: it is back for its next channel (bounce, no reaction)
+            return self._fallback(step, decision, facts, blocked, tried, batch, report)
+        same = decision.persona == step.journey and decision.journey_step == step.step
+        if not same:
+            return self._not_this_step(step, decision, facts, rules, now)
+        if decision.action is Action.WAIT:
+            assert decision.send_at is not None
+            if decision.send_at - now > self.settings.tolerance:
+                return self._reschedule(step.id, decision.send_at, decision.reason)
+            decision = dataclasses.replace(decision, action=Action.SEND, send_at=now)
+        if decision.action is Action.HANDOFF and not (decision.template and decision.channel):
+            self._finish(step, None, None, now)
+            return Outcome.HANDED_OFF
+        order = [decision.channel, *decision.fallback_channels]
+        failed_here = {m.channel for m in tried if m.status == "failed"}
+        channels = [c for c in order if c and c not in blocked and c not in failed_here]
+        if not channels:
+            return self._fail(step.id, "no usable channel left: " + ", ".join(map(str, order)))
+        return self._send_on(step, decision, facts, channels, batch, report)
+
+    def _not_this_step(
+        self,
+        step: Row[Any],
+        decision: Decision,
+        facts: FactSheet,
+        rules: CompiledRules,
+        now: dt.datetime,
+    ) -> Outcome:
+        if decision.action is Action.NONE:
+            reason = f"not sent: {decision.reason}"
+        else:
+            reason = (
+                f"not sent: the decision now is {decision.persona} step {decision.journey_step}"
+                f" ({decision.action.value}: {decision.reason})"
+            )
+        with self.engine.begin() as conn:
+            self._set_step(conn, step.id, status="cancelled", last_error=reason)
+            lifecycle.settle(
+                conn,
+                rules=rules,
+                decision=decision,
+                facts=facts,
+                now=now,
+                grace=self.settings.promise_grace,
+            )
+        log.info("step cancelled", step_id=step.id, reason=reason)
+        return Outcome.CANCELLED
+
+    def _confirmation(
+        self,
+        step: Row[Any],
+        decision: Decision,
+        facts: FactSheet,
+        blocked: frozenset[str],
+        tried: Sequence[Row[Any]],
+        batch: _Batch,
+        report: DispatchReport,
+    ) -> Outcome:
+        if facts["journey.promised_until"] is None or decision.action is not Action.NONE:
+            return self._cancel(step.id, "the promise is no longer running")
+        if decision.persona is None:
+            return self._cancel(step.id, "nothing is open")
+        failed = {m.channel for m in tried if m.status == "failed"}
+        order = [step.channel, *step.fallback_channels]
+        channels = [
+            c
+            for c in order
+            if c and c not in blocked and c not in failed and allowed(c, facts.values)
+        ]
+        if not channels:
+            return self._fail(step.id, "no channel left for the promise confirmation")
+        confirm = dataclasses.replace(
+            decision,
+            action=Action.SEND,
+            template=step.template,
+            journey_step=None,
+            send_at=self.clock(),
+        )
+        return self._send_on(step, confirm, facts, channels, batch, report)
+
+    def _fallback(
+        self,
+        step: Row[Any],
+        decision: Decision,
+        facts: FactSheet,
+        blocked: frozenset[str],
+        tried: Sequence[Row[Any]],
+        batch: _Batch,
+        report: DispatchReport,
+    ) -> Outcome:
+        """The step was sent and got no reaction (or bounced): the same step on the next channel."""
+        if decision.action is Action.NONE or decision.persona != step.journey:
+            with self.engine.begin() as conn:
+                self._set_step(
+                    conn,
+                    step.id,
+                    status="sent",
+                    fallback_after_s=None,
+                    last_error=f"no fallback: {decision.reason}",
+                )
+            return Outcome.CANCELLED
+        used = {m.channel for m in tried}
+        order = [step.channel, *step.fallback_channels]
+        channels = [
+            c
+            for c in order
+            if c and c not in used and c not in blocked and allowed(c, facts.values)
+        ]
+        if not channels:
+            with self.engine.begin() as conn:
+                self._set_step(
+                    conn,
+                    step.id,
+                    status="sent",
+                    fallback_after_s=None,
+                    last_error="no fallback channel left",
+                )
+            return Outcome.CANCELLED
+        again = dataclasses.replace(
+            decision,
+            action=Action.SEND,
+            template=step.template,
+            journey_step=step.step,
+            locale=step.locale or decision.locale,
+            tone=step.tone or decision.tone,
+            send_at=self.clock(),
+        )
+        report.fallbacks += 1
+        self.metrics.fallbacks.inc()
+        return self._send_on(step, again, facts, channels[:1], batch, report)
+
+    def _send_on(
+        self,
+        step: Row[Any],
+        decision: Decision,
+        facts: FactSheet,
+        channels: Sequence[str],
+        batch: _Batch,
+        report: DispatchReport,
+    ) -> Outcome:
+        """Try the channels in order; a permanent failure moves on to the next one at once."""
+        data: MessageData | None = None
+        for position, channel in enumerate(channels):
+            if position:
+                report.fallbacks += 1
+                self.metrics.fallbacks.inc()
+            if data is None:
+                data = message_data(self.engine, step.customer_id, self.clock())
+            attempt = dataclasses.replace(
+                decision, channel=channel, fallback_channels=tuple(channels[position + 1 :])
+            )
+            outcome = self._attempt(step, attempt, facts, data, batch)
+            if outcome is not Outcome.PERMANENT:
+                return outcome
+        return self._fail(step.id, "every channel failed permanently: " + ", ".join(channels))
+
+    # ------------------------------------------------------------------ one attempt
+
+    def _attempt(
+        self,
+        step: Row[Any],
+        decision: Decision,
+        facts: FactSheet,
+        data: MessageData,
+        batch: _Batch,
+    ) -> Outcome:
+        channel = str(decision.channel)
+        key = message_key(step.id, channel)
+        adapter = self.channels.get(channel)
+        if adapter is None:
+            log.error("no adapter for channel", channel=channel, step_id=step.id)
+            self._note(step.id, f"{channel}: no channel adapter configured; trying the next")
+            return Outcome.PERMANENT
+        wait = self.breakers[channel].wait()
+        if wait > 0:
+            return self._retry(step, key, None, f"{channel} paused by its circuit breaker", wait)
+        recipient = _recipient(channel, batch.contacts.get(step.customer_id), data)
+        if recipient is None:
+            self._block(step.customer_id, channel, f"no {channel} address", None)
+            return Outcome.PERMANENT
+        outgoing, content_hash, payment = self._render(decision, facts, data, key, recipient, step)
+        now = self.clock()
+        with self.engine.begin() as conn:
+            if not claims.renew(
+                conn,
+                step_id=step.id,
+                daemon_id=self.settings.daemon_id,
+                now=now,
+                lease=self.settings.lease,
+            ):
+                log.warning("claim lost before sending", step_id=step.id)
+                return Outcome.LOST
+            existing = conn.execute(select(M.c.status).where(M.c.id == key)).scalar()
+            if existing in _SENT or existing in ("unknown", "sending"):
+                # recorded by an earlier turn: never send it twice
+                status = "sent" if existing in _SENT else "unknown"
+                self._set_step(conn, step.id, status=status, claimed_until=None)
+                return Outcome.SENT if status == "sent" else Outcome.UNKNOWN
+            self._outbox(conn, step, decision, key, recipient, content_hash, payment, now, existing)
+        limiter = self.limiters.get(channel)
+        if limiter is not None:
+            limiter.acquire()
+        try:
+            receipt = adapter.send(outgoing)
+        except TransientChannelError as exc:
+            if self.breakers[channel].failure():
+                log.warning("circuit breaker opened", channel=channel, provider=exc.provider)
+            after = exc.retry_after.total_seconds() if exc.retry_after else 0.0
+            return self._retry(step, key, key, str(exc), after)
+        except PermanentChannelError as exc:
+            self._record_failed(key, str(exc))
+            self._block(step.customer_id, channel, str(exc), key)
+            log.info("channel unusable for debtor", channel=channel, step_id=step.id)
+            return Outcome.PERMANENT
+        except Exception as exc:  # the adapter broke its contract: nobody knows what left
+            log.exception("provider call failed unexpectedly", channel=channel, step_id=step.id)
+            self._record_unknown(step.id, key, f"{type(exc).__name__}: {exc}")
+            return Outcome.UNKNOWN
+        self.breakers[channel].success()
+        self._finish(step, key, receipt, self.clock(), handoff=decision.action is Action.HANDOFF)
+        return Outcome.SENT
+
+    def _render(
+        self,
+        decision: Decision,
+        facts: FactSheet,
+        data: MessageData,
+        key: str,
+        recipient: str,
+        step: Row[Any],
+    ) -> tuple[OutgoingMessage, str, list[dict[str, Any]]]:
+        rules = self.rules()
+        answer = render_preview(
+            decision,
+            facts,
+            templates_dir=self.templates_dir,
+            invoices=data.invoices,
+            payments=self.payments,
+            settings=rules.spec.settings,
+            pdf_dir=self.pdf_dir,
+            address=data.address,
+        )
+        message = answer["message"]
+        if message is None:
+            raise ValueError(f"step {step.id}: the decision renders no message")
+        attachments: tuple[Attachment, ...] = ()
+        if message.get("pdf"):
+            pdf = Path(message["pdf"])
+            attachments = (
+                Attachment(
+                    filename=pdf.name, content_type="application/pdf", data=pdf.read_bytes()
+                ),
+            )
+        parts = "\x00".join(str(message.get(p) or "") for p in ("subject", "text", "html"))
+        content_hash = "sha256:" + hashlib.sha256(parts.encode()).hexdigest()
+        outgoing = OutgoingMessage(
+            idempotency_key=key,
+            channel=str(decision.channel),
+            recipient=recipient,
+            locale=decision.locale or "nl_NL",
+            text=message["text"],
+            subject=message.get("subject"),
+            html=message.get("html"),
+            attachments=attachments,
+            customer_id=step.customer_id,
+            template=decision.template,
+            metadata={"ruleset_version": rules.version, "step": str(step.step)},
+        )
+        links = [o for o in answer["payment_options"] if o.get("url")]
+        return outgoing, content_hash, [{"method": o["method"], "url": o["url"]} for o in links]
+
+    # ------------------------------------------------------------------ records
+
+    def _outbox(
+        self,
+        conn: Connection,
+        step: Row[Any],
+        decision: Decision,
+        key: str,
+        recipient: str,
+        content_hash: str,
+        payment: list[dict[str, Any]],
+        now: dt.datetime,
+        existing: str | None,
+    ) -> None:
+        """Commit the outbox row as `sending` (before the provider call)."""
+        rules_version = self.rules().version
+        history = {"status": "sending", "at": now.isoformat(), "by": self.settings.daemon_id}
+        trace = [e.to_json() for e in decision.trace] + [
+            {"rule": "dispatch", "note": f"attempt on {decision.channel}", "payment_links": payment}
+        ]
+        values: dict[str, Any] = {
+            "status": "sending",
+            "sending_until": now + self.settings.lease,
+            "recipient": recipient,
+            "content_hash": content_hash,
+            "ruleset_version": rules_version,
+            "template": decision.template,
+            "locale": decision.locale,
+            "tone": decision.tone,
+        }
+        if existing is None:
+            conn.execute(
+                M.insert().values(
+                    id=key,
+                    customer_id=step.customer_id,
+                    scheduled_step_id=step.id,
+                    journey=step.journey,
+                    step=step.step,
+                    channel=decision.channel,
+                    trace=trace,
+                    status_history=[history],
+                    attempts=1,
+                    created_at=now,
+                    **values,
+                )
+            )
+            return
+        old = conn.execute(select(M.c.status_history).where(M.c.id == key)).scalar() or []
+        conn.execute(
+            update(M)
+            .where(M.c.id == key)
+            .values(
+                attempts=M.c.attempts + 1, status_history=[*old, history], trace=trace, **values
+            )
+        )
+
+    def _history(self, conn: Connection, key: str, status: str, **extra: Any) -> list[Any]:
+        old = conn.execute(select(M.c.status_history).where(M.c.id == key)).scalar() or []
+        entry = {"status": status, "at": self.clock().isoformat(), **extra}
+        return [*old, entry]
+
+    def _finish(
+        self,
+        step: Row[Any],
+        key: str | None,
+        receipt: Receipt | None,
+        now: dt.datetime,
+        *,
+        handoff: bool = False,
+    ) -> None:
+        """Record a send (or a handoff without a message) and move the journey on."""
+        with self.engine.begin() as conn:
+            if key is not None and receipt is not None:
+                conn.execute(
+                    update(M)
+                    .where(M.c.id == key)
+                    .values(
+                        status="sent",
+                        sent_at=now,
+                        sending_until=None,
+                        last_error=None,
+                        provider_message_id=receipt.provider_message_id,
+                        status_history=self._history(conn, key, "sent", provider=receipt.provider),
+                    )
+                )
+            self._set_step(conn, step.id, status="sent", claimed_until=None, last_error=None)
+            lifecycle.step_sent(
+                conn, step.customer_id, step.step, now, handoff=handoff or step.action == "handoff"
+            )
+
+    def _retry(
+        self, step: Row[Any], key: str, recorded: str | None, error: str, after: float
+    ) -> Outcome:
+        attempts = int(step.attempts or 0) + 1
+        now = self.clock()
+        with self.engine.begin() as conn:
+            if attempts >= self.settings.max_attempts:
+                if recorded:
+                    conn.execute(
+                        update(M)
+                        .where(M.c.id == recorded)
+                        .values(
+                            status="failed",
+                            sending_until=None,
+                            last_error=error,
+                            status_history=self._history(conn, recorded, "failed", error=error),
+                        )
+                    )
+                self._set_step(
+                    conn,
+                    step.id,
+                    status="failed",
+                    attempts=attempts,
+                    claimed_until=None,
+                    last_error=f"gave up after {attempts} attempts: {error}",
+                )
+                log.warning("step failed", step_id=step.id, attempts=attempts)
+                return Outcome.FAILED
+            wait = max(
+                after,
+                backoff_seconds(
+                    attempts,
+                    base=self.settings.backoff_base.total_seconds(),
+                    cap=self.settings.backoff_cap.total_seconds(),
+                    rng=self._rng,
+                ),
+            )
+            if recorded:
+                conn.execute(
+                    update(M)
+                    .where(M.c.id == recorded)
+                    .values(
+                        status="retrying",
+                        sending_until=None,
+                        last_error=error,
+                        status_history=self._history(conn, recorded, "retrying", error=error),
+                    )
+                )
+            self._set_step(
+                conn,
+                step.id,
+                status="scheduled",
+                attempts=attempts,
+                claimed_by=None,
+                claimed_until=None,
+                send_at=now + dt.timedelta(seconds=wait),
+                last_error=f"attempt {attempts}: {error}",
+            )
+        log.info("send retried", step_id=step.id, attempts=attempts, wait_s=round(wait, 1))
+        return Outcome.RETRY
+
+    def _record_failed(self, key: str, error: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(M)
+                .where(M.c.id == key)
+                .values(
+                    status="failed",
+                    sending_until=None,
+                    last_error=error,
+                    status_history=self._history(conn, key, "failed", error=error),
+                )
+            )
+
+    def _record_unknown(self, step_id: int, key: str, error: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(M)
+                .where(M.c.id == key)
+                .values(
+                    status="unknown",
+                    sending_until=None,
+                    last_error=error,
+                    status_history=self._history(conn, key, "unknown", error=error),
+                )
+            )
+            self._set_step(conn, step_id, status="unknown", claimed_until=None, last_error=error)
+
+    def _block(self, customer_id: str, channel: str, reason: str, key: str | None) -> None:
+        with self.engine.begin() as conn:
+            insert_new(
+                conn,
+                B,
+                [
+                    {
+                        "customer_id": customer_id,
+                        "channel": channel,
+                        "reason": reason[:500],
+                        "message_id": key,
+                        "blocked_at": self.clock(),
+                    }
+                ],
+                key=("customer_id", "channel"),
+            )
+
+    def _set_step(self, conn: Connection, step_id: int, **values: Any) -> None:
+        values.setdefault("updated_at", self.clock())
+        conn.execute(update(S).where(S.c.id == step_id).values(**values))
+
+    def _note(self, step_id: int, note: str) -> None:
+        with self.engine.begin() as conn:
+            self._set_step(conn, step_id, last_error=note)
+
+    def _cancel(self, step_id: int, reason: str) -> Outcome:
+        with self.engine.begin() as conn:
+            self._set_step(conn, step_id, status="cancelled", claimed_until=None, last_error=reason)
+        return Outcome.CANCELLED
+
+    def _reschedule(self, step_id: int, when: dt.datetime, reason: str) -> Outcome:
+        with self.engine.begin() as conn:
+            self._set_step(
+                conn,
+                step_id,
+                status="scheduled",
+                send_at=when,
+                claimed_by=None,
+                claimed_until=None,
+                last_error=f"moved: {reason}",
+            )
+        return Outcome.RESCHEDULED
+
+    def _fail(self, step_id: int, reason: str) -> Outcome:
+        with self.engine.begin() as conn:
+            self._set_step(conn, step_id, status="failed", claimed_until=None, last_error=reason)
+        log.warning("step failed", step_id=step_id, reason=reason)
+        return Outcome.FAILED
+
+
+def _recipient(channel: str, contact: Row[Any] | None, data: MessageData) -> str | None:
+    if channel == "letter":
+        return "\n".join(data.address) if data.address else None
+    if contact is None:
+        return None
+    value = {
+        "email": contact.email,
+        "sms": contact.phone,
+        "whatsapp": contact.whatsapp or contact.phone,
+        "phone": contact.phone,
+    }.get(channel)
+    return str(value) if value else None
