@@ -45,7 +45,7 @@ def claim_due(
     """Claim up to `limit` scheduled steps due by `horizon`, oldest first, for `lease`."""
     due = (
         select(S.c.id)
-        .where(S.c.status == "scheduled", S.c.send_at <= horizon)
+        .where(S.c.status.in_(("scheduled", "fallback")), S.c.send_at <= horizon)
         .order_by(S.c.send_at, S.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -55,7 +55,7 @@ def claim_due(
         return []
     claimed = conn.execute(
         update(S)
-        .where(S.c.id.in_(ids), S.c.status == "scheduled")
+        .where(S.c.id.in_(ids), S.c.status.in_(("scheduled", "fallback")))
         .values(status="claimed", claimed_by=daemon_id, claimed_until=now + lease, updated_at=now)
         .returning(*S.c)
     ).all()

@@ -42,6 +42,7 @@ from engine.daemon.limits import CircuitBreaker, RateLimiter, Sleep, Ticker, bac
 from engine.daemon.metrics import Metrics
 from engine.daemon.outcome import DispatchReport, Outcome
 from engine.daemon.settings import Clock, DaemonSettings
+from engine.decision import timing
 from engine.decision.decide import allowed, decide
 from engine.decision.model import Action, Decision, FactSheet
 from engine.messages.payments.base import PaymentProvider
@@ -350,6 +351,16 @@ class Dispatcher:
                     last_error=f"no fallback: {decision.reason}",
                 )
             return Outcome.CANCELLED
+        rules = self.rules()
+        policy, now = rules.spec.channels, self.clock()
+        zone = timing.zone(facts["customer.timezone"] or "Europe/Amsterdam")
+        opening = timing.next_window_opening(
+            now, policy.send_window, zone, facts["customer.country"], policy.holidays
+        )
+        if opening > now:
+            return self._reschedule(
+                step.id, opening, "fallback waits for the send window", status="fallback"
+            )
         used = {m.channel for m in tried}
         order = [step.channel, *step.fallback_channels]
         channels = [
@@ -728,12 +739,14 @@ class Dispatcher:
             self._set_step(conn, step_id, status="cancelled", claimed_until=None, last_error=reason)
         return Outcome.CANCELLED
 
-    def _reschedule(self, step_id: int, when: dt.datetime, reason: str) -> Outcome:
+    def _reschedule(
+        self, step_id: int, when: dt.datetime, reason: str, *, status: str = "scheduled"
+    ) -> Outcome:
         with self.engine.begin() as conn:
             self._set_step(
                 conn,
                 step_id,
-                status="scheduled",
+                status=status,
                 send_at=when,
                 claimed_by=None,
                 claimed_until=None,

@@ -141,7 +141,7 @@ class EventWatch:
                     update(S)
                     .where(S.c.id == found.scheduled_step_id, S.c.status == "sent")
                     .values(
-                        status="scheduled",
+                        status="fallback",
                         send_at=now,
                         claimed_by=None,
                         claimed_until=None,
@@ -212,7 +212,7 @@ def fallback_on_no_reaction(engine: Engine, now: dt.datetime, *, limit: int = 10
                 update(S)
                 .where(S.c.id == c.id, S.c.status == "sent")
                 .values(
-                    status="scheduled",
+                    status="fallback",
                     send_at=now,
                     last_error=f"no reaction within {c.fallback_after_s // 3600}h: next channel",
                     updated_at=now,

@@ -48,7 +48,7 @@ def cancel_pending(
 ) -> int:
     """Cancel the customer's steps still waiting on the schedule (claimed ones are re-decided
     by the daemon holding them)."""
-    where = [S.c.customer_id == customer_id, S.c.status == "scheduled"]
+    where = [S.c.customer_id == customer_id, S.c.status.in_(("scheduled", "fallback"))]
     if keep_confirmation:
         where.append(S.c.step != CONFIRMATION_STEP)
     return conn.execute(
@@ -126,6 +126,19 @@ def settle(
         return state  # journey complete, or no due date: nothing to change
     if state == "paused" and until is not None and until > now:
         return state  # the grace after a promise: the resume job re-decides at `until`
+    if decision.persona is not None and decision.journey_step is not None:
+        # a step cancelled by a pause comes back when the decision wants it again
+        conn.execute(
+            update(S)
+            .where(
+                S.c.customer_id == customer_id,
+                S.c.journey == decision.persona,
+                S.c.step == decision.journey_step,
+                S.c.ruleset_version == decision.ruleset_version,
+                S.c.status == "cancelled",
+            )
+            .values(status="scheduled", last_error="scheduled again: " + decision.reason)
+        )
     persist_decisions(conn, [decision], now)
     if state in ("paused", "done") and decision.action is not Action.HANDOFF:
         set_journey(conn, customer_id, state="active", until=None, now=now)

@@ -61,7 +61,7 @@ def read_status(engine: Engine, now: dt.datetime) -> Status:
         }
         due, oldest = conn.execute(
             select(func.count(), func.min(S.c.send_at)).where(
-                S.c.status == "scheduled", S.c.send_at <= now
+                S.c.status.in_(("scheduled", "fallback")), S.c.send_at <= now
             )
         ).one()
 
@@ -88,7 +88,7 @@ def read_status(engine: Engine, now: dt.datetime) -> Status:
     oldest_at = oldest if oldest is None or oldest.tzinfo else oldest.replace(tzinfo=dt.UTC)
     return Status(
         due=int(due),
-        scheduled=int(by_status.get("scheduled", 0)),
+        scheduled=int(by_status.get("scheduled", 0)) + int(by_status.get("fallback", 0)),
         claimed=int(by_status.get("claimed", 0)),
         sent_last_hour=hour,
         sent_last_day=day,

@@ -17,9 +17,11 @@ from engine.store.types import MoneyAmount, UTCDateTime
 
 #: Status of a scheduled step, as the scheduler moves it along.
 #: `unknown`: the lease of a daemon that was calling the provider expired (it died mid-send);
-#: never resent blindly, settled by a person (`payjourney reconcile`).
+#: never resent blindly, settled by a person (`payjourney reconcile`). `fallback`: sent, and due
+#: again on its next channel (a bounce, or no reaction within `fallback_after`).
 STEP_STATUSES: tuple[str, ...] = (
     "scheduled",
+    "fallback",
     "claimed",
     "sent",
     "failed",
