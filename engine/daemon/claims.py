@@ -115,6 +115,26 @@ def renew(
     return result.rowcount == 1
 
 
+def renew_many(
+    conn: Connection,
+    *,
+    step_ids: Sequence[int],
+    daemon_id: str,
+    now: dt.datetime,
+    lease: dt.timedelta,
+) -> set[int]:
+    """`renew` for a chunk of steps in one statement; returns the ids still ours."""
+    if not step_ids:
+        return set()
+    rows = conn.execute(
+        update(S)
+        .where(S.c.id.in_(step_ids), S.c.claimed_by == daemon_id, S.c.status == "claimed")
+        .values(claimed_until=now + lease, updated_at=now)
+        .returning(S.c.id)
+    )
+    return {row.id for row in rows}
+
+
 def release(conn: Connection, *, step_ids: Sequence[int], daemon_id: str, now: dt.datetime) -> int:
     """Give claimed steps back untouched (clean shutdown): another daemon may send them now."""
     if not step_ids:

@@ -22,12 +22,12 @@ import random
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Engine, Row, select, update
+from sqlalchemy import Connection, Engine, Row, bindparam, select, update
 
 from channels.base import (
     Attachment,
@@ -51,7 +51,7 @@ from engine.rules.compile import CompiledRules
 from engine.store import tables as t
 from engine.store.bulk import insert_new
 from engine.store.facts_sql import fact_sheets_for
-from engine.store.message_data import MessageData, message_data
+from engine.store.message_data import MessageData, message_data_for
 
 S = t.ScheduledStep.__table__  # type: ignore[attr-defined]
 M = t.Message.__table__  # type: ignore[attr-defined]
@@ -59,6 +59,9 @@ J = t.Journey.__table__  # type: ignore[attr-defined]
 B = t.ChannelBlock.__table__  # type: ignore[attr-defined]
 C = t.Contact.__table__  # type: ignore[attr-defined]
 _SENT = ("sent", "delivered")
+#: Steps whose outbox rows are committed together before their provider calls. A daemon killed
+#: mid-chunk leaves at most this many messages `unknown`.
+SEND_CHUNK = 25
 log = structlog.get_logger("payjourney.dispatch")
 
 
@@ -76,6 +79,32 @@ class _Batch:
     blocked: Mapping[str, frozenset[str]]
     tried: Mapping[int, Sequence[Row[Any]]]  # the step's messages so far
     contacts: Mapping[str, Row[Any]]
+    data: Mapping[str, MessageData]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Plan:
+    """A step to send: the decision to render, and the channels to try in order."""
+
+    step: Row[Any]
+    decision: Decision
+    facts: FactSheet
+    channels: tuple[str, ...]
+
+
+@dataclass(slots=True, kw_only=True)
+class _Ready:
+    """One attempt, rendered, waiting for its outbox row and its provider call."""
+
+    plan: _Plan
+    position: int
+    decision: Decision
+    key: str
+    adapter: Channel
+    outgoing: OutgoingMessage
+    content_hash: str
+    payment: list[dict[str, Any]]
+    history: list[Any] = field(default_factory=list)
 
 
 class Dispatcher:
@@ -174,24 +203,36 @@ class Dispatcher:
 
     def _dispatch_batch(self, rows: Sequence[Row[Any]], report: DispatchReport) -> None:
         batch = self._load(rows)
-        for index, step in enumerate(rows):
+        plans: list[_Plan] = []
+        for step in rows:
+            try:
+                result = self._handle(step, batch, report)
+            except Exception as exc:  # one bad debtor never stops the daemon
+                log.exception("step failed", step_id=step.id, error=type(exc).__name__)
+                result = self._fail(step.id, f"{type(exc).__name__}: {exc}")
+            if isinstance(result, _Plan):
+                plans.append(result)
+            else:
+                self._count(report, result)
+        # sending goes in chunks: one transaction commits a chunk's outbox rows before any of
+        # its provider calls, one records their answers
+        for start in range(0, len(plans), SEND_CHUNK):
+            chunk = plans[start : start + SEND_CHUNK]
             if self.stopping:
+                left = [p.step.id for p in plans[start:]]
                 with self.engine.begin() as conn:
-                    left = [r.id for r in rows[index:]]
                     claims.release(
                         conn, step_ids=left, daemon_id=self.settings.daemon_id, now=self.clock()
                     )
                 for _ in left:
-                    report.add(Outcome.RELEASED)
+                    self._count(report, Outcome.RELEASED)
                 return
-            try:
-                outcome = self._handle(step, batch, report)
-            except Exception as exc:  # one bad debtor never stops the daemon
-                log.exception("step failed", step_id=step.id, error=type(exc).__name__)
-                self._fail(step.id, f"{type(exc).__name__}: {exc}")
-                outcome = Outcome.FAILED
-            report.add(outcome)
-            self.metrics.count(outcome)
+            for outcome in self._send_plans(chunk, batch, report):
+                self._count(report, outcome)
+
+    def _count(self, report: DispatchReport, outcome: Outcome) -> None:
+        report.add(outcome)
+        self.metrics.count(outcome)
 
     def _load(self, rows: Sequence[Row[Any]]) -> _Batch:
         ids = sorted({r.customer_id for r in rows})
@@ -218,6 +259,7 @@ class Dispatcher:
             for r in conn.execute(query):
                 contacts.setdefault(r.customer_id, r)
         return _Batch(
+            data=message_data_for(self.engine, ids, self.clock()),
             facts=facts,
             journeys=journeys,
             blocked={k: frozenset(v) for k, v in blocked.items()},
@@ -227,7 +269,7 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ one step
 
-    def _handle(self, step: Row[Any], batch: _Batch, report: DispatchReport) -> Outcome:
+    def _handle(self, step: Row[Any], batch: _Batch, report: DispatchReport) -> Outcome | _Plan:
         now = self.clock()
         rules = self.rules()
         facts = batch.facts.get(step.customer_id)
@@ -261,14 +303,14 @@ class Dispatcher:
                 return self._reschedule(step.id, decision.send_at, decision.reason)
             decision = dataclasses.replace(decision, action=Action.SEND, send_at=now)
         if decision.action is Action.HANDOFF and not (decision.template and decision.channel):
-            self._finish(step, None, None, now)
+            self._finish(step, now)
             return Outcome.HANDED_OFF
         order = [decision.channel, *decision.fallback_channels]
         failed_here = {m.channel for m in tried if m.status == "failed"}
         channels = [c for c in order if c and c not in blocked and c not in failed_here]
         if not channels:
             return self._fail(step.id, "no usable channel left: " + ", ".join(map(str, order)))
-        return self._send_on(step, decision, facts, channels, batch, report)
+        return _Plan(step=step, decision=decision, facts=facts, channels=tuple(channels))
 
     def _not_this_step(
         self,
@@ -307,7 +349,7 @@ class Dispatcher:
         tried: Sequence[Row[Any]],
         batch: _Batch,
         report: DispatchReport,
-    ) -> Outcome:
+    ) -> Outcome | _Plan:
         if facts["journey.promised_until"] is None or decision.action is not Action.NONE:
             return self._cancel(step.id, "the promise is no longer running")
         if decision.persona is None:
@@ -328,7 +370,7 @@ class Dispatcher:
             journey_step=None,
             send_at=self.clock(),
         )
-        return self._send_on(step, confirm, facts, channels, batch, report)
+        return _Plan(step=step, decision=confirm, facts=facts, channels=tuple(channels))
 
     def _fallback(
         self,
@@ -339,7 +381,7 @@ class Dispatcher:
         tried: Sequence[Row[Any]],
         batch: _Batch,
         report: DispatchReport,
-    ) -> Outcome:
+    ) -> Outcome | _Plan:
         """The step was sent and got no reaction (or bounced): the same step on the next channel."""
         if decision.action is Action.NONE or decision.persona != step.journey:
             with self.engine.begin() as conn:
@@ -389,44 +431,80 @@ class Dispatcher:
         )
         report.fallbacks += 1
         self.metrics.fallbacks.inc()
-        return self._send_on(step, again, facts, channels[:1], batch, report)
+        return _Plan(step=step, decision=again, facts=facts, channels=tuple(channels[:1]))
 
-    def _send_on(
+    def _send_plans(
+        self, plans: Sequence[_Plan], batch: _Batch, report: DispatchReport
+    ) -> list[Outcome]:
+        """Send each plan on its first channel; a permanent failure tries the next at once."""
+        outcomes: list[Outcome] = []
+        pending = [(plan, 0) for plan in plans]
+        while pending:
+            ready: list[_Ready] = []
+            for plan, position in pending:
+                prepared = self._prepare(plan, position, batch)
+                if isinstance(prepared, _Ready):
+                    ready.append(prepared)
+                elif prepared is Outcome.PERMANENT:
+                    settled = self._next_channel(plan, position, ready, batch, report)
+                    if settled is not None:
+                        outcomes.append(settled)
+                else:
+                    outcomes.append(prepared)
+            pending = []
+            sent: list[tuple[_Ready, Receipt]] = []
+            for item, early in self._commit_outbox(ready):
+                if early is not None:
+                    outcomes.append(early)
+                    continue
+                outcome, receipt = self._deliver(item)
+                if outcome is Outcome.SENT and receipt is not None:
+                    sent.append((item, receipt))
+                elif outcome is Outcome.PERMANENT and item.position + 1 < len(item.plan.channels):
+                    report.fallbacks += 1
+                    self.metrics.fallbacks.inc()
+                    pending.append((item.plan, item.position + 1))
+                elif outcome is Outcome.PERMANENT:
+                    outcomes.append(self._every_channel_failed(item.plan))
+                else:
+                    outcomes.append(outcome)
+            self._record_sent(sent)
+            outcomes.extend(Outcome.SENT for _ in sent)
+        return outcomes
+
+    def _next_channel(
         self,
-        step: Row[Any],
-        decision: Decision,
-        facts: FactSheet,
-        channels: Sequence[str],
+        plan: _Plan,
+        position: int,
+        ready: list[_Ready],
         batch: _Batch,
         report: DispatchReport,
-    ) -> Outcome:
-        """Try the channels in order; a permanent failure moves on to the next one at once."""
-        data: MessageData | None = None
-        for position, channel in enumerate(channels):
-            if position:
-                report.fallbacks += 1
-                self.metrics.fallbacks.inc()
-            if data is None:
-                data = message_data(self.engine, step.customer_id, self.clock())
-            attempt = dataclasses.replace(
-                decision, channel=channel, fallback_channels=tuple(channels[position + 1 :])
-            )
-            outcome = self._attempt(step, attempt, facts, data, batch)
-            if outcome is not Outcome.PERMANENT:
-                return outcome
-        return self._fail(step.id, "every channel failed permanently: " + ", ".join(channels))
+    ) -> Outcome | None:
+        """Before any provider call the channel proved unusable (no adapter, no address)."""
+        while position + 1 < len(plan.channels):
+            position += 1
+            report.fallbacks += 1
+            self.metrics.fallbacks.inc()
+            prepared = self._prepare(plan, position, batch)
+            if isinstance(prepared, _Ready):
+                ready.append(prepared)
+                return None
+            if prepared is not Outcome.PERMANENT:
+                return prepared
+        return self._every_channel_failed(plan)
 
-    # ------------------------------------------------------------------ one attempt
+    def _every_channel_failed(self, plan: _Plan) -> Outcome:
+        return self._fail(
+            plan.step.id, "every channel failed permanently: " + ", ".join(plan.channels)
+        )
 
-    def _attempt(
-        self,
-        step: Row[Any],
-        decision: Decision,
-        facts: FactSheet,
-        data: MessageData,
-        batch: _Batch,
-    ) -> Outcome:
-        channel = str(decision.channel)
+    def _prepare(self, plan: _Plan, position: int, batch: _Batch) -> _Ready | Outcome:
+        """Render the attempt on the plan's channel at `position` (no database writes)."""
+        step = plan.step
+        channel = plan.channels[position]
+        decision = dataclasses.replace(
+            plan.decision, channel=channel, fallback_channels=plan.channels[position + 1 :]
+        )
         key = message_key(step.id, channel)
         adapter = self.channels.get(channel)
         if adapter is None:
@@ -436,51 +514,99 @@ class Dispatcher:
         wait = self.breakers[channel].wait()
         if wait > 0:
             return self._retry(step, key, None, f"{channel} paused by its circuit breaker", wait)
+        data = batch.data[step.customer_id]
         recipient = _recipient(channel, batch.contacts.get(step.customer_id), data)
         if recipient is None:
             self._block(step.customer_id, channel, f"no {channel} address", None)
             return Outcome.PERMANENT
-        outgoing, content_hash, payment = self._render(decision, facts, data, key, recipient, step)
+        try:
+            outgoing, content_hash, payment = self._render(
+                decision, plan.facts, data, key, recipient, step
+            )
+        except Exception as exc:  # a template problem is this debtor's, not the daemon's
+            log.exception("rendering failed", step_id=step.id, template=decision.template)
+            return self._fail(step.id, f"rendering failed: {type(exc).__name__}: {exc}")
+        return _Ready(
+            plan=plan,
+            position=position,
+            decision=decision,
+            key=key,
+            adapter=adapter,
+            outgoing=outgoing,
+            content_hash=content_hash,
+            payment=payment,
+        )
+
+    def _commit_outbox(self, ready: Sequence[_Ready]) -> list[tuple[_Ready, Outcome | None]]:
+        """One transaction: renew each claim and commit each outbox row as `sending`. Returns
+        the attempts to send (None) and those settled here (lost claim, already recorded)."""
+        out: list[tuple[_Ready, Outcome | None]] = []
+        if not ready:
+            return out
         now = self.clock()
         with self.engine.begin() as conn:
-            if not claims.renew(
+            keys = [r.key for r in ready]
+            existing = {
+                row.id: row
+                for row in conn.execute(
+                    select(M.c.id, M.c.status, M.c.status_history).where(M.c.id.in_(keys))
+                )
+            }
+            mine = claims.renew_many(
                 conn,
-                step_id=step.id,
+                step_ids=[r.plan.step.id for r in ready],
                 daemon_id=self.settings.daemon_id,
                 now=now,
                 lease=self.settings.lease,
-            ):
-                log.warning("claim lost before sending", step_id=step.id)
-                return Outcome.LOST
-            existing = conn.execute(select(M.c.status).where(M.c.id == key)).scalar()
-            if existing in _SENT or existing in ("unknown", "sending"):
-                # recorded by an earlier turn: never send it twice
-                status = "sent" if existing in _SENT else "unknown"
-                self._set_step(conn, step.id, status=status, claimed_until=None)
-                return Outcome.SENT if status == "sent" else Outcome.UNKNOWN
-            self._outbox(conn, step, decision, key, recipient, content_hash, payment, now, existing)
+            )
+            new_rows: list[dict[str, Any]] = []
+            for item in ready:
+                step = item.plan.step
+                if step.id not in mine:
+                    log.warning("claim lost before sending", step_id=step.id)
+                    out.append((item, Outcome.LOST))
+                    continue
+                found = existing.get(item.key)
+                status = found.status if found is not None else None
+                if status in _SENT or status in ("unknown", "sending"):
+                    # recorded by an earlier turn: never send it twice
+                    settled = "sent" if status in _SENT else "unknown"
+                    self._set_step(conn, step.id, status=settled, claimed_until=None)
+                    out.append((item, Outcome.SENT if settled == "sent" else Outcome.UNKNOWN))
+                    continue
+                if found is None:
+                    new_rows.append(self._outbox_row(item, now))
+                else:
+                    self._outbox(conn, item, now, list(found.status_history or []))
+                out.append((item, None))
+            if new_rows:
+                conn.execute(M.insert(), new_rows)
+        return out
+
+    def _deliver(self, item: _Ready) -> tuple[Outcome, Receipt | None]:
+        """The provider call, and what its failure means."""
+        step, channel, key = item.plan.step, str(item.decision.channel), item.key
         limiter = self.limiters.get(channel)
         if limiter is not None:
             limiter.acquire()
         try:
-            receipt = adapter.send(outgoing)
+            receipt = item.adapter.send(item.outgoing)
         except TransientChannelError as exc:
             if self.breakers[channel].failure():
                 log.warning("circuit breaker opened", channel=channel, provider=exc.provider)
             after = exc.retry_after.total_seconds() if exc.retry_after else 0.0
-            return self._retry(step, key, key, str(exc), after)
+            return self._retry(step, key, key, str(exc), after), None
         except PermanentChannelError as exc:
             self._record_failed(key, str(exc))
             self._block(step.customer_id, channel, str(exc), key)
             log.info("channel unusable for debtor", channel=channel, step_id=step.id)
-            return Outcome.PERMANENT
+            return Outcome.PERMANENT, None
         except Exception as exc:  # the adapter broke its contract: nobody knows what left
             log.exception("provider call failed unexpectedly", channel=channel, step_id=step.id)
             self._record_unknown(step.id, key, f"{type(exc).__name__}: {exc}")
-            return Outcome.UNKNOWN
+            return Outcome.UNKNOWN, None
         self.breakers[channel].success()
-        self._finish(step, key, receipt, self.clock(), handoff=decision.action is Action.HANDOFF)
-        return Outcome.SENT
+        return Outcome.SENT, receipt
 
     def _render(
         self,
@@ -533,93 +659,155 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ records
 
+    def _outbox_row(self, item: _Ready, now: dt.datetime) -> dict[str, Any]:
+        """A new outbox row, `sending` (inserted with its chunk before any provider call)."""
+        step = item.plan.step
+        return {
+            "id": item.key,
+            "customer_id": step.customer_id,
+            "scheduled_step_id": step.id,
+            "journey": step.journey,
+            "step": step.step,
+            "channel": item.decision.channel,
+            "attempts": 1,
+            "created_at": now,
+            "sent_at": None,
+            "provider_message_id": None,
+            "last_error": None,
+            **self._sending_values(item, now, []),
+        }
+
+    def _sending_values(self, item: _Ready, now: dt.datetime, old: list[Any]) -> dict[str, Any]:
+        decision = item.decision
+        entry = {"status": "sending", "at": now.isoformat(), "by": self.settings.daemon_id}
+        item.history = [*old, entry]
+        trace = [
+            *(e.to_json() for e in decision.trace),
+            {
+                "rule": "dispatch",
+                "note": f"attempt on {decision.channel}",
+                "payment_links": item.payment,
+            },
+        ]
+        return {
+            "status": "sending",
+            "sending_until": now + self.settings.lease,
+            "recipient": item.outgoing.recipient,
+            "content_hash": item.content_hash,
+            "ruleset_version": self.rules().version,
+            "template": decision.template,
+            "locale": decision.locale,
+            "tone": decision.tone,
+            "trace": trace,
+            "status_history": item.history,
+        }
+
     def _outbox(
-        self,
-        conn: Connection,
-        step: Row[Any],
-        decision: Decision,
-        key: str,
-        recipient: str,
-        content_hash: str,
-        payment: list[dict[str, Any]],
-        now: dt.datetime,
-        existing: str | None,
+        self, conn: Connection, item: _Ready, now: dt.datetime, old: list[Any] | None
     ) -> None:
-        """Commit the outbox row as `sending` (before the provider call)."""
-        rules_version = self.rules().version
-        history = {"status": "sending", "at": now.isoformat(), "by": self.settings.daemon_id}
-        trace = [e.to_json() for e in decision.trace] + [
-            {"rule": "dispatch", "note": f"attempt on {decision.channel}", "payment_links": payment}
+        """Write the outbox row as `sending` (committed by the caller before the provider call)."""
+        step, decision = item.plan.step, item.decision
+        entry = {"status": "sending", "at": now.isoformat(), "by": self.settings.daemon_id}
+        item.history = [*(old or []), entry]
+        trace = [
+            *(e.to_json() for e in decision.trace),
+            {
+                "rule": "dispatch",
+                "note": f"attempt on {decision.channel}",
+                "payment_links": item.payment,
+            },
         ]
         values: dict[str, Any] = {
             "status": "sending",
             "sending_until": now + self.settings.lease,
-            "recipient": recipient,
-            "content_hash": content_hash,
-            "ruleset_version": rules_version,
+            "recipient": item.outgoing.recipient,
+            "content_hash": item.content_hash,
+            "ruleset_version": self.rules().version,
             "template": decision.template,
             "locale": decision.locale,
             "tone": decision.tone,
+            "trace": trace,
+            "status_history": item.history,
         }
-        if existing is None:
+        if old is None:
             conn.execute(
                 M.insert().values(
-                    id=key,
+                    id=item.key,
                     customer_id=step.customer_id,
                     scheduled_step_id=step.id,
                     journey=step.journey,
                     step=step.step,
                     channel=decision.channel,
-                    trace=trace,
-                    status_history=[history],
                     attempts=1,
                     created_at=now,
                     **values,
                 )
             )
             return
-        old = conn.execute(select(M.c.status_history).where(M.c.id == key)).scalar() or []
         conn.execute(
-            update(M)
-            .where(M.c.id == key)
-            .values(
-                attempts=M.c.attempts + 1, status_history=[*old, history], trace=trace, **values
-            )
+            update(M).where(M.c.id == item.key).values(attempts=M.c.attempts + 1, **values)
         )
+
+    def _record_sent(self, sent: Sequence[tuple[_Ready, Receipt]]) -> None:
+        """One transaction for a chunk's sends: messages `sent`, steps `sent`, journeys on."""
+        if not sent:
+            return
+        now = self.clock()
+        messages = [
+            {
+                "k": item.key,
+                "provider_id": receipt.provider_message_id,
+                "history": [
+                    *item.history,
+                    {"status": "sent", "at": now.isoformat(), "provider": receipt.provider},
+                ],
+            }
+            for item, receipt in sent
+        ]
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(M)
+                .where(M.c.id == bindparam("k"))
+                .values(
+                    status="sent",
+                    sent_at=now,
+                    sending_until=None,
+                    last_error=None,
+                    provider_message_id=bindparam("provider_id"),
+                    status_history=bindparam("history"),
+                ),
+                messages,
+            )
+            conn.execute(
+                update(S)
+                .where(S.c.id == bindparam("sid"))
+                .values(status="sent", claimed_until=None, last_error=None, updated_at=now),
+                [{"sid": item.plan.step.id} for item, _ in sent],
+            )
+            lifecycle.steps_sent(
+                conn,
+                [
+                    (
+                        item.plan.step.customer_id,
+                        item.plan.step.step,
+                        item.decision.action is Action.HANDOFF
+                        or item.plan.step.action == "handoff",
+                    )
+                    for item, _ in sent
+                ],
+                now,
+            )
 
     def _history(self, conn: Connection, key: str, status: str, **extra: Any) -> list[Any]:
         old = conn.execute(select(M.c.status_history).where(M.c.id == key)).scalar() or []
         entry = {"status": status, "at": self.clock().isoformat(), **extra}
         return [*old, entry]
 
-    def _finish(
-        self,
-        step: Row[Any],
-        key: str | None,
-        receipt: Receipt | None,
-        now: dt.datetime,
-        *,
-        handoff: bool = False,
-    ) -> None:
-        """Record a send (or a handoff without a message) and move the journey on."""
+    def _finish(self, step: Row[Any], now: dt.datetime) -> None:
+        """A handoff step without a message: the step is done, the journey handed off."""
         with self.engine.begin() as conn:
-            if key is not None and receipt is not None:
-                conn.execute(
-                    update(M)
-                    .where(M.c.id == key)
-                    .values(
-                        status="sent",
-                        sent_at=now,
-                        sending_until=None,
-                        last_error=None,
-                        provider_message_id=receipt.provider_message_id,
-                        status_history=self._history(conn, key, "sent", provider=receipt.provider),
-                    )
-                )
             self._set_step(conn, step.id, status="sent", claimed_until=None, last_error=None)
-            lifecycle.step_sent(
-                conn, step.customer_id, step.step, now, handoff=handoff or step.action == "handoff"
-            )
+            lifecycle.step_sent(conn, step.customer_id, step.step, now, handoff=True)
 
     def _retry(
         self, step: Row[Any], key: str, recorded: str | None, error: str, after: float

@@ -11,10 +11,11 @@ A handoff step sent ends the journey (`handed_off`, in dispatch).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, case, select, update
+from sqlalchemy import Connection, bindparam, case, select, update
 
 from engine.decision import timing
 from engine.decision.decide import allowed, preferred_channel
@@ -81,6 +82,27 @@ def step_sent(
     if handoff:
         values.update(state="handed_off", paused_until=None)
     conn.execute(update(J).where(J.c.customer_id == customer_id).values(**values))
+
+
+def steps_sent(conn: Connection, sent: Sequence[tuple[str, int, bool]], now: dt.datetime) -> None:
+    """`step_sent` for many (customer, step, handoff) at once (the daemon's chunks)."""
+    plain = [{"cid": c, "n": n} for c, n, handoff in sent if not handoff and n != CONFIRMATION_STEP]
+    if plain:
+        conn.execute(
+            update(J)
+            .where(J.c.customer_id == bindparam("cid"))
+            .values(
+                steps_sent=case(
+                    (J.c.steps_sent < bindparam("n"), bindparam("n")), else_=J.c.steps_sent
+                ),
+                current_step=bindparam("n"),
+                updated_at=now,
+            ),
+            plain,
+        )
+    for customer_id, step, handoff in sent:
+        if handoff:
+            step_sent(conn, customer_id, step, now, handoff=True)
 
 
 def journey_state(conn: Connection, customer_id: str) -> tuple[str | None, dt.datetime | None]:
