@@ -19,7 +19,6 @@ import os
 import quopri
 import re
 from collections.abc import Callable, Mapping
-from email.header import Header
 from email.utils import format_datetime
 from pathlib import Path
 
@@ -67,9 +66,18 @@ def email_bytes(
 
 
 def _header(text: str) -> str:
+    """RFC 2047 encoded words (base64 UTF-8, at most 75 characters each) for non-ASCII text."""
     if text.isascii():
         return text
-    return Header(text, "utf-8").encode()
+    words, chunk = [], ""
+    for char in text:
+        if len((chunk + char).encode()) > 45:
+            words.append(chunk)
+            chunk = ""
+        chunk += char
+    words.append(chunk)
+    encoded = (base64.b64encode(w.encode()).decode() for w in words)
+    return "\r\n ".join(f"=?utf-8?b?{e}?=" for e in encoded)
 
 
 def _text_part(subtype: str, text: str) -> bytes:

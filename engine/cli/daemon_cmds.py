@@ -85,6 +85,9 @@ def _configure_logging() -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
+    # APScheduler says "skipped: maximum number of running instances" whenever a dispatch pass
+    # outlasts its interval: that is the design (one pass at a time), not news
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
 
 def register(app: typer.Typer) -> None:
