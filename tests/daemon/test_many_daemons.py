@@ -33,6 +33,8 @@ from tests.daemon.fleet import ROOT, fleet_rules, seed
 S = t.ScheduledStep.__table__  # type: ignore[attr-defined]
 M = t.Message.__table__  # type: ignore[attr-defined]
 PAYJOURNEY = Path(sys.executable).with_name("payjourney")
+#: bench/dispatch.py --runs kill sets the full size (20,000); CI runs a few hundred per daemon
+FULL = int(os.environ.get("PAYJOURNEY_FLEET_STEPS", "0"))
 _MESSAGE_ID = re.compile(rb"^Message-ID: (.+?)\r?$", re.MULTILINE | re.IGNORECASE)
 
 
@@ -196,7 +198,7 @@ def test_three_daemons_on_postgresql_survive_a_kill(
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     try:
-        run_and_kill(engine, pg_database, tmp_path, sink, daemons=3, steps=600)
+        run_and_kill(engine, pg_database, tmp_path, sink, daemons=3, steps=FULL or 600)
     finally:
         engine.dispose()
 
@@ -208,6 +210,6 @@ def test_one_daemon_on_sqlite_survives_a_kill(tmp_path: Path, sink: tuple[Sink, 
     engine = make_engine(url)
     upgrade(engine)
     try:
-        run_and_kill(engine, url, tmp_path, sink, daemons=1, steps=300)
+        run_and_kill(engine, url, tmp_path, sink, daemons=1, steps=FULL or 300)
     finally:
         engine.dispose()
