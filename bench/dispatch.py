@@ -17,6 +17,7 @@ import datetime as dt
 import multiprocessing
 import os
 import secrets
+import shutil
 import smtplib
 import subprocess
 import sys
@@ -50,10 +51,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+SINK = "smtp-sink" if shutil.which("smtp-sink") else "aiosmtpd"
+
+
 class SinkProcess:
+    """Postfix's smtp-sink (C, fast; records nothing) when installed, else aiosmtpd in its own
+    process recording every Message-ID (slower, but proves no doubles)."""
+
     def __init__(self, workdir: Path) -> None:
         self.port = free_port()
         self.ids = workdir / f"sink-{self.port}.ids"
+        if SINK == "smtp-sink":
+            self.proc = subprocess.Popen(
+                ["smtp-sink", "-u", "postfix", f"127.0.0.1:{self.port}", "512"],
+                stdout=subprocess.DEVNULL,
+            )
+            time.sleep(0.5)
+            return
         self.proc = subprocess.Popen(
             [sys.executable, str(ROOT / "bench" / "smtp_sink.py"), str(self.port), str(self.ids)],
             stdout=subprocess.PIPE,
@@ -61,9 +75,12 @@ class SinkProcess:
         )
         assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "ready"
 
-    def stop(self) -> list[str]:
+    def stop(self) -> list[str] | None:
+        """The Message-IDs received (None when the sink records none)."""
         self.proc.terminate()
         self.proc.wait(timeout=30)
+        if SINK == "smtp-sink":
+            return None
         return self.ids.read_text().split() if self.ids.exists() else []
 
 
@@ -85,16 +102,17 @@ def sink_rate(workdir: Path, clients: int, count: int = 3000) -> float:
     per = count // clients
     started = time.perf_counter()
     procs = [
-        multiprocessing.Process(target=_blast, args=(sink.port, per, f"{c}")) for c in range(clients)
+        multiprocessing.Process(target=_blast, args=(sink.port, per, f"{c}"))
+        for c in range(clients)
     ]
     for p in procs:
         p.start()
     for p in procs:
         p.join()
     seconds = time.perf_counter() - started
-    received = len(sink.stop())
-    assert received == per * clients, (received, per * clients)
-    return received / seconds
+    received = sink.stop()
+    assert received is None or len(received) == per * clients
+    return per * clients / seconds
 
 
 def fresh_database(kind: str, workdir: Path) -> str:
@@ -124,7 +142,7 @@ def drop_database(url: str) -> None:
     admin.dispose()
 
 
-def run_daemons(kind: str, daemons: int, steps: int, workdir: Path) -> tuple[float, int]:
+def run_daemons(kind: str, daemons: int, steps: int, workdir: Path) -> tuple[float, int | None]:
     """Seconds from start until every step is sent, and how many Message-IDs arrived twice."""
     url = fresh_database(kind, workdir)
     engine = make_engine(url)
@@ -165,7 +183,7 @@ def run_daemons(kind: str, daemons: int, steps: int, workdir: Path) -> tuple[flo
     ids = sink.stop()
     engine.dispose()
     drop_database(url)
-    return seconds, len(ids) - len(set(ids))
+    return seconds, None if ids is None else len(ids) - len(set(ids))
 
 
 def profile(steps: int, workdir: Path) -> None:
@@ -194,7 +212,9 @@ def profile(steps: int, workdir: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=20000)
     parser.add_argument("--runs", default="pg1,pg2,sqlite1")
     parser.add_argument("--profile", action="store_true")
@@ -214,6 +234,7 @@ def main() -> None:
                 env={**os.environ, "PAYJOURNEY_FLEET_STEPS": str(args.steps)}, check=True,
             )  # fmt: skip
             runs.remove("kill")
+        print(f"sink: {SINK}; {args.steps} due steps per run")
         print(f"{'run':<24}{'msg/s':>10}{'sink msg/s':>12}{'ratio':>8}{'doubles':>9}")
         for run in runs:
             kind = "sqlite" if run.startswith("sqlite") else "postgresql"
@@ -222,7 +243,8 @@ def main() -> None:
             seconds, doubles = run_daemons(kind, daemons, args.steps, workdir)
             rate = args.steps / seconds
             name = f"{daemons} daemon(s), {kind}"
-            print(f"{name:<24}{rate:>10,.0f}{limit:>12,.0f}{rate / limit:>8.2f}{doubles:>9}")
+            shown = "-" if doubles is None else str(doubles)
+            print(f"{name:<24}{rate:>10,.0f}{limit:>12,.0f}{rate / limit:>8.2f}{shown:>9}")
 
 
 if __name__ == "__main__":

@@ -513,7 +513,12 @@ class Dispatcher:
             return Outcome.PERMANENT
         wait = self.breakers[channel].wait()
         if wait > 0:
-            return self._retry(step, key, None, f"{channel} paused by its circuit breaker", wait)
+            # the provider is resting, this debtor is not at fault: no attempt is used up
+            return self._reschedule(
+                step.id,
+                self.clock() + dt.timedelta(seconds=wait),
+                f"{channel} paused by its circuit breaker",
+            )
         data = batch.data[step.customer_id]
         recipient = _recipient(channel, batch.contacts.get(step.customer_id), data)
         if recipient is None:

@@ -133,10 +133,15 @@ class EventWatch:
                 "blocked_at": now,
             }
             insert_new(conn, B, [block], key=("customer_id", "channel"))
-            conn.execute(
-                update(M).where(M.c.id == message_id).values(status="failed", last_error="bounced")
-            )
-            if found.scheduled_step_id is not None:  # the same step, on the next channel, now
+            first = conn.execute(
+                update(M)
+                .where(M.c.id == message_id, M.c.status != "failed")
+                .values(status="failed", last_error="bounced")
+            ).rowcount
+            # the same bounce seen again (a restart, another daemon) changes nothing more
+            if (
+                first and found.scheduled_step_id is not None
+            ):  # the same step, on the next channel, now
                 conn.execute(
                     update(S)
                     .where(S.c.id == found.scheduled_step_id, S.c.status == "sent")
