@@ -191,14 +191,14 @@ def check_fleet(engine: Engine, fleet: Fleet, recorder: Sink, *, daemons: int, s
 def test_three_daemons_on_postgresql_survive_a_kill(
     pg_database: str, tmp_path: Path, sink: tuple[Sink, int]
 ) -> None:
-    """3 daemons share 600 due steps through SKIP LOCKED claims; one is SIGKILLed mid-run
+    """3 daemons share 450 due steps through SKIP LOCKED claims; one is SIGKILLed mid-run
     and restarted; nothing is sent twice and nothing is lost."""
     engine = make_engine(pg_database)
     names = ", ".join(model.__tablename__ for model in reversed(TABLES))
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     try:
-        run_and_kill(engine, pg_database, tmp_path, sink, daemons=3, steps=FULL or 600)
+        run_and_kill(engine, pg_database, tmp_path, sink, daemons=3, steps=FULL or 450)
     finally:
         engine.dispose()
 
@@ -210,6 +210,6 @@ def test_one_daemon_on_sqlite_survives_a_kill(tmp_path: Path, sink: tuple[Sink, 
     engine = make_engine(url)
     upgrade(engine)
     try:
-        run_and_kill(engine, url, tmp_path, sink, daemons=1, steps=FULL or 300)
+        run_and_kill(engine, url, tmp_path, sink, daemons=1, steps=FULL or 240)
     finally:
         engine.dispose()
