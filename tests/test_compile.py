@@ -164,7 +164,7 @@ fact_sheets = st.builds(
 )
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fact_sheets)
 def test_durable_rules_and_the_evaluator_agree_on_the_default_pack(values: dict[str, Any]) -> None:
     """On every generated fact sheet both engines choose the same persona."""
