@@ -90,6 +90,7 @@ class _Plan:
     decision: Decision
     facts: FactSheet
     channels: tuple[str, ...]
+    requeue: str = "scheduled"  # the status a retry goes back to (`fallback` keeps its kind)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -105,6 +106,7 @@ class _Ready:
     content_hash: str
     payment: list[dict[str, Any]]
     history: list[Any] = field(default_factory=list)
+    lease_until: dt.datetime | None = None
 
 
 class Dispatcher:
@@ -431,7 +433,13 @@ class Dispatcher:
         )
         report.fallbacks += 1
         self.metrics.fallbacks.inc()
-        return _Plan(step=step, decision=again, facts=facts, channels=tuple(channels[:1]))
+        return _Plan(
+            step=step,
+            decision=again,
+            facts=facts,
+            channels=tuple(channels[:1]),
+            requeue="fallback",
+        )
 
     def _send_plans(
         self, plans: Sequence[_Plan], batch: _Batch, report: DispatchReport
@@ -549,6 +557,16 @@ class Dispatcher:
         if not ready:
             return out
         now = self.clock()
+        # the chunk's lease covers the waits its rate limits will impose, so a live daemon's
+        # slow chunk is never mistaken for a dead one's
+        waits = sum(
+            1 / self.limiters[r.outgoing.channel].rate
+            for r in ready
+            if r.outgoing.channel in self.limiters
+        )
+        lease = self.settings.lease + dt.timedelta(seconds=waits)
+        for item in ready:
+            item.lease_until = now + lease
         with self.engine.begin() as conn:
             keys = [r.key for r in ready]
             existing = {
@@ -562,7 +580,7 @@ class Dispatcher:
                 step_ids=[r.plan.step.id for r in ready],
                 daemon_id=self.settings.daemon_id,
                 now=now,
-                lease=self.settings.lease,
+                lease=lease,
             )
             new_rows: list[dict[str, Any]] = []
             for item in ready:
@@ -600,7 +618,7 @@ class Dispatcher:
             if self.breakers[channel].failure():
                 log.warning("circuit breaker opened", channel=channel, provider=exc.provider)
             after = exc.retry_after.total_seconds() if exc.retry_after else 0.0
-            return self._retry(step, key, key, str(exc), after), None
+            return self._retry(step, key, key, str(exc), after, item.plan.requeue), None
         except PermanentChannelError as exc:
             self._record_failed(key, str(exc))
             self._block(step.customer_id, channel, str(exc), key)
@@ -696,7 +714,7 @@ class Dispatcher:
         ]
         return {
             "status": "sending",
-            "sending_until": now + self.settings.lease,
+            "sending_until": item.lease_until,
             "recipient": item.outgoing.recipient,
             "content_hash": item.content_hash,
             "ruleset_version": self.rules().version,
@@ -707,50 +725,12 @@ class Dispatcher:
             "status_history": item.history,
         }
 
-    def _outbox(
-        self, conn: Connection, item: _Ready, now: dt.datetime, old: list[Any] | None
-    ) -> None:
-        """Write the outbox row as `sending` (committed by the caller before the provider call)."""
-        step, decision = item.plan.step, item.decision
-        entry = {"status": "sending", "at": now.isoformat(), "by": self.settings.daemon_id}
-        item.history = [*(old or []), entry]
-        trace = [
-            *(e.to_json() for e in decision.trace),
-            {
-                "rule": "dispatch",
-                "note": f"attempt on {decision.channel}",
-                "payment_links": item.payment,
-            },
-        ]
-        values: dict[str, Any] = {
-            "status": "sending",
-            "sending_until": now + self.settings.lease,
-            "recipient": item.outgoing.recipient,
-            "content_hash": item.content_hash,
-            "ruleset_version": self.rules().version,
-            "template": decision.template,
-            "locale": decision.locale,
-            "tone": decision.tone,
-            "trace": trace,
-            "status_history": item.history,
-        }
-        if old is None:
-            conn.execute(
-                M.insert().values(
-                    id=item.key,
-                    customer_id=step.customer_id,
-                    scheduled_step_id=step.id,
-                    journey=step.journey,
-                    step=step.step,
-                    channel=decision.channel,
-                    attempts=1,
-                    created_at=now,
-                    **values,
-                )
-            )
-            return
+    def _outbox(self, conn: Connection, item: _Ready, now: dt.datetime, old: list[Any]) -> None:
+        """Set an existing outbox row (a retry, same key) back to `sending`."""
         conn.execute(
-            update(M).where(M.c.id == item.key).values(attempts=M.c.attempts + 1, **values)
+            update(M)
+            .where(M.c.id == item.key)
+            .values(attempts=M.c.attempts + 1, **self._sending_values(item, now, old))
         )
 
     def _record_sent(self, sent: Sequence[tuple[_Ready, Receipt]]) -> None:
@@ -815,7 +795,13 @@ class Dispatcher:
             lifecycle.step_sent(conn, step.customer_id, step.step, now, handoff=True)
 
     def _retry(
-        self, step: Row[Any], key: str, recorded: str | None, error: str, after: float
+        self,
+        step: Row[Any],
+        key: str,
+        recorded: str | None,
+        error: str,
+        after: float,
+        requeue: str = "scheduled",
     ) -> Outcome:
         attempts = int(step.attempts or 0) + 1
         now = self.clock()
@@ -865,7 +851,7 @@ class Dispatcher:
             self._set_step(
                 conn,
                 step.id,
-                status="scheduled",
+                status=requeue,
                 attempts=attempts,
                 claimed_by=None,
                 claimed_until=None,
