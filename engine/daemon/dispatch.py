@@ -39,6 +39,7 @@ from channels.base import (
 )
 from engine.daemon import claims, lifecycle
 from engine.daemon.limits import CircuitBreaker, RateLimiter, Sleep, Ticker, backoff_seconds
+from engine.daemon.links import ReusedLinks, recorded_links
 from engine.daemon.metrics import Metrics
 from engine.daemon.outcome import DispatchReport, Outcome
 from engine.daemon.settings import Clock, DaemonSettings
@@ -534,7 +535,7 @@ class Dispatcher:
             return Outcome.PERMANENT
         try:
             outgoing, content_hash, payment = self._render(
-                decision, plan.facts, data, key, recipient, step
+                decision, plan.facts, data, key, recipient, step, batch.tried.get(step.id, ())
             )
         except Exception as exc:  # a template problem is this debtor's, not the daemon's
             log.exception("rendering failed", step_id=step.id, template=decision.template)
@@ -639,14 +640,19 @@ class Dispatcher:
         key: str,
         recipient: str,
         step: Row[Any],
+        tried: Sequence[Row[Any]] = (),
     ) -> tuple[OutgoingMessage, str, list[dict[str, Any]]]:
         rules = self.rules()
+        payments = self.payments
+        earlier = next((m for m in tried if m.id == key), None)
+        if payments is not None and earlier is not None:
+            payments = ReusedLinks(payments, recorded_links(earlier.trace))
         answer = render_preview(
             decision,
             facts,
             templates_dir=self.templates_dir,
             invoices=data.invoices,
-            payments=self.payments,
+            payments=payments,
             settings=rules.spec.settings,
             pdf_dir=self.pdf_dir,
             address=data.address,
@@ -677,8 +683,9 @@ class Dispatcher:
             template=decision.template,
             metadata={"ruleset_version": rules.version, "step": str(step.step)},
         )
-        links = [o for o in answer["payment_options"] if o.get("url")]
-        return outgoing, content_hash, [{"method": o["method"], "url": o["url"]} for o in links]
+        fields = ("method", "url", "provider", "link_id", "expires_at")
+        links = [{f: o.get(f) for f in fields} for o in answer["payment_options"] if o.get("url")]
+        return outgoing, content_hash, links
 
     # ------------------------------------------------------------------ records
 

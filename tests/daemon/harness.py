@@ -147,6 +147,7 @@ class World:
         *,
         answers: Mapping[str, list[str]] | None = None,
         rules_fn: Callable[[], CompiledRules] = rules,
+        payments: Any = None,
         **settings: Any,
     ) -> None:
         self.store, self.tmp, self.clock = store, tmp, clock
@@ -170,6 +171,7 @@ class World:
             sleep=clock.sleep,
             rng=random.Random(1),
             pdf_dir=tmp / "pdf",
+            payments=payments,
         )
         self.events = EventWatch(
             engine=store,

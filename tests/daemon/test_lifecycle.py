@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from engine.messages.payments.base import PaymentLink, PaymentRequest
 from engine.store import tables as t
 from tests.daemon.harness import STEP1, Clock, World, debtor, event, pay
 
@@ -239,3 +240,39 @@ def test_transient_failures_stop_at_the_limit(store: Engine, tmp_path: Path) -> 
     assert step.status == "failed"
     assert "451" in step.last_error
     assert world.messages()[0].status == "failed"
+
+
+class CountingProvider:
+    """A payment provider that numbers the links it creates."""
+
+    name = "test-psp"
+
+    def __init__(self) -> None:
+        self.created: list[str] = []
+
+    def supports(self, method: str) -> bool:
+        return method == "ideal"
+
+    def create_link(self, request: PaymentRequest) -> PaymentLink:
+        self.created.append(request.method)
+        url = f"https://pay.example/{len(self.created)}"
+        return PaymentLink(method=request.method, provider=self.name, url=url, created=True)
+
+    def close(self) -> None:
+        return None
+
+
+def test_a_retried_message_keeps_the_payment_link_of_its_first_attempt(
+    store: Engine, tmp_path: Path
+) -> None:
+    """Payment links are made at dispatch, once per message: the retry after a 451 shows the
+    same iDEAL link, and the provider is asked once."""
+    provider = CountingProvider()
+    world = started(store, tmp_path, answers={"email": ["transient"]}, payments=provider)
+    world.tick()
+    [step] = world.steps()
+    world.clock.now = step.send_at
+    assert world.tick()["sent"] == 1
+    assert provider.created == ["ideal"]
+    [eml] = list(world.outbox.glob("*.eml"))
+    assert "https://pay.example/1" in plain_text(eml)
