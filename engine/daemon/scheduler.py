@@ -236,8 +236,7 @@ class Daemon:
     def run_forever(self, *, metrics_port: int | None = None) -> DispatchReport:
         """Run until SIGTERM/SIGINT."""
         self.start()
-        if metrics_port is not None:
-            self.metrics.serve(metrics_port)
+        stop_metrics = self.metrics.serve(metrics_port) if metrics_port is not None else None
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
         signal.signal(signal.SIGHUP, self._on_hup)
@@ -275,6 +274,8 @@ class Daemon:
         finally:
             scheduler.shutdown(wait=True)
             self.close()
+            if stop_metrics is not None:
+                stop_metrics()
             log.info("daemon stopped", **dict(self.report.outcomes))
         return self.report
 

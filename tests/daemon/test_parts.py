@@ -8,6 +8,8 @@ import json
 import random
 from pathlib import Path
 
+import httpx
+
 from channels.base import Attachment, OutgoingMessage
 from channels.outbox import OUTBOX_NOTE, OutboxChannel, outbox_channels
 from engine.daemon.limits import CircuitBreaker, RateLimiter, backoff_seconds
@@ -67,6 +69,22 @@ def test_metrics_count_outcomes_in_their_own_registry() -> None:
     first.count(Outcome.UNKNOWN)
     assert first.value(Outcome.SENT) == 1 and second.value(Outcome.SENT) == 0
     assert first.registry.get_sample_value("payjourney_messages_unknown_total") == 1
+
+
+def test_metrics_are_served_for_prometheus() -> None:
+    """`--metrics-port` serves the counters in Prometheus' text format."""
+    from tests.daemon.test_many_daemons import free_port
+
+    metrics = Metrics()
+    metrics.count(Outcome.SENT)
+    port = free_port()
+    stop = metrics.serve(port)
+    try:
+        body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    finally:
+        stop()
+    assert 'payjourney_steps_total{outcome="sent"} 1.0' in body
+    assert "payjourney_due_step_lag_seconds_bucket" in body
 
 
 def test_the_outbox_writes_the_email_an_smtp_server_would_get(tmp_path: Path) -> None:
