@@ -226,8 +226,6 @@ def main() -> None:
             return
         runs = args.runs.split(",")
         if "kill" in runs:
-            from tests.daemon.test_many_daemons import Sink  # noqa: F401 - the scenario's parts
-
             subprocess.run(
                 [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                  str(ROOT / "tests/daemon/test_many_daemons.py")],

@@ -159,11 +159,12 @@ def check_fleet(engine: Engine, fleet: Fleet, recorder: Sink, *, daemons: int, s
     for name in names:
         fleet.start(name)
     sent_now = lambda: count(engine, S.c.status == "sent")  # noqa: E731
-    wait_for(lambda: sent_now() >= steps // 4, 120, "a quarter sent", fleet)
+    patience = max(120.0, steps / 20)  # seconds; the bench's 20,000 steps need longer
+    wait_for(lambda: sent_now() >= steps // 4, patience, "a quarter sent", fleet)
     fleet.kill(victim)  # SIGKILL, mid-run
     fleet.start(f"{victim}-restarted")
     open_steps = S.c.status.in_(("scheduled", "claimed", "fallback"))
-    wait_for(lambda: count(engine, open_steps) == 0, 180, "every step settled", fleet)
+    wait_for(lambda: count(engine, open_steps) == 0, patience * 2, "every step settled", fleet)
     wait_for(lambda: beating(engine) >= set(fleet.procs), 60, "every daemon up", fleet)
     codes = fleet.stop_all()
     assert all(code == 0 for code in codes.values()), (codes, [fleet.log(n) for n in codes])
