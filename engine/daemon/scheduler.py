@@ -235,11 +235,12 @@ class Daemon:
 
     def run_forever(self, *, metrics_port: int | None = None) -> DispatchReport:
         """Run until SIGTERM/SIGINT."""
-        self.start()
-        stop_metrics = self.metrics.serve(metrics_port) if metrics_port is not None else None
+        # handlers first: from its first heartbeat on, a daemon stops cleanly when asked
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
         signal.signal(signal.SIGHUP, self._on_hup)
+        self.start()
+        stop_metrics = self.metrics.serve(metrics_port) if metrics_port is not None else None
         scheduler = BackgroundScheduler(
             timezone=ZoneInfo(self.settings.timezone),
             executors={"default": ThreadPoolExecutor(4)},
