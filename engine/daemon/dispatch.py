@@ -815,16 +815,7 @@ class Dispatcher:
         with self.engine.begin() as conn:
             if attempts >= self.settings.max_attempts:
                 if recorded:
-                    conn.execute(
-                        update(M)
-                        .where(M.c.id == recorded)
-                        .values(
-                            status="failed",
-                            sending_until=None,
-                            last_error=error,
-                            status_history=self._history(conn, recorded, "failed", error=error),
-                        )
-                    )
+                    self._message_status(conn, recorded, "failed", error)
                 self._set_step(
                     conn,
                     step.id,
@@ -845,16 +836,7 @@ class Dispatcher:
                 ),
             )
             if recorded:
-                conn.execute(
-                    update(M)
-                    .where(M.c.id == recorded)
-                    .values(
-                        status="retrying",
-                        sending_until=None,
-                        last_error=error,
-                        status_history=self._history(conn, recorded, "retrying", error=error),
-                    )
-                )
+                self._message_status(conn, recorded, "retrying", error)
             self._set_step(
                 conn,
                 step.id,
@@ -868,31 +850,26 @@ class Dispatcher:
         log.info("send retried", step_id=step.id, attempts=attempts, wait_s=round(wait, 1))
         return Outcome.RETRY
 
+    def _message_status(self, conn: Connection, key: str, status: str, error: str) -> None:
+        """An outbox row leaves `sending` for `status`, with the reason in its history."""
+        conn.execute(
+            update(M)
+            .where(M.c.id == key)
+            .values(
+                status=status,
+                sending_until=None,
+                last_error=error,
+                status_history=self._history(conn, key, status, error=error),
+            )
+        )
+
     def _record_failed(self, key: str, error: str) -> None:
         with self.engine.begin() as conn:
-            conn.execute(
-                update(M)
-                .where(M.c.id == key)
-                .values(
-                    status="failed",
-                    sending_until=None,
-                    last_error=error,
-                    status_history=self._history(conn, key, "failed", error=error),
-                )
-            )
+            self._message_status(conn, key, "failed", error)
 
     def _record_unknown(self, step_id: int, key: str, error: str) -> None:
         with self.engine.begin() as conn:
-            conn.execute(
-                update(M)
-                .where(M.c.id == key)
-                .values(
-                    status="unknown",
-                    sending_until=None,
-                    last_error=error,
-                    status_history=self._history(conn, key, "unknown", error=error),
-                )
-            )
+            self._message_status(conn, key, "unknown", error)
             self._set_step(conn, step_id, status="unknown", claimed_until=None, last_error=error)
 
     def _block(self, customer_id: str, channel: str, reason: str, key: str | None) -> None:
