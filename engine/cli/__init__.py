@@ -7,7 +7,15 @@ from collections.abc import Sequence
 
 import typer
 
-from engine.cli import api_cmds, demo_cmd, payments_cmds, rules_cmds, schedule_cmds, store_cmds
+from engine.cli import (
+    api_cmds,
+    daemon_cmds,
+    demo_cmd,
+    payments_cmds,
+    rules_cmds,
+    schedule_cmds,
+    store_cmds,
+)
 from engine.cli.context import add_global_options
 from engine.errors import PayjourneyError
 
@@ -25,6 +33,7 @@ schedule_cmds.register(app)
 demo_cmd.register(app)
 payments_cmds.register(app)
 api_cmds.register(app)
+daemon_cmds.register(app)
 
 #: Global options users may also type after the command (`payjourney explain f.json --rules r/`).
 GLOBAL_OPTIONS = ("--db", "--rules")

@@ -92,6 +92,7 @@ def forget(engine: Engine, customer_id: str, *, now: dt.datetime | None = None) 
             t.ScheduledStep: {},
             t.Message: {"recipient": None},
             t.Event: {"data": {}},
+            t.ChannelBlock: {"reason": None},
         }
         kept: dict[str, int] = {}
         for model, values in erase.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -27,37 +28,61 @@ def message_data(engine: Engine, customer_id: str, now: dt.datetime) -> MessageD
     """The invoices open at `now` (what is left after payments, credit notes and money on
     account, the same numbers as the fact sheet) and the primary contact's postal address, for
     rendering a stored debtor's message."""
+    return message_data_for(engine, [customer_id], now)[customer_id]
+
+
+def message_data_for(
+    engine: Engine, customer_ids: Sequence[str], now: dt.datetime
+) -> dict[str, MessageData]:
+    """`message_data` of several debtors in two queries (the daemon renders in batches)."""
     contact = t.Contact.__table__  # type: ignore[attr-defined]
+    ids = list(customer_ids)
     now_p = bindparam("now", now, type_=UTCDateTime)
     today = bindparam("today", now.astimezone(dt.UTC).date(), type_=Date)
-    _, alloc = invoice_ctes(now_p, today, lambda column: column == customer_id)
-    rows = select(alloc).where(alloc.c.remaining > 0).order_by(alloc.c.due_date, alloc.c.id)
-    address_query = (
-        select(contact.c.name, contact.c.street, contact.c.postal_code, contact.c.city)
-        .where(contact.c.customer_id == customer_id)
-        .order_by(contact.c.is_primary.desc(), contact.c.id)
-        .limit(1)
+    _, alloc = invoice_ctes(now_p, today, lambda column: column.in_(ids))
+    rows = (
+        select(alloc)
+        .where(alloc.c.remaining > 0)
+        .order_by(alloc.c.customer_id, alloc.c.due_date, alloc.c.id)
     )
+    address_query = (
+        select(
+            contact.c.customer_id,
+            contact.c.name,
+            contact.c.street,
+            contact.c.postal_code,
+            contact.c.city,
+        )
+        .where(contact.c.customer_id.in_(ids))
+        .order_by(contact.c.customer_id, contact.c.is_primary.desc(), contact.c.id)
+    )
+    invoices: dict[str, list[dict[str, Any]]] = {}
+    addresses: dict[str, tuple[str, ...]] = {}
     with engine.connect() as conn:
-        invoices = [
-            {
-                "id": row.number or row.id,
-                "amount": Decimal(row.remaining),
-                "invoiced": Decimal(row.amount),
-                "currency": row.currency,
-                "issue_date": row.issue_date,
-                "due_date": row.due_date,
-            }
-            for row in conn.execute(rows)
-        ]
-        found = conn.execute(address_query).first()
-    address: list[str] = []
-    if found is not None:
-        if found.name:  # the person at the debtor who reads it
-            address.append(found.name)
-        if found.street:
-            address.append(found.street)
-        place = " ".join(p for p in (found.postal_code, found.city) if p)
-        if place:
-            address.append(place)
-    return MessageData(invoices=tuple(invoices), address=tuple(address))
+        for row in conn.execute(rows):
+            invoices.setdefault(row.customer_id, []).append(
+                {
+                    "id": row.number or row.id,
+                    "amount": Decimal(row.remaining),
+                    "invoiced": Decimal(row.amount),
+                    "currency": row.currency,
+                    "issue_date": row.issue_date,
+                    "due_date": row.due_date,
+                }
+            )
+        for found in conn.execute(address_query):
+            if found.customer_id in addresses:  # the primary contact came first
+                continue
+            address: list[str] = []
+            if found.name:  # the person at the debtor who reads it
+                address.append(found.name)
+            if found.street:
+                address.append(found.street)
+            place = " ".join(p for p in (found.postal_code, found.city) if p)
+            if place:
+                address.append(place)
+            addresses[found.customer_id] = tuple(address)
+    return {
+        cid: MessageData(invoices=tuple(invoices.get(cid, ())), address=addresses.get(cid, ()))
+        for cid in ids
+    }

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, case, select, update
+from sqlalchemy import Connection, Engine, and_, case, select, update
 
 from engine.decision.model import Action, Decision, FactSheet
 from engine.store import tables as t
@@ -140,7 +140,12 @@ def _persist(
     known = {(r.customer_id, r.journey, r.step, r.ruleset_version) for r in existing}
     summary.scheduled_new += len(wanted - known)
     summary.scheduled_kept += len(wanted & known)
-    stale = [r.id for r in existing if r.status == "scheduled" and tuple(r[1:5]) not in wanted]
+    # step 0 is a promise confirmation the daemon scheduled; planning never decides those
+    stale = [
+        r.id
+        for r in existing
+        if r.status == "scheduled" and r.step > 0 and tuple(r[1:5]) not in wanted
+    ]
     if stale:
         result = conn.execute(
             update(S)
@@ -175,10 +180,13 @@ def _persist(
 
         def journey_set(excluded: Any) -> dict[str, Any]:
             same = J.c.persona == excluded.persona
+            # a promise's grace period (set by the daemon) outlasts what `decide` knows of it
+            grace = and_(J.c.state == "paused", J.c.paused_until > excluded.updated_at)
             return {
                 "persona": excluded.persona,
                 "ruleset_version": excluded.ruleset_version,
-                "state": excluded.state,
+                "state": case((grace, J.c.state), else_=excluded.state),
+                "paused_until": case((grace, J.c.paused_until), else_=None),
                 "current_step": excluded.current_step,
                 # a new persona starts a new journey: its steps count from zero
                 "steps_sent": case((same, J.c.steps_sent), else_=0),
@@ -228,6 +236,17 @@ def _decide_all(
             step = (decision.persona, decision.journey_step, decision.template or "-")
             summary.steps[step] += 1
     return decisions
+
+
+def persist_decisions(
+    conn: Connection, decisions: Sequence[Decision], now: dt.datetime
+) -> PlanSummary:
+    """Write the schedule for a few debtors' fresh decisions (the daemon, after an event or a
+    re-decision at dispatch), exactly as a plan run would."""
+    summary = PlanSummary()
+    ids = sorted({d.customer_id for d in decisions if d.customer_id})
+    _persist(conn, ids, decisions, now, summary)
+    return summary
 
 
 def plan(

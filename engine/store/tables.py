@@ -16,7 +16,28 @@ from sqlmodel import Field, SQLModel
 from engine.store.types import MoneyAmount, UTCDateTime
 
 #: Status of a scheduled step, as the scheduler moves it along.
-STEP_STATUSES: tuple[str, ...] = ("scheduled", "claimed", "sent", "failed", "cancelled")
+#: `unknown`: the lease of a daemon that was calling the provider expired (it died mid-send);
+#: never resent blindly, settled by a person (`payjourney reconcile`). `fallback`: sent, and due
+#: again on its next channel (a bounce, or no reaction within `fallback_after`).
+STEP_STATUSES: tuple[str, ...] = (
+    "scheduled",
+    "fallback",
+    "claimed",
+    "sent",
+    "failed",
+    "cancelled",
+    "unknown",
+)
+#: Status of a message (the outbox row): committed as `sending` before the provider call.
+MESSAGE_STATUSES: tuple[str, ...] = (
+    "sending",
+    "sent",
+    "retrying",
+    "failed",
+    "unknown",
+    "not_sent",
+    "delivered",
+)
 #: Kinds of event the store records.
 EVENT_KINDS: tuple[str, ...] = (
     "delivered",
@@ -212,6 +233,7 @@ class ScheduledStep(SQLModel, table=True):
             "customer_id", "journey", "step", "ruleset_version", name="uq_scheduled_step_once"
         ),
         Index("ix_scheduled_step_due", "status", "send_at"),
+        Index("ix_scheduled_step_claimed", "status", "claimed_until"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -248,10 +270,13 @@ class Message(SQLModel, table=True):
     __tablename__ = "message"
     __table_args__ = (Index("ix_message_customer_sent", "customer_id", "sent_at"),)
 
+    # the id is the idempotency key: unique per (journey step, channel attempt), committed
+    # before the provider call and handed to the provider (SMTP Message-ID, reference fields)
     id: str = Field(primary_key=True, max_length=64)
     customer_id: str = _customer_fk(index=False)
+    # several messages per step: one per channel tried (fallback); a retry reuses its row
     scheduled_step_id: int | None = Field(
-        default=None, sa_column_args=[ForeignKey("scheduled_step.id")], unique=True
+        default=None, sa_column_args=[ForeignKey("scheduled_step.id")], index=True
     )
     journey: str | None = Field(default=None, max_length=64)
     step: int | None = None
@@ -266,6 +291,9 @@ class Message(SQLModel, table=True):
     status: str = Field(default="queued", max_length=16)  # queued | sent | delivered | failed ...
     status_history: list[dict[str, Any]] = Field(default_factory=list, sa_column=_json_list())
     provider_message_id: str | None = None
+    attempts: int = 0
+    last_error: str | None = None
+    sending_until: dt.datetime | None = _when(nullable=True)  # the lease while `sending`
     created_at: dt.datetime = _created()
     sent_at: dt.datetime | None = _when(nullable=True)
 
@@ -351,6 +379,35 @@ class BankMatch(SQLModel, table=True):
     reason: str
 
 
+class ChannelBlock(SQLModel, table=True):
+    """A channel that failed permanently for a customer (hard bounce, invalid number): the
+    journey uses the next channel from then on."""
+
+    __tablename__ = "channel_block"
+
+    customer_id: str = Field(
+        sa_column_args=[ForeignKey("customer.id")], max_length=64, primary_key=True
+    )
+    channel: str = Field(max_length=16, primary_key=True)
+    reason: str | None = None
+    message_id: str | None = Field(default=None, max_length=64)
+    blocked_at: dt.datetime = _created()
+
+
+class DaemonBeat(SQLModel, table=True):
+    """One row per `payjourney run` process: who it is, and when it last showed it is alive."""
+
+    __tablename__ = "daemon"
+
+    id: str = Field(primary_key=True, max_length=128)
+    hostname: str = Field(max_length=255)
+    pid: int
+    started_at: dt.datetime = _when()
+    beat_at: dt.datetime = _when()
+    stopped_at: dt.datetime | None = _when(nullable=True)
+    ruleset_version: str | None = Field(default=None, max_length=80)
+
+
 #: Tables in dependency order (parents first): the order to load, and reversed, to delete.
 TABLES = (
     Customer,
@@ -363,6 +420,11 @@ TABLES = (
     ScheduledStep,
     Message,
     Event,
+<<<<<<< HEAD
     BankEntry,
     BankMatch,
+=======
+    ChannelBlock,
+    DaemonBeat,
+>>>>>>> daemon
 )

@@ -1,0 +1,249 @@
+"""Dispatch throughput: due steps decided, rendered, sent to a local SMTP sink and recorded.
+
+    python bench/dispatch.py [--steps 20000] [--runs pg1,pg2,sqlite1,kill]
+
+Each run seeds `--steps` debtors with one due step, starts N `payjourney run` processes (the
+real CLI, the SMTP channel of tests/daemon/smtp_channel.py) and times until every step is sent.
+The sink (aiosmtpd, bench/smtp_sink.py) runs in its own process; its own rate is measured in the
+same run by blasting ready-made messages at it from as many client processes as daemons, and
+every figure is printed as a ratio to it. `kill` is the 3-daemon SIGKILL scenario of
+tests/daemon/test_many_daemons.py at full size. `--profile` shows where one daemon's time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import multiprocessing
+import os
+import secrets
+import shutil
+import smtplib
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, func, select, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from channels.base import OutgoingMessage  # noqa: E402
+from channels.outbox import email_bytes  # noqa: E402
+from engine.store import tables as t  # noqa: E402
+from engine.store.db import make_engine  # noqa: E402
+from engine.store.migrate import upgrade  # noqa: E402
+from tests.daemon.fleet import fleet_rules, seed  # noqa: E402
+
+PG = os.environ.get("PAYJOURNEY_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PAYJOURNEY = Path(sys.executable).with_name("payjourney")
+S = t.ScheduledStep.__table__  # type: ignore[attr-defined]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+SINK = "smtp-sink" if shutil.which("smtp-sink") else "aiosmtpd"
+
+
+class SinkProcess:
+    """Postfix's smtp-sink (C, fast; records nothing) when installed, else aiosmtpd in its own
+    process recording every Message-ID (slower, but proves no doubles)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.ids = workdir / f"sink-{self.port}.ids"
+        if SINK == "smtp-sink":
+            self.proc = subprocess.Popen(
+                ["smtp-sink", "-u", "postfix", f"127.0.0.1:{self.port}", "512"],
+                stdout=subprocess.DEVNULL,
+            )
+            time.sleep(0.5)
+            return
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "smtp_sink.py"), str(self.port), str(self.ids)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "ready"
+
+    def stop(self) -> list[str] | None:
+        """The Message-IDs received (None when the sink records none)."""
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        if SINK == "smtp-sink":
+            return None
+        return self.ids.read_text().split() if self.ids.exists() else []
+
+
+def _blast(port: int, count: int, tag: str) -> None:
+    smtp = smtplib.SMTP("127.0.0.1", port)
+    for n in range(count):
+        message = OutgoingMessage(
+            idempotency_key=f"sink-{tag}-{n}", channel="email", recipient="a@example.nl",
+            locale="nl_NL", text="Geachte heer, " * 60, subject="Betalingsherinnering — € 250,00",
+            html="<p>" + "Geachte heer, " * 60 + "</p>",
+        )  # fmt: skip
+        smtp.sendmail("b@example.nl", ["a@example.nl"], email_bytes(message))
+    smtp.quit()
+
+
+def sink_rate(workdir: Path, clients: int, count: int = 3000) -> float:
+    """Messages/s the sink accepts from `clients` client processes sending ready-made mail."""
+    sink = SinkProcess(workdir)
+    per = count // clients
+    started = time.perf_counter()
+    procs = [
+        multiprocessing.Process(target=_blast, args=(sink.port, per, f"{c}"))
+        for c in range(clients)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    seconds = time.perf_counter() - started
+    received = sink.stop()
+    assert received is None or len(received) == per * clients
+    return per * clients / seconds
+
+
+def fresh_database(kind: str, workdir: Path) -> str:
+    if kind == "sqlite":
+        url = f"sqlite:///{workdir / f'bench-{secrets.token_hex(3)}.db'}"
+    else:
+        server = make_url(PG)
+        name = f"pj_bench_{os.getpid()}_{secrets.token_hex(3)}"
+        admin = create_engine(server, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        url = server.set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    return url
+
+
+def drop_database(url: str) -> None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def run_daemons(kind: str, daemons: int, steps: int, workdir: Path) -> tuple[float, int | None]:
+    """Seconds from start until every step is sent, and how many Message-IDs arrived twice."""
+    url = fresh_database(kind, workdir)
+    engine = make_engine(url)
+    rules = fleet_rules(workdir / "rules")
+    seed(engine, steps, rules, dt.datetime.now(dt.UTC))
+    sink = SinkProcess(workdir)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PAYJOURNEY_TEST_SMTP": f"127.0.0.1:{sink.port}"}
+    command = [
+        str(PAYJOURNEY), "--db", url, "--rules", str(rules), "run",
+        "--channel-factory", "tests.daemon.smtp_channel:channels",
+        "--templates", str(ROOT / "templates"), "--every", "0.3", "--batch", "200",
+    ]  # fmt: skip
+    logs = [open(workdir / f"{kind}-{daemons}-{n}.log", "wb") for n in range(daemons)]  # noqa: SIM115
+    procs = [
+        subprocess.Popen([*command, "--daemon-id", f"bench-{n}"], env=env, stdout=log, stderr=log)
+        for n, log in enumerate(logs)
+    ]
+    # time from the first claim (imports and start-up are not dispatch)
+    with engine.connect() as conn:
+        while conn.execute(select(func.count()).where(S.c.status != "scheduled")).scalar_one() == 0:
+            time.sleep(0.05)
+            conn.rollback()
+    started = time.perf_counter()
+    with engine.connect() as conn:
+        while True:
+            sent = conn.execute(select(func.count()).where(S.c.status == "sent")).scalar_one()
+            conn.rollback()
+            if sent >= steps:
+                break
+            time.sleep(0.1)
+    seconds = time.perf_counter() - started
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.wait(timeout=60)
+    for log in logs:
+        log.close()
+    ids = sink.stop()
+    engine.dispose()
+    drop_database(url)
+    return seconds, None if ids is None else len(ids) - len(set(ids))
+
+
+def profile(steps: int, workdir: Path) -> None:
+    import cProfile
+    import pstats
+
+    from channels.outbox import outbox_channels
+    from engine.daemon.dispatch import Dispatcher
+    from engine.daemon.settings import DaemonSettings
+    from engine.rules.compile import compile_rules
+    from engine.rules.rulespec import load_rules
+
+    url = fresh_database("sqlite", workdir)
+    engine = make_engine(url)
+    rules_dir = fleet_rules(workdir / "rules")
+    seed(engine, steps, rules_dir, dt.datetime.now(dt.UTC))
+    rules = compile_rules(load_rules(rules_dir))
+    dispatcher = Dispatcher(
+        engine=engine, rules=lambda: rules, channels=outbox_channels(workdir / "out"),
+        settings=DaemonSettings(batch=200), clock=lambda: dt.datetime.now(dt.UTC),
+    )  # fmt: skip
+    profiler = cProfile.Profile()
+    profiler.runcall(dispatcher.run_once)
+    stats = pstats.Stats(profiler).sort_stats("cumulative")
+    stats.print_stats("dispatch.py|render.py:(182|102)|outbox.py|facts_sql|message_data", 25)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--steps", type=int, default=20000)
+    parser.add_argument("--runs", default="pg1,pg2,sqlite1")
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="pj-bench-") as tmp:
+        workdir = Path(tmp)
+        if args.profile:
+            profile(min(args.steps, 2000), workdir)
+            return
+        runs = args.runs.split(",")
+        if "kill" in runs:
+            subprocess.run(
+                [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                 str(ROOT / "tests/daemon/test_many_daemons.py")],
+                env={**os.environ, "PAYJOURNEY_FLEET_STEPS": str(args.steps)}, check=True,
+            )  # fmt: skip
+            runs.remove("kill")
+        print(f"sink: {SINK}; {args.steps} due steps per run")
+        print(f"{'run':<24}{'msg/s':>10}{'sink msg/s':>12}{'ratio':>8}{'doubles':>9}")
+        for run in runs:
+            kind = "sqlite" if run.startswith("sqlite") else "postgresql"
+            daemons = int(run[-1])
+            limit = sink_rate(workdir, daemons)
+            seconds, doubles = run_daemons(kind, daemons, args.steps, workdir)
+            rate = args.steps / seconds
+            name = f"{daemons} daemon(s), {kind}"
+            shown = "-" if doubles is None else str(doubles)
+            print(f"{name:<24}{rate:>10,.0f}{limit:>12,.0f}{rate / limit:>8.2f}{shown:>9}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,249 @@
+"""The daemon's periodic jobs besides dispatch: events, resumes, fallbacks on no reaction, heartbeat.
+
+Each job reads and writes payjourney's tables only; APScheduler merely triggers them. All are
+idempotent, so several daemons running them side by side on PostgreSQL do no harm.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import structlog
+from sqlalchemy import Engine, and_, func, select, update
+
+from engine.daemon import lifecycle
+from engine.decision.decide import decide
+from engine.rules.compile import CompiledRules
+from engine.store import tables as t
+from engine.store.bulk import insert_new, upsert
+from engine.store.facts_sql import fact_sheets_for
+
+S = t.ScheduledStep.__table__  # type: ignore[attr-defined]
+M = t.Message.__table__  # type: ignore[attr-defined]
+E = t.Event.__table__  # type: ignore[attr-defined]
+J = t.Journey.__table__  # type: ignore[attr-defined]
+B = t.ChannelBlock.__table__  # type: ignore[attr-defined]
+D = t.DaemonBeat.__table__  # type: ignore[attr-defined]
+#: Events that count as a reaction to a message for `fallback_after` (the delivery included:
+#: a message that arrived is not resent elsewhere just because nobody clicked yet).
+NO_FALLBACK_AFTER: tuple[str, ...] = (
+    "delivered",
+    "opened",
+    "clicked",
+    "replied",
+    "paid",
+    "promised",
+    "disputed",
+)
+log = structlog.get_logger("payjourney.jobs")
+
+
+def refresh_customers(
+    engine: Engine,
+    rules: CompiledRules,
+    customer_ids: Sequence[str],
+    now: dt.datetime,
+    *,
+    grace: dt.timedelta,
+    promises: dict[str, str] | None = None,
+) -> dict[str, str | None]:
+    """Fresh facts and a fresh decision for a few debtors, and their journeys settled on it
+    (not a whole re-plan). `promises` maps a customer to a new promise's event id."""
+    states: dict[str, str | None] = {}
+    sheets = fact_sheets_for(engine, list(customer_ids), now)
+    for customer_id, facts in sheets.items():
+        try:
+            decision = decide(rules, facts, now)
+            with engine.begin() as conn:
+                states[customer_id] = lifecycle.settle(
+                    conn,
+                    rules=rules,
+                    decision=decision,
+                    facts=facts,
+                    now=now,
+                    grace=grace,
+                    promise_id=(promises or {}).get(customer_id),
+                )
+        except Exception:  # one debtor's problem never stops the others
+            log.exception("could not refresh debtor", customer_id=customer_id)
+    return states
+
+
+@dataclass(slots=True)
+class EventWatch:
+    """Follows the event table: each new event re-decides its debtor; a bounce blocks the
+    channel and sends the step on the next one."""
+
+    engine: Engine
+    rules: Callable[[], CompiledRules]
+    clock: Callable[[], dt.datetime]
+    grace: dt.timedelta
+    since: dt.datetime
+    seen: set[str] = field(default_factory=set)
+
+    def __call__(self) -> int:
+        now = self.clock()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(E.c.id, E.c.customer_id, E.c.kind, E.c.message_id, E.c.recorded_at)
+                .where(E.c.recorded_at >= self.since)
+                .order_by(E.c.recorded_at, E.c.id)
+                .limit(5000)
+            ).all()
+        fresh = [r for r in rows if r.id not in self.seen]
+        if not fresh:
+            return 0
+        promises: dict[str, str] = {}
+        for row in fresh:
+            if row.kind == "promised":
+                promises[row.customer_id] = row.id
+            if row.kind == "bounced" and row.message_id:
+                self._bounced(row.customer_id, row.message_id, now)
+        refresh_customers(
+            self.engine,
+            self.rules(),
+            sorted({r.customer_id for r in fresh}),
+            now,
+            grace=self.grace,
+            promises=promises,
+        )
+        self.seen.update(r.id for r in fresh)
+        newest = max(r.recorded_at for r in fresh)
+        if newest > self.since:  # keep ids of the newest instant only: they may repeat next time
+            self.since = newest
+            self.seen = {r.id for r in fresh if r.recorded_at == newest}
+        return len(fresh)
+
+    def _bounced(self, customer_id: str, message_id: str, now: dt.datetime) -> None:
+        with self.engine.begin() as conn:
+            found = conn.execute(
+                select(M.c.channel, M.c.scheduled_step_id).where(M.c.id == message_id)
+            ).first()
+            if found is None:
+                return
+            block = {
+                "customer_id": customer_id,
+                "channel": found.channel,
+                "reason": "bounced",
+                "message_id": message_id,
+                "blocked_at": now,
+            }
+            insert_new(conn, B, [block], key=("customer_id", "channel"))
+            first = conn.execute(
+                update(M)
+                .where(M.c.id == message_id, M.c.status != "failed")
+                .values(status="failed", last_error="bounced")
+            ).rowcount
+            # the same bounce seen again (a restart, another daemon) changes nothing more
+            if (
+                first and found.scheduled_step_id is not None
+            ):  # the same step, on the next channel, now
+                conn.execute(
+                    update(S)
+                    .where(S.c.id == found.scheduled_step_id, S.c.status == "sent")
+                    .values(
+                        status="fallback",
+                        send_at=now,
+                        claimed_by=None,
+                        claimed_until=None,
+                        last_error=f"bounced on {found.channel}: next channel",
+                        updated_at=now,
+                    )
+                )
+
+
+def resume_paused(
+    engine: Engine, rules: CompiledRules, now: dt.datetime, *, grace: dt.timedelta
+) -> int:
+    """Re-decide journeys whose promise pause has ended (a broken promise resumes them)."""
+    with engine.connect() as conn:
+        ids = [
+            r.customer_id
+            for r in conn.execute(
+                select(J.c.customer_id).where(
+                    J.c.state == "paused", J.c.paused_until.is_not(None), J.c.paused_until <= now
+                )
+            )
+        ]
+    if ids:
+        with engine.begin() as conn:  # the pause is over: `settle` decides what comes next
+            conn.execute(
+                update(J).where(J.c.customer_id.in_(ids)).values(paused_until=None, updated_at=now)
+            )
+        refresh_customers(engine, rules, ids, now, grace=grace)
+    return len(ids)
+
+
+def fallback_on_no_reaction(engine: Engine, now: dt.datetime, *, limit: int = 1000) -> int:
+    """Steps sent whose `fallback_after` passed without a reaction go back on the schedule: the
+    dispatcher sends the same step on the next channel (or closes it when none is left)."""
+    last_sent = (
+        select(M.c.scheduled_step_id, func.max(M.c.sent_at).label("sent_at"))
+        .where(M.c.status.in_(("sent", "delivered")), M.c.scheduled_step_id.is_not(None))
+        .group_by(M.c.scheduled_step_id)
+        .subquery()
+    )
+    with engine.connect() as conn:
+        candidates = conn.execute(
+            select(S.c.id, S.c.customer_id, S.c.fallback_after_s, last_sent.c.sent_at)
+            .join(last_sent, last_sent.c.scheduled_step_id == S.c.id)
+            .where(S.c.status == "sent", S.c.fallback_after_s.is_not(None))
+            .limit(limit)
+        ).all()
+        due = [
+            c
+            for c in candidates
+            if c.sent_at + dt.timedelta(seconds=c.fallback_after_s) <= now
+            and not conn.execute(
+                select(E.c.id)
+                .where(
+                    and_(
+                        E.c.customer_id == c.customer_id,
+                        E.c.kind.in_(NO_FALLBACK_AFTER),
+                        E.c.occurred_at >= c.sent_at,
+                    )
+                )
+                .limit(1)
+            ).first()
+        ]
+    moved = 0
+    with engine.begin() as conn:
+        for c in due:
+            moved += conn.execute(
+                update(S)
+                .where(S.c.id == c.id, S.c.status == "sent")
+                .values(
+                    status="fallback",
+                    send_at=now,
+                    last_error=f"no reaction within {c.fallback_after_s // 3600}h: next channel",
+                    updated_at=now,
+                )
+            ).rowcount
+    return moved
+
+
+def heartbeat(
+    engine: Engine,
+    daemon_id: str,
+    now: dt.datetime,
+    *,
+    started_at: dt.datetime,
+    ruleset_version: str | None,
+    stopped: bool = False,
+) -> None:
+    """The daemon's row: alive at `now` (or stopped)."""
+    row = {
+        "id": daemon_id,
+        "hostname": socket.gethostname()[:255],
+        "pid": os.getpid(),
+        "started_at": started_at,
+        "beat_at": now,
+        "stopped_at": now if stopped else None,
+        "ruleset_version": ruleset_version,
+    }
+    with engine.begin() as conn:
+        upsert(conn, D, [row], key=("id",), keep=("started_at",))

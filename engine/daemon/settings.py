@@ -1,0 +1,68 @@
+"""What an operator can tune about a daemon, as one frozen record built (and checked) at start."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from engine.errors import PayjourneyError
+
+Clock = Callable[[], dt.datetime]
+
+
+def system_clock() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def daemon_name() -> str:
+    """A name no other daemon has: host, pid and a random tail (pids are reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class DaemonConfigError(PayjourneyError):
+    """A daemon setting is wrong; raised at start, before anything is claimed."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DaemonSettings:
+    """Timing and limits of one daemon.
+
+    `lease`: how long a claim holds before another daemon may take the step over (a send that
+    was under way then becomes `unknown`). `tolerance`: a step due within this much is sent now
+    (`decide` answers `send_at == now` only for a step already due, and ticks are seconds apart).
+    """
+
+    daemon_id: str = field(default_factory=daemon_name)
+    lease: dt.timedelta = dt.timedelta(seconds=60)
+    tolerance: dt.timedelta = dt.timedelta(seconds=5)
+    batch: int = 200
+    max_attempts: int = 5
+    backoff_base: dt.timedelta = dt.timedelta(seconds=60)
+    backoff_cap: dt.timedelta = dt.timedelta(hours=2)
+    rate_limits: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    breaker_threshold: int = 5
+    breaker_reset: dt.timedelta = dt.timedelta(seconds=30)
+    promise_grace: dt.timedelta = dt.timedelta(days=1)
+    dispatch_every: dt.timedelta = dt.timedelta(seconds=2)
+    plan_cron: str = "0 2 * * *"  # nightly, in the daemon's time zone
+    timezone: str = "Europe/Amsterdam"
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.lease < dt.timedelta(seconds=1):
+            problems.append(f"--lease must be at least 1s, got {self.lease}")
+        if self.batch < 1:
+            problems.append(f"--batch must be at least 1, got {self.batch}")
+        if self.max_attempts < 1:
+            problems.append(f"max attempts must be at least 1, got {self.max_attempts}")
+        for channel, rate in self.rate_limits.items():
+            if rate <= 0:
+                problems.append(f"rate limit for {channel} must be positive, got {rate}")
+        if problems:
+            raise DaemonConfigError("; ".join(problems))
+        object.__setattr__(self, "rate_limits", MappingProxyType(dict(self.rate_limits)))
