@@ -420,11 +420,8 @@ TABLES = (
     ScheduledStep,
     Message,
     Event,
-<<<<<<< HEAD
     BankEntry,
     BankMatch,
-=======
     ChannelBlock,
     DaemonBeat,
->>>>>>> daemon
 )

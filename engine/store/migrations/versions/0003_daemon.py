@@ -1,7 +1,7 @@
 """the daemon: several messages per step (fallback), the send lease, channel blocks, heartbeats
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-24 00:30:00
 """
 

@@ -1,7 +1,7 @@
 """bank statements: imported entries (unique per statement and entry reference), their matches
 
 Revision ID: 0004
-Revises: 0001
+Revises: 0003
 Create Date: 2026-11-24 00:40:00
 """
 
