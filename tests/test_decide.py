@@ -378,6 +378,8 @@ def test_only_a_none_decision_has_no_channel() -> None:
     sunday = at("2026-11-22T10:00:00+01:00")
     waiting = decide(SIMPLE, debtor(), sunday)
     assert waiting.action is Action.WAIT and waiting.channel is not None
+
+
 SHIFTED = pack(
     "    shift_by: behaviour.avg_days_late\n"
     "    steps:\n"

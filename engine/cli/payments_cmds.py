@@ -10,7 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from engine.cli.store_cmds import NowOption, _now, _store
+from engine.cli.context import now_option
+from engine.cli.store_cmds import NowOption, _store
 
 
 def register(app: typer.Typer) -> None:
@@ -31,7 +32,7 @@ def register(app: typer.Typer) -> None:
         from engine.banking.book import import_statements
 
         with _store(ctx) as engine:
-            report = import_statements(engine, files, now=_now(now) if now else None)
+            report = import_statements(engine, files, now=now_option(ctx, now) if now else None)
         rules = ", ".join(f"{rule}: {n}" for rule, n in sorted(report.matched.items()))
         typer.echo(
             f"{report.entries} entr{'y' if report.entries == 1 else 'ies'},"
@@ -63,7 +64,12 @@ def register(app: typer.Typer) -> None:
 
         with _store(ctx) as engine:
             match = assign_entry(
-                engine, entry_id, customer_id, invoice or (), by=by, now=_now(now) if now else None
+                engine,
+                entry_id,
+                customer_id,
+                invoice or (),
+                by=by,
+                now=now_option(ctx, now) if now else None,
             )
         typer.echo(match.reason)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
-from zoneinfo import ZoneInfo
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from engine.decision.decide import decide
 from engine.decision.model import Decision, FactSheet

@@ -156,7 +156,11 @@ def letter(
     now: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Response:
     found = preview_stored(
-        state.engine, state.rulebook.current, customer_id, moment(now, state.rulebook.current.spec.settings.timezone), state.preview
+        state.engine,
+        state.rulebook.current,
+        customer_id,
+        moment(now, state.rulebook.current.spec.settings.timezone),
+        state.preview,
     )
     if found.pdf is None:
         raise ApiError(404, "no_letter", f"the next message of {customer_id!r} is not a letter")

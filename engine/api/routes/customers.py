@@ -70,7 +70,11 @@ def next_letter(
 ) -> Response:
     """The letter PDF of the stored customer's next message (404 when it is not a letter)."""
     found = preview_stored(
-        state.engine, state.rulebook.current, customer_id, moment(now, state.rulebook.current.spec.settings.timezone), state.preview
+        state.engine,
+        state.rulebook.current,
+        customer_id,
+        moment(now, state.rulebook.current.spec.settings.timezone),
+        state.preview,
     )
     if found.pdf is None:
         raise ApiError(404, "no_letter", f"the next message of {customer_id!r} is not a letter")

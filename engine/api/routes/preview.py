@@ -61,7 +61,9 @@ def preview(
         if getattr(body, kind)
     }
     posted = PostedPreview(customer=body.customer, rows=rows, steps_sent=body.steps_sent)
-    found = preview_posted(posted, rules, moment(body.now, rules.spec.settings.timezone), state.preview)
+    found = preview_posted(
+        posted, rules, moment(body.now, rules.spec.settings.timezone), state.preview
+    )
     answer = found.answer
     if found.pdf is not None and isinstance(answer.get("message"), dict):
         answer["message"]["pdf"] = pdf_data_uri(found.pdf)
