@@ -1,8 +1,10 @@
 """Where events from the API and from provider webhooks enter: one function for both.
 
-At merge with the daemon, `take_event` is the one place to route through the journey
-life cycle (a payment cancels pending steps); today it records through the store's single entry
-point, `engine.store.events.record_event`, which is idempotent by event id.
+`take_event` records through the store's single entry point (`engine.store.events.record_event`,
+idempotent by event id) and then applies the journey life cycle to that one debtor with the
+daemon's own code (`engine.daemon.jobs.refresh_customers`): a full payment cancels the pending
+steps and ends the journey at once, a promise pauses it and schedules its confirmation, a
+dispute pauses it. A running daemon sees the same event and settles again; that is idempotent.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from engine.daemon.jobs import refresh_customers
+from engine.rules.compile import CompiledRules
 from engine.store.events import record_event, stored_event
 from engine.store.rows import EventRow
 
@@ -39,15 +43,30 @@ def _same(stored: dict[str, Any], record: dict[str, Any]) -> bool:
     return bool(occurred == theirs)
 
 
-def take_event(engine: Engine, event: EventRow, now: dt.datetime) -> Taken:
-    """Record `event` once. The same id again is not recorded again: the first version stands
-    (and `conflict` says whether the resent one differed)."""
+#: How long after a promised date the journey stays paused (the daemon's default).
+PROMISE_GRACE = dt.timedelta(days=1)
+
+
+def take_event(
+    engine: Engine,
+    event: EventRow,
+    now: dt.datetime,
+    rules: CompiledRules | None = None,
+    *,
+    grace: dt.timedelta = PROMISE_GRACE,
+) -> Taken:
+    """Record `event` once and, given the rules in force, settle the debtor's journey on it.
+    The same id again is not recorded again: the first version stands (and `conflict` says
+    whether the resent one differed)."""
     known = stored_event(engine, event.id)
     if known is not None:
         record = event.model_dump()
         record["kind"] = record.pop("type")
         return Taken(event=known, recorded=False, conflict=not _same(known, record))
     record_event(engine, event, now=now)
+    if rules is not None:
+        promises = {event.customer_id: event.id} if event.type == "promised" else None
+        refresh_customers(engine, rules, [event.customer_id], now, grace=grace, promises=promises)
     found = stored_event(engine, event.id)
     assert found is not None
     return Taken(event=found, recorded=True)

@@ -30,8 +30,10 @@ def _channels(outbox: Path | None, factory: str | None) -> Mapping[str, Any]:
         from channels.outbox import outbox_channels
 
         return outbox_channels(outbox)
-    if factory is None:
-        return {}
+    if factory is None:  # the real channels, configured by environment (docs/channels.md)
+        from channels.registry import build_channels
+
+        return build_channels()
     module_name, _, function = factory.partition(":")
     if not module_name or not function:
         raise DaemonConfigError(
@@ -111,7 +113,7 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--channel-factory",
                 envvar="PAYJOURNEY_CHANNEL_FACTORY",
-                help="module:function returning the channel adapters by name.",
+                help="module:function returning the channel adapters by name (default: the channels PAYJOURNEY_CHANNELS configures, see docs/channels.md).",
             ),
         ] = None,
         lease: Annotated[float, typer.Option("--lease", help="Claim lease, seconds.")] = 60.0,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import functools
 import sys
 import uuid
 from collections import Counter
@@ -226,7 +225,7 @@ def _record(
     when: str | None,
     event_id: str | None,
 ) -> None:
-    """Store the event through the same code as the API, then re-plan this one debtor."""
+    """Store the event through the same code as the API, then settle this one debtor's journey."""
     from engine.store.events import record_event
     from engine.store.rows import EventRow
 
@@ -259,24 +258,24 @@ def _record(
                 else ""
             )
         )
-        _replan(ctx, engine, customer, max(now, occurred))
+        _replan(ctx, engine, customer, max(now, occurred), event)
 
 
-def _replan(ctx: typer.Context, engine: Any, customer: str, now: dt.datetime) -> None:
-    """The debtor's schedule follows at once (the same planner as `payjourney plan`)."""
+def _replan(
+    ctx: typer.Context, engine: Any, customer: str, now: dt.datetime, event: Any
+) -> None:
+    """The debtor's journey follows at once, through the daemon's life cycle (the same code
+    the API and a running daemon use): paid in full ends it, a promise pauses it and
+    schedules its confirmation, a dispute pauses it, anything else is planned again."""
     from engine.cli.rules_cmds import load_compiled
-    from engine.decision.decide import decide
-    from engine.store.planner import plan
+    from engine.daemon.jobs import refresh_customers
+    from engine.daemon.settings import DaemonSettings
 
     rules = load_compiled(cli_context(ctx).rules_dir)
-    summary = plan(
-        engine, functools.partial(decide, rules), now, customer_ids=[customer], prefetch=False
-    )
-    action = next(iter(summary.actions), "none")
-    typer.echo(
-        f"schedule of {customer} updated: next action {action}"
-        + (f", {summary.cancelled} planned step(s) cancelled" if summary.cancelled else "")
-    )
+    promises = {customer: event.id} if event.type == "promised" else None
+    grace = DaemonSettings().promise_grace
+    states = refresh_customers(engine, rules, [customer], now, grace=grace, promises=promises)
+    typer.echo(f"journey of {customer}: {states.get(customer) or 'none'}")
 
 
 def _table(title: str, items: list[Any], zone: str) -> Table:

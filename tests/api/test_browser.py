@@ -64,7 +64,7 @@ def test_staff_see_the_message_the_trace_and_the_qr_code(
         page.click("text=C-NL")
         page.goto(f"{server}/preview/C-NL?now={now}")
         expect(page.locator("#message")).to_contain_text("letter")
-        expect(page.locator("#letter-text")).to_contain_text("Jan de Vries")
+        expect(page.locator("#letter-text")).to_contain_text("Hoi Jan,")
         expect(page.locator("object.letter")).to_have_attribute("type", "application/pdf")
         pdf = page.request.get(server + str(page.locator("#letter-pdf").get_attribute("href")))
         assert pdf.ok and pdf.body().startswith(b"%PDF-")

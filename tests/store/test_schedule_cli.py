@@ -94,17 +94,21 @@ def test_the_schedule_filters_by_day_and_channel(tmp_path: Path) -> None:
 def test_recording_a_payment_promise_and_dispute_updates_facts_and_schedule(
     tmp_path: Path,
 ) -> None:
-    """A payment lowers the balance; a promise and a dispute pause the journey and cancel the step."""
+    """A payment lowers the balance; a promise pauses the journey and schedules its confirmation;
+    a dispute pauses the journey: the daemon's life cycle, at once."""
     db = planned(tmp_path)
     paid = cli(db, "record", "payment", "C-1", "--amount", "210,00", "--invoice", "I-1").stdout
     assert "open balance 1,000.00 EUR" in paid
     promised = cli(db, "record", "promise", "C-1", "--amount", "1.000,00", "--until", "31-12-2099")
     assert "promised until 2099-12-31" in promised.stdout
-    assert "planned step(s) cancelled" in promised.stdout
+    assert "journey of C-1: paused" in promised.stdout
     disputed = cli(db, "record", "dispute", "C-2", "--reason", "nie bestellt").stdout
     assert "1 open dispute(s)" in disputed
-    assert "next action none" in disputed
-    assert "nothing planned" in cli(db, "schedule").stdout
+    assert "journey of C-2: paused" in disputed
+    planned_now = list(csv.DictReader(io.StringIO(cli(db, "schedule", "--csv").stdout)))
+    assert [(r["customer_id"], r["template"]) for r in planned_now] == [
+        ("C-1", "promise-confirmation")
+    ]
 
 
 def test_recording_for_an_unknown_customer_or_an_unclear_amount_is_refused(tmp_path: Path) -> None:

@@ -77,7 +77,7 @@ def post_event(
     (nothing is doubled), 409 when a known id comes with different content."""
     now = dt.datetime.now(dt.UTC)
     row = event_row(body.model_dump())
-    taken = take_event(state.engine, row, now)
+    taken = take_event(state.engine, row, now, state.rulebook.current)
     if taken.conflict:
         raise ApiError(
             409,
