@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy import Engine
 
 from engine.api.config import ApiConfig
 from engine.api.errors import install_error_handlers
@@ -16,6 +17,7 @@ from engine.api.routes import customers, events, health, preview
 from engine.api.routes import webhooks as webhook_routes
 from engine.api.state import ApiState
 from engine.api.webhooks import WebhookRegistry
+from engine.api.webhooks.delivery import register_delivery_webhooks
 from engine.api.webhooks.mollie import MollieWebhook
 from engine.messages.payments.mollie import MollieClient
 from engine.messages.render import template_checks
@@ -28,8 +30,8 @@ from engine.store.migrate import ensure_ready
 def default_registry(config: ApiConfig) -> WebhookRegistry:
     """The webhook verifiers this configuration enables.
 
-    Merge point for the channels issue: register the SMS, WhatsApp, print-provider and
-    email-DSN verifiers here, next to Mollie, each with its secret from configuration.
+    Payment providers here; the channel providers' delivery receipts are registered by
+    `create_app`, which has the database their messages are looked up in.
     """
     registry = WebhookRegistry()
     if config.mollie_api_key:
@@ -37,6 +39,12 @@ def default_registry(config: ApiConfig) -> WebhookRegistry:
         registry.register(
             "mollie", MollieWebhook(client, signing_secret=config.mollie_webhook_secret)
         )
+    return registry
+
+
+def _all_webhooks(config: ApiConfig, engine: Engine) -> WebhookRegistry:
+    registry = default_registry(config)
+    register_delivery_webhooks(registry, engine, config.channel_env)
     return registry
 
 
@@ -76,7 +84,7 @@ def create_app(
         rulebook=rulebook,
         preview=PreviewSettings(templates_dir=config.templates_dir),
         metrics=metrics,
-        webhooks=webhooks if webhooks is not None else default_registry(config),
+        webhooks=webhooks if webhooks is not None else _all_webhooks(config, engine),
     )
     install_error_handlers(app)
     for module in (health, customers, preview, events, webhook_routes, staff):

@@ -33,6 +33,8 @@ class ApiConfig:
     mollie_webhook_secret: str | None = None
     #: cookies only over HTTPS (turn off for plain-HTTP loopback use and tests)
     secure_cookies: bool = True
+    #: the channel providers' webhook secrets (PAYJOURNEY_TWILIO_AUTH_TOKEN, ...: docs/channels.md)
+    channel_env: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(
@@ -61,4 +63,5 @@ class ApiConfig:
             mollie_base_url=env.get("PAYJOURNEY_MOLLIE_BASE_URL", "https://api.mollie.com/v2"),
             mollie_webhook_secret=env.get("PAYJOURNEY_MOLLIE_WEBHOOK_SECRET") or None,
             secure_cookies=env.get("PAYJOURNEY_INSECURE_COOKIES", "") != "1",
+            channel_env={k: v for k, v in env.items() if k.startswith("PAYJOURNEY_")},
         )

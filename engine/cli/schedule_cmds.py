@@ -261,9 +261,7 @@ def _record(
         _replan(ctx, engine, customer, max(now, occurred), event)
 
 
-def _replan(
-    ctx: typer.Context, engine: Any, customer: str, now: dt.datetime, event: Any
-) -> None:
+def _replan(ctx: typer.Context, engine: Any, customer: str, now: dt.datetime, event: Any) -> None:
     """The debtor's journey follows at once, through the daemon's life cycle (the same code
     the API and a running daemon use): paid in full ends it, a promise pauses it and
     schedules its confirmation, a dispute pauses it, anything else is planned again."""

@@ -151,3 +151,85 @@ def test_an_unconfigured_provider_is_404_naming_the_configured_ones(client: Test
     answer = client.post("/v1/webhooks/pigeon", content=b"x")
     assert answer.status_code == 404
     assert answer.json()["error"]["code"] == "unknown_provider"
+
+
+def _sent_sms(url: str) -> None:
+    """A reminder to C-NL by SMS, accepted by Twilio as SM123 (as the daemon records it)."""
+    import datetime as dt
+
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                t.Message.__table__.insert(),  # type: ignore[attr-defined]
+                [
+                    {
+                        "id": "pj-7-sms",
+                        "customer_id": "C-NL",
+                        "channel": "sms",
+                        "status": "sent",
+                        "provider_message_id": "SM123",
+                        "sent_at": dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC),
+                        "created_at": dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC),
+                    }
+                ],
+            )
+    finally:
+        engine.dispose()
+
+
+def _twilio_post(client: TestClient, status: str, *, token: str = "twilio-secret") -> Any:
+    from twilio.request_validator import RequestValidator
+
+    url = "http://testserver/v1/webhooks/twilio"
+    params = {"MessageSid": "SM123", "MessageStatus": status, "AccountSid": "AC1"}
+    if status == "undelivered":
+        params["ErrorCode"] = "30005"
+    signature = RequestValidator(token).compute_signature(url, params)
+    return client.post(
+        "/v1/webhooks/twilio",
+        data=params,
+        headers={"X-Twilio-Signature": signature},
+    )
+
+
+def test_a_signed_sms_delivery_receipt_becomes_an_event_on_the_message_once(
+    sqlite_url: str, rulebook: RuleBook
+) -> None:
+    """Twilio says SM123 was delivered: one `delivered` event on message pj-7-sms of C-NL, and
+    the same callback again records nothing new; an undelivered one is a bounce with its code."""
+    _sent_sms(sqlite_url)
+    env = {"PAYJOURNEY_TWILIO_AUTH_TOKEN": "twilio-secret"}
+    app = create_app(config(sqlite_url, channel_env=env), rulebook=rulebook)
+    with TestClient(app) as client:
+        first = _twilio_post(client, "delivered")
+        again = _twilio_post(client, "delivered")
+        bounced = _twilio_post(client, "undelivered")
+    assert first.status_code == 200 and first.json()["recorded"] == 1
+    assert again.status_code == 200 and again.json()["recorded"] == 0
+    assert bounced.json()["recorded"] == 1
+    engine = make_engine(sqlite_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(t.Event.__table__).order_by("kind")  # type: ignore[attr-defined]
+            ).all()
+    finally:
+        engine.dispose()
+    assert [(r.kind, r.customer_id, r.message_id, r.channel) for r in rows] == [
+        ("bounced", "C-NL", "pj-7-sms", "sms"),
+        ("delivered", "C-NL", "pj-7-sms", "sms"),
+    ]
+    assert rows[0].data["code"] == "30005"
+
+
+def test_a_forged_sms_receipt_is_refused_and_records_nothing(
+    sqlite_url: str, rulebook: RuleBook
+) -> None:
+    """Signed with another token: 401, no event."""
+    _sent_sms(sqlite_url)
+    env = {"PAYJOURNEY_TWILIO_AUTH_TOKEN": "twilio-secret"}
+    with TestClient(create_app(config(sqlite_url, channel_env=env), rulebook=rulebook)) as client:
+        forged = _twilio_post(client, "delivered", token="not-the-secret")
+    assert forged.status_code == 401
+    assert forged.json()["error"]["code"] == "forged_webhook"

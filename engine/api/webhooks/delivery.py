@@ -1,0 +1,113 @@
+"""Delivery receipts from the channel providers (Twilio, MessageBird, WhatsApp, Pingen) as events.
+
+The channels package verifies and parses each provider's callback (its signature scheme, in
+`channels.registry.build_callback_handlers`); this adapter finds the message a receipt names
+(by the provider's message id the send recorded, or by our idempotency key when the callback
+carries it back) and turns the receipt into an event on that message: `delivered`, `opened`
+(read), or `bounced` with `severity` hard/soft (a failed SMS or WhatsApp message is a bounce of
+that channel). Event ids are derived from provider, message and status, so a callback that
+arrives twice records its events once; a receipt for a message we never sent is logged and
+dropped, never guessed onto a debtor.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+
+from sqlalchemy import Engine, or_, select
+
+from channels.receipts import CallbackRejected, DeliveryReceipt, InboundRequest, ReplayGuard
+from channels.registry import CallbackHandler, build_callback_handlers
+from engine.api.webhooks.registry import ForgedWebhook, WebhookRegistry, WebhookRequest
+from engine.store import tables as t
+from engine.store.rows import EventRow
+
+log = logging.getLogger("payjourney.api.webhooks")
+M = t.Message.__table__  # type: ignore[attr-defined]
+_KINDS = {"delivered": "delivered", "read": "opened", "bounced": "bounced", "failed": "bounced"}
+
+
+class _EventIdsAnswerReplays(ReplayGuard):
+    """No memory of callbacks: the events a callback becomes have ids derived from it, so a
+    second copy (a provider's retry after our answer was lost, or a replay) records nothing new
+    and is answered 200, where the in-memory guard would refuse the genuine retry."""
+
+    def check(self, provider: str, key: str) -> None:
+        return None
+
+
+class DeliveryWebhook:
+    """One provider's delivery callbacks, verified by the channels package, as message events."""
+
+    def __init__(self, provider: str, handler: CallbackHandler, engine: Engine) -> None:
+        self.provider, self.handler, self.engine = provider, handler, engine
+
+    def events(self, request: WebhookRequest) -> list[EventRow]:
+        inbound = InboundRequest(
+            method="POST", url=request.url, body=request.body, headers=request.headers
+        )
+        try:
+            receipts = self.handler(inbound)
+        except CallbackRejected as exc:
+            raise ForgedWebhook(exc.reason) from None
+        return self._events(receipts)
+
+    def _events(self, receipts: Sequence[DeliveryReceipt]) -> list[EventRow]:
+        if not receipts:
+            return []
+        ids = {r.provider_message_id for r in receipts}
+        keys = {r.idempotency_key for r in receipts if r.idempotency_key}
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(M.c.id, M.c.customer_id, M.c.channel, M.c.provider_message_id).where(
+                    or_(M.c.provider_message_id.in_(ids), M.c.id.in_(keys))
+                )
+            ).all()
+        by_provider_id = {r.provider_message_id: r for r in rows if r.provider_message_id}
+        by_key = {r.id: r for r in rows}
+        events: list[EventRow] = []
+        for receipt in receipts:
+            message = by_provider_id.get(receipt.provider_message_id) or (
+                by_key.get(receipt.idempotency_key) if receipt.idempotency_key else None
+            )
+            if message is None:
+                log.warning(
+                    "%s receipt for an unknown message %s dropped",
+                    self.provider,
+                    receipt.provider_message_id,
+                )
+                continue
+            data: dict[str, object] = {"provider": self.provider, "status": receipt.status}
+            if receipt.code:
+                data["code"] = receipt.code
+            if receipt.severity:
+                data["severity"] = receipt.severity
+            events.append(
+                EventRow.model_validate(
+                    {
+                        "id": f"{self.provider}-{receipt.provider_message_id}-{receipt.status}",
+                        "customer_id": message.customer_id,
+                        "kind": _KINDS[receipt.status],
+                        "channel": message.channel,
+                        "message_id": message.id,
+                        "occurred_at": receipt.occurred_at,
+                        "data": data,
+                    }
+                )
+            )
+        return events
+
+
+def register_delivery_webhooks(
+    registry: WebhookRegistry,
+    engine: Engine,
+    env: Mapping[str, str],
+    *,
+    handlers: Callable[..., dict[str, CallbackHandler]] = build_callback_handlers,
+) -> None:
+    """Register every provider whose signing secret `env` sets (docs/channels.md). Replays are
+    answered by the idempotent event ids (a provider resending after a lost answer must not be
+    refused), so the channels' in-memory replay guard keeps nothing here."""
+    for provider, handler in handlers(env, replay_guard=_EventIdsAnswerReplays()).items():
+        registry.register(provider, DeliveryWebhook(provider, handler, engine))
