@@ -120,3 +120,59 @@ def test_validate_warns_when_the_interest_rate_table_missed_a_change_date() -> N
     assert [w.key_path for w in in_2025] == ["nl_wettelijke_rente"]  # unchanged since 1 Jan 2025
     assert {w.key_path for w in later} == {"nl_wettelijke_rente", "nl_handelsrente", "de_basiszins"}
     assert all(w.severity == "warning" and "2026-07-01" in w.problem for w in later)
+
+
+def test_validate_warns_of_whatsapp_steps_without_an_approved_provider_template(
+    tmp_path: Path,
+) -> None:
+    """With PAYJOURNEY_WHATSAPP_TEMPLATES approving nothing, every WhatsApp step of the default
+    pack is a warning at its own line; approving them all leaves none; exit 0 either way."""
+    from engine.cli.rules_cmds import whatsapp_template_warnings
+    from engine.rules.rulespec import load_rules
+
+    spec = load_rules(ROOT / "rules")
+    wanted = {
+        (step.template, journey.locale)
+        for journey in spec.all_journeys()
+        for step in journey.steps
+        if "whatsapp" in step.channels and step.template
+    }
+    assert wanted, "the default pack has WhatsApp steps"
+    none_approved = tmp_path / "none.json"
+    none_approved.write_text("{}", encoding="utf-8")
+    warnings = whatsapp_template_warnings(
+        spec, {"PAYJOURNEY_WHATSAPP_TEMPLATES": str(none_approved)}
+    )
+    assert warnings and all(w.severity == "warning" for w in warnings)
+    assert all(w.path.endswith("journeys.yaml") and w.line > 1 for w in warnings)
+    assert {w.problem.split("'")[1] for w in warnings} == {t for t, _ in wanted}
+    every = {
+        template: {
+            locale: {
+                "name": f"{template}_{locale}".replace("-", "_").lower(),
+                "language": locale[:2],
+                "approved": True,
+            }
+            for t2, locale in wanted
+            if t2 == template
+        }
+        for template, _ in wanted
+    }
+    all_approved = tmp_path / "all.json"
+    all_approved.write_text(json.dumps(every), encoding="utf-8")
+    assert (
+        whatsapp_template_warnings(spec, {"PAYJOURNEY_WHATSAPP_TEMPLATES": str(all_approved)}) == []
+    )
+    assert whatsapp_template_warnings(spec, {}) == []
+    import os
+
+    env = {**os.environ, "PAYJOURNEY_WHATSAPP_TEMPLATES": str(none_approved)}
+    done = subprocess.run(
+        [sys.executable, "-m", "engine", "validate", "rules"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0 and "no approved provider template" in done.stdout + done.stderr

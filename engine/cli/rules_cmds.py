@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -54,6 +56,49 @@ def rate_table_warnings(spec: RuleSpec, today: dt.date) -> list[RuleProblem]:
     ]
 
 
+def whatsapp_template_warnings(spec: RuleSpec, environ: Mapping[str, str]) -> list[RuleProblem]:
+    """A warning per WhatsApp step whose template has no approved provider template for its
+    journey's locale in PAYJOURNEY_WHATSAPP_TEMPLATES (outside the 24-hour window such a step
+    falls back to its next channel). Nothing to say when WhatsApp is not configured here."""
+    from channels.base import ChannelConfigError
+    from channels.whatsapp import missing_approvals, templates_from_json
+
+    name = environ.get("PAYJOURNEY_WHATSAPP_TEMPLATES", "").strip()
+    if not name:
+        return []
+    try:
+        approved = templates_from_json(json.loads(Path(name).read_text(encoding="utf-8")))
+    except (OSError, ValueError, ChannelConfigError) as exc:
+        return [
+            RuleProblem(
+                path=name,
+                line=1,
+                column=1,
+                key_path="",
+                problem=f"PAYJOURNEY_WHATSAPP_TEMPLATES cannot be read: {exc}",
+                hint="see docs/channels.md#whatsapp for the file's shape",
+                severity="warning",
+            )
+        ]
+    problems = []
+    for journey in spec.all_journeys():
+        for step in journey.steps:
+            if "whatsapp" not in step.channels or step.template is None:
+                continue
+            for line in missing_approvals(approved, [(step.template, journey.locale)]):
+                problems.append(
+                    RuleProblem(
+                        path=step.source.path,
+                        line=step.source.line,
+                        column=step.source.column,
+                        key_path="",
+                        problem=line,
+                        severity="warning",
+                    )
+                )
+    return problems
+
+
 def _toml_section_line(path: str, section: str) -> int:
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
@@ -91,6 +136,7 @@ def register(app: typer.Typer) -> None:
         spec, problems = validate_dir(folder, template_checks(templates))
         if spec is not None:
             problems.extend(rate_table_warnings(spec, dt.date.today()))
+            problems.extend(whatsapp_template_warnings(spec, os.environ))
         errors = [p for p in problems if p.severity == "error"]
         if as_json:
             typer.echo(
