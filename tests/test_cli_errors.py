@@ -80,7 +80,11 @@ CASES = {
         ["--db", "mysql://x@localhost/db", "facts", "C-1"],
         "mysql",
     ),
-    "a store never upgraded": (["--db", "sqlite:///fresh.db", "facts", "C-1"], "db upgrade"),
+    # a new SQLite file is created and migrated on first use: the customer is what is missing
+    "a customer in a fresh store": (
+        ["--db", "sqlite:///fresh.db", "facts", "C-1"],
+        "no customer 'C-1'",
+    ),
 }
 
 

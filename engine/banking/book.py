@@ -234,6 +234,8 @@ def _event(entry: StatementEntry, customer_id: str, kind: str, data: dict[str, A
                 "currency": entry.currency,
                 "statement_id": entry.statement_id,
                 "entry_reference": entry.reference,
+                # the payment rows are booked with the entry: the event must not add another
+                "booked": True,
                 **data,
             },
         }

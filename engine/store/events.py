@@ -51,8 +51,8 @@ def _promise(event: EventRow, occurred: dt.datetime) -> dict[str, Any] | None:
 
 def _payment(event: EventRow, occurred: dt.datetime, zone: str) -> dict[str, Any] | None:
     data = event.data
-    if "amount" not in data:
-        return None
+    if "amount" not in data or data.get("booked") is True:
+        return None  # no amount, or the payment rows are written already (a bank statement)
     try:
         row = PaymentRow.model_validate(
             {

@@ -35,12 +35,19 @@ def next_message(client: TestClient, customer: str, now: str = NOW) -> dict:
     return answer.json()
 
 
-@pytest.mark.parametrize(("customer", "locale"), [("C-NL", "nl_NL"), ("C-DE", "de_DE")])
+@pytest.mark.parametrize(
+    ("customer", "locale", "now"),
+    [
+        ("C-NL", "nl_NL", NOW),
+        # due 20 November: the nudge is stale, the Zahlungserinnerung goes out at due + 5 days
+        ("C-DE", "de_DE", "2026-11-25T10:00:00+01:00"),
+    ],
+)
 def test_a_stored_debtor_gets_the_rendered_message_with_the_surfaces_fields(
-    any_db_client: TestClient, customer: str, locale: str
+    any_db_client: TestClient, customer: str, locale: str, now: str
 ) -> None:
     """On SQLite and PostgreSQL: every field of the preview answer, in the debtor's language."""
-    answer = next_message(any_db_client, customer)
+    answer = next_message(any_db_client, customer, now)
     assert answer.keys() >= FIELDS
     assert answer["customer_id"] == customer
     assert answer["locale"] == locale

@@ -147,11 +147,18 @@ def test_an_open_dispute_pauses_the_journey(store: Engine, tmp_path: Path) -> No
 def test_a_handoff_step_tells_the_debtor_and_ends_the_journey(
     store: Engine, tmp_path: Path
 ) -> None:
-    """At due + 45 days the handoff notice goes out and the journey is handed off."""
+    """At due + 45 days a debtor who never heard from us gets the last reminder first (a
+    hand-off is never the first contact); the day after, the handoff notice goes out and the
+    journey is handed off; nothing follows."""
     world = started(store, tmp_path, now=dt.datetime(2026, 12, 17, 9, 0, tzinfo=dt.UTC))
     world.tick()
-    [message] = world.messages()
-    assert message.template == "handoff-notice"
+    [first] = world.messages()
+    assert first.template == "reminder-2"
+    assert world.journey().state != "handed_off"
+    world.clock.advance(days=1)
+    world.plan()
+    world.tick()
+    assert [m.template for m in world.messages()] == ["reminder-2", "handoff-notice"]
     assert world.journey().state == "handed_off"
     world.clock.advance(days=1)
     world.plan()
