@@ -167,3 +167,13 @@ def test_dst_days_neither_drop_nor_double_a_daily_send() -> None:
             start + dt.timedelta(days=d) for d in range(5)
         ]
         assert times == sorted(times)
+
+
+def test_a_window_inside_the_spring_forward_gap_moves_the_step_to_the_next_day() -> None:
+    """A 02:00-03:00 window does not exist on 29 March 2026 in Amsterdam: the step goes out the
+    next day at 02:00, inside the window (found by the property above)."""
+    window = SendWindow(days=frozenset(range(7)), start=dt.time(2, 0), end=dt.time(3, 0))
+    tz = timing.zone("Europe/Amsterdam")
+    moment = timing.step_time(dt.date(2026, 3, 29), 0, 0, window, tz, None, CALENDARS, None)
+    assert moment.astimezone(tz).replace(tzinfo=None) == dt.datetime(2026, 3, 30, 2, 0)
+    assert timing.in_window(moment, window, tz, None, CALENDARS)

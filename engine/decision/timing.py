@@ -190,4 +190,8 @@ def step_time(
         preferred = dt.time(max(pay_hour - 1, 0), 0)
         latest = (dt.datetime.combine(day, window.end) - dt.timedelta(minutes=30)).time()
         at = min(max(preferred, window.start), max(latest, window.start))
-    return local_time(day, at, tz)
+    moment = local_time(day, at, tz)
+    if not in_window(moment, window, tz, country, calendars):
+        # the window does not exist that day: it lies in the spring-forward gap (02:00-03:00)
+        moment = next_window_opening(moment, window, tz, country, calendars)
+    return moment
