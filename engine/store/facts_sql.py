@@ -656,7 +656,7 @@ def _chunks(
         queries = [fact_query(now, ids[i : i + size]) for i in range(0, len(ids), size)]
     else:
         starts = chunk_starts(engine, size)
-        ends: list[str | None] = [*starts[1:], None]
+        ends: list[str | None] = [*starts[1:], None] if starts else []  # an empty store
         queries = [fact_query(now, id_from=a, id_to=b) for a, b in zip(starts, ends, strict=True)]
     with engine.connect() as conn:
         for query in queries:

@@ -187,3 +187,12 @@ def test_a_debtor_waiting_for_the_next_step_counts_for_its_channel(
     summary = plan(store, functools.partial(decide, default_rules), NOW, dry_run=True)
     assert summary.actions["wait"] == 1
     assert sum(summary.channels.values()) == 1
+
+
+def test_planning_an_empty_store_plans_nothing_and_does_not_fail(
+    store: Engine, default_rules: CompiledRules
+) -> None:
+    """A fresh database (right after `db upgrade`): no debtors, no steps, no error."""
+    summary = plan(store, functools.partial(decide, default_rules), NOW)
+    assert summary.debtors == 0
+    assert steps(store) == []
