@@ -175,7 +175,9 @@ def _plan_portfolio(
                 "Open balance by age", dict(summary.debtors_by_ageing), summary.open_by_ageing
             ),
             counter_table("Actions", "action", dict(summary.actions)),
-            counter_table("Messages due now, per channel", "channel", dict(summary.channels)),
+            counter_table(
+                "Next message per channel (due now or planned)", "channel", dict(summary.channels)
+            ),
         )
         console.print(
             f"planned {summary.debtors:,} debtors: {summary.scheduled_new:,} step(s) scheduled"

@@ -168,7 +168,11 @@ def register(app: typer.Typer) -> None:
             )
         )
         console.print(
-            counter_table("Sends per channel (due now)", "channel", dict(summary.channels))
+            counter_table(
+                "Sends per channel (next message, due now or planned)",
+                "channel",
+                dict(summary.channels),
+            )
         )
         steps = Table(title="Debtors per journey step", title_justify="left")
         for column in ("persona", "step", "template"):
