@@ -8,9 +8,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from engine.rules.compile import CompiledRules, compile_rules
 from engine.rules.rulespec import load_rules
+
+# Six of us share two cores, and mutmut runs every test through trampolines: a wall-clock deadline
+# per example would fail a correct test by chance (hypothesis' Flaky/DeadlineExceeded)
+settings.register_profile("payjourney", deadline=None)
+settings.load_profile("payjourney")
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"

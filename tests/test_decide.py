@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -10,7 +11,7 @@ from engine.decision.decide import decide
 from engine.decision.model import Action, FactSheet
 from engine.rules.compile import CompiledRules, compile_rules
 from engine.rules.rulespec import RuleSource, load_sources
-from tests.conftest import at
+from tests.conftest import ROOT, at
 
 NOW = at("2026-11-23T10:00:00+01:00")  # a Monday
 
@@ -67,6 +68,24 @@ def test_a_promise_to_pay_pauses_until_its_date_and_then_the_journey_resumes() -
     assert decide(SIMPLE, debtor(journey__promised_until="2026-11-30"), later).action is Action.SEND
 
 
+def test_the_promise_pause_lasts_through_the_promised_day() -> None:
+    """Promised to pay by Monday 23 Nov: no reminder that whole Monday, the journey on Tuesday."""
+    sheet = debtor(journey__promised_until="2026-11-23")
+    for moment in ("2026-11-23T08:00:00+01:00", NOW.isoformat(), "2026-11-23T23:59:00+01:00"):
+        decision = decide(SIMPLE, sheet, at(moment))
+        assert decision.action is Action.NONE, moment
+        assert decision.reason == "paused: promise to pay until 2026-11-23"
+    tuesday = decide(SIMPLE, sheet, at("2026-11-24T10:00:00+01:00"))
+    assert tuesday.action is Action.SEND
+
+
+def test_the_promised_day_is_the_customers_own_calendar_day() -> None:
+    """23:30 UTC on the promised day is already the next morning in Tokyo: the pause is over."""
+    sheet = debtor(journey__promised_until="2026-11-23", customer__timezone="Asia/Tokyo")
+    assert decide(SIMPLE, sheet, at("2026-11-23T14:00:00+00:00")).action is Action.NONE
+    assert decide(SIMPLE, sheet, at("2026-11-23T23:30:00+00:00")).action is not Action.NONE
+
+
 def test_a_required_step_is_never_skipped() -> None:
     """Far overdue after step 2: the 14-day letter (required) comes before the later steps."""
     decision = decide(SIMPLE, debtor(journey__steps_sent=2), at("2026-12-28T10:00:00+01:00"))
@@ -113,6 +132,31 @@ def test_sms_needs_consent_email_is_allowed_unless_opted_out() -> None:
     assert decide(SIMPLE, sheet.replace(customer__consent__sms=True), moment).channel == "sms"
     nothing = decide(SIMPLE, sheet.replace(customer__consent__email=False), moment)
     assert nothing.action is Action.HANDOFF and "no channel allowed" in nothing.reason
+
+
+@pytest.mark.parametrize("channel", ["sms", "whatsapp"])
+def test_unknown_consent_for_sms_or_whatsapp_is_not_consent(channel: str) -> None:
+    """Consent never recorded (unknown, not refused): no SMS or WhatsApp, email instead."""
+    moment = at("2026-11-10T10:00:00+01:00")
+    sheet = debtor(
+        journey__steps_sent=1,
+        customer__preferred_channel=channel,
+        **{f"customer__consent__{channel}": None},
+    )
+    assert sheet[f"customer.consent.{channel}"] is None
+    decision = decide(SIMPLE, sheet, moment)
+    assert (decision.channel, decision.fallback_channels) == ("email", ())
+    assert (
+        decide(SIMPLE, sheet.replace(**{f"customer__consent__{channel}": True}), moment).channel
+        == channel
+    )
+
+
+def test_unknown_email_consent_is_no_opt_out() -> None:
+    """Email needs no opt-in: with consent unknown, the reminder still goes by email."""
+    sheet = debtor(journey__steps_sent=1, customer__consent__email=None)
+    decision = decide(SIMPLE, sheet, at("2026-11-10T10:00:00+01:00"))
+    assert (decision.action, decision.channel) == (Action.SEND, "email")
 
 
 def test_preferred_follows_the_channel_the_customer_actually_pays_after() -> None:
@@ -248,6 +292,50 @@ def test_default_pack_explains_why_earlier_personas_did_not_match(
     persona_lines = [t for t in decision.trace if t.rule.startswith("personas[")]
     assert [t.matched for t in persona_lines] == [False] * (len(persona_lines) - 1) + [True]
     assert persona_lines[2].facts == {"behaviour.on_time_ratio": 0.5, "behaviour.avg_days_late": 8}
+
+
+def test_the_first_matching_journey_of_a_persona_wins(default_rules: CompiledRules) -> None:
+    """A German controller matches both controller journeys: the first, de_DE/Sie, is chosen."""
+    data = json.loads((ROOT / "examples/facts/controller-de.json").read_text(encoding="utf-8"))
+    decision = decide(default_rules, FactSheet.from_nested(data), NOW)
+    assert decision.persona == "controller-large-account"
+    assert (decision.locale, decision.tone, decision.template) == (
+        "de_DE",
+        "Sie",
+        "zahlungserinnerung",
+    )
+    assert decision.payment_options == ("sepa_direct_debit", "bank_transfer")
+    dutch = FactSheet.from_nested(data).replace(customer__country="NL")
+    assert (decide(default_rules, dutch, NOW).locale, decide(default_rules, dutch, NOW).tone) == (
+        "nl_NL",
+        "u",
+    )
+
+
+def test_when_two_journeys_match_the_one_written_first_is_chosen() -> None:
+    """A consumer matches both journeys of a persona: the one written first wins, and the trace says so."""
+    rules = compile_rules(
+        load_sources(
+            [
+                RuleSource(
+                    "t.yaml",
+                    "personas:\n  - id: everyone\n    when: always\n"
+                    "journeys:\n"
+                    '  - persona: everyone\n    when: customer.kind == "consumer"\n'
+                    "    locale: de_DE\n    tone: du\n"
+                    "    steps:\n      - {at: due + 1d, channel: email, template: erinnerung}\n"
+                    "  - persona: everyone\n    locale: nl_NL\n    tone: jij\n"
+                    "    steps:\n      - {at: due + 1d, channel: email, template: herinnering}\n"
+                    "payment_options:\n  - method: bank_transfer\n",
+                )
+            ]
+        )
+    )
+    decision = decide(rules, debtor(), NOW)
+    assert (decision.locale, decision.tone, decision.template) == ("de_DE", "du", "erinnerung")
+    assert any(t.note == "journey de_DE/du chosen for this debtor" for t in decision.trace)
+    business = decide(rules, debtor(customer__kind="business"), NOW)
+    assert (business.locale, business.template) == ("nl_NL", "herinnering")
 
 
 def test_a_handoff_with_a_notice_tells_the_debtor_on_the_first_allowed_channel() -> None:

@@ -103,6 +103,36 @@ def test_a_claimed_step_is_left_to_the_scheduler(
     assert claimed[0].claimed_until == until
 
 
+def test_a_re_plan_an_hour_later_never_moves_a_claimed_step(
+    store: Engine, tmp_path: Path, default_rules: CompiledRules
+) -> None:
+    """Claimed at 09:00 for sending: planning again at 10:00 leaves its send time at 09:00."""
+    load(store, tmp_path, customers=[customer("C-1")], invoices=[overdue("C-1")])
+    decider = functools.partial(decide, default_rules)
+    plan(store, decider, NOW)
+    (before,) = steps(store)
+    assert before.send_at == NOW  # due now: sent at once
+    with store.begin() as conn:
+        conn.execute(update(S).values(status="claimed", claimed_by="daemon-1"))
+    summary = plan(store, decider, NOW + dt.timedelta(hours=1))
+    assert summary.scheduled_kept == 1  # the same step is decided again
+    (after,) = steps(store)
+    assert (after.status, after.send_at, after.updated_at) == ("claimed", NOW, before.updated_at)
+
+
+def test_a_re_plan_an_hour_later_moves_a_step_not_yet_claimed(
+    store: Engine, tmp_path: Path, default_rules: CompiledRules
+) -> None:
+    """Still only scheduled at 09:00: planning again at 10:00 moves it to 10:00."""
+    load(store, tmp_path, customers=[customer("C-1")], invoices=[overdue("C-1")])
+    decider = functools.partial(decide, default_rules)
+    plan(store, decider, NOW)
+    later = NOW + dt.timedelta(hours=1)
+    plan(store, decider, later)
+    (row,) = steps(store)
+    assert (row.status, row.send_at, row.updated_at) == ("scheduled", later, later)
+
+
 def test_the_schedule_row_carries_the_decision_and_its_trace(
     store: Engine, tmp_path: Path, default_rules: CompiledRules
 ) -> None:
