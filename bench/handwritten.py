@@ -2,7 +2,8 @@
 
 Persona, journey and payment-option conditions are hand-coded if/elif chains; the step tables,
 timing and channel filtering are the same data and arithmetic decide() uses. It returns a tuple
-(persona, action, step, channel, send_at) and builds no trace.
+(persona, action, step, channel, fallback channels, send_at, locale, tone, payment options) and
+builds no trace; bench/decide.py checks every one of those fields against decide().
 """
 
 from __future__ import annotations
@@ -79,26 +80,44 @@ def payment_options(v: Any) -> list[str]:
     return out
 
 
+#: The fields of decide_by_hand's answer, in order.
+FIELDS = (
+    "persona",
+    "action",
+    "journey_step",
+    "channel",
+    "fallback_channels",
+    "send_at",
+    "locale",
+    "tone",
+    "payment_options",
+)
+_NOTHING_OPEN = (None, "none", None, None, (), None, None, None, ())
+
+
 def decide_by_hand(spec: RuleSpec, v: Any, now: dt.datetime) -> tuple[Any, ...]:
     """The same answer as decide() for the default pack, without trace or records."""
     amount = v["balance.open_amount"]
     if amount is None or amount <= 0:
-        return (None, "none", None, None, None)
+        return _NOTHING_OPEN
     persona, which = persona_and_journey(v)
     journey = spec.journeys[persona][which]
     offered = payment_options(v)
-    options = [m for m in journey.payment_options or offered if m in offered]
+    options = tuple(m for m in journey.payment_options or offered if m in offered)
+    locale, tone = journey.locale, journey.tone
     if v["behaviour.open_disputes"]:
-        return (persona, "none", None, None, None)
+        return (persona, "none", None, None, (), None, locale, tone, options)
     tz = timing.zone(v["customer.timezone"])
     promised = v["journey.promised_until"]
     if promised is not None and promised >= now.astimezone(tz).date():
-        return (persona, "none", None, None, None)
+        return (persona, "none", None, None, (), None, locale, tone, options)
     due = v["balance.oldest_due_date"]
     done = v["journey.steps_sent"]
     steps = journey.steps
-    if due is None or done >= len(steps):
-        return (persona, "none", None, None, None)
+    if due is None:
+        return (persona, "none", None, None, (), None, locale, tone, options)
+    if done >= len(steps):
+        return (persona, "none", len(steps), None, (), None, locale, tone, options)
     policy = spec.channels
     window, calendars, country = policy.send_window, policy.holidays, v["customer.country"]
     shift = timing.shift_days(v[journey.shift_by], 10) if journey.shift_by else 0
@@ -108,26 +127,26 @@ def decide_by_hand(spec: RuleSpec, v: Any, now: dt.datetime) -> tuple[Any, ...]:
         at = timing.step_time(due, step.at_days, shift, window, tz, country, calendars, hour)
         if at > now:
             if chosen is None:
-                return (persona, "wait", step.index + 1, None, at, options)
+                return (persona, "wait", step.index + 1, None, (), at, locale, tone, options)
             break
         if chosen is None or not chosen.required:
             chosen = step
     assert chosen is not None
-    if chosen.action == "handoff":
-        return (persona, "handoff", chosen.index + 1, None, now, options)
+    number = chosen.index + 1
     channels = []
     for name in chosen.channels:
         channel = preferred_channel(v) if name == "preferred" else name
         if channel is not None and channel not in channels and allowed(channel, v):
             channels.append(channel)
-    if not channels:
-        return (persona, "handoff", chosen.index + 1, None, now, options)
+    first, rest = (channels[0], tuple(channels[1:])) if channels else (None, ())
+    if chosen.action == "handoff" or not channels:
+        return (persona, "handoff", number, first, rest, now, locale, tone, options)
     if v["journey.messages_last_7_days"] >= 3:
         later = timing.next_window_opening(
             now + dt.timedelta(days=1), window, tz, country, calendars
         )
-        return (persona, "wait", chosen.index + 1, channels[0], later, options)
+        return (persona, "wait", number, first, rest, later, locale, tone, options)
     opening = timing.next_window_opening(now, window, tz, country, calendars)
     if opening != now:
-        return (persona, "wait", chosen.index + 1, channels[0], opening, options)
-    return (persona, "send", chosen.index + 1, channels[0], now, options)
+        return (persona, "wait", number, first, rest, opening, locale, tone, options)
+    return (persona, "send", number, first, rest, now, locale, tone, options)
