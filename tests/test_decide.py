@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from engine.decision.decide import decide
+from engine.decision.decide import decide, preferred_channel
 from engine.decision.model import Action, FactSheet
 from engine.rules.compile import CompiledRules, compile_rules
 from engine.rules.rulespec import RuleSource, load_sources
@@ -170,6 +170,29 @@ def test_preferred_follows_the_channel_the_customer_actually_pays_after() -> Non
     )
     decision = decide(SIMPLE, sheet, at("2026-11-10T10:00:00+01:00"))
     assert (decision.channel, decision.fallback_channels) == ("sms", ("email",))
+
+
+@pytest.mark.parametrize(
+    ("preferred", "paid_after", "expected"),
+    [
+        ("sms", {"email": 0.5, "sms": 0.5}, "sms"),  # a tie: the customer's own choice stands
+        ("email", {"email": 0.5, "sms": 0.5}, "email"),
+        ("letter", {"email": 0.4, "letter": 0.6}, "letter"),  # own channel pays best
+        ("letter", {"email": 0.7, "letter": 0.6}, "email"),
+        (None, {"sms": 0.3, "letter": 0.2}, "sms"),  # no preference: the best payer's channel
+        ("letter", {}, "letter"),  # nothing known: the stated preference
+        (None, {}, None),
+    ],
+)
+def test_the_preferred_channel_changes_only_for_one_the_customer_pays_after_more_often(
+    preferred: str | None, paid_after: dict[str, float], expected: str | None
+) -> None:
+    """'preferred' is the stated channel unless another has a strictly better paid-after rate."""
+    sheet = debtor(
+        customer__preferred_channel=preferred,
+        **{f"behaviour__paid_after__{channel}": rate for channel, rate in paid_after.items()},
+    )
+    assert preferred_channel(sheet.values) == expected
 
 
 def test_a_channel_the_customer_cannot_receive_is_dropped() -> None:
@@ -354,3 +377,151 @@ def test_a_handoff_with_a_notice_tells_the_debtor_on_the_first_allowed_channel()
     )
     silent = decide(SIMPLE, debtor(journey__steps_sent=4), at("2026-12-14T10:00:00+01:00"))
     assert silent.action is Action.HANDOFF and silent.channel is None
+
+
+# ------------------------------------------------------------------ what the trace tells
+
+
+@pytest.mark.parametrize(
+    ("facts", "reason", "entry"),
+    [
+        (
+            {"balance__open_amount": 0},
+            "nothing is open: no payment request needed",
+            ("balance", {"balance.open_amount": 0}, "no open balance"),
+        ),
+        (
+            {"behaviour__open_disputes": 2},
+            "paused: the debtor disputes the claim",
+            ("pause", {"behaviour.open_disputes": 2}, "paused: open dispute"),
+        ),
+        (
+            {"journey__promised_until": "2026-11-30"},
+            "paused: promise to pay until 2026-11-30",
+            ("pause", {"journey.promised_until": "2026-11-30"}, "paused: promise to pay"),
+        ),
+        (
+            {"balance__oldest_due_date": None},
+            "no open invoice with a due date",
+            ("timing", {"balance.oldest_due_date": None}, "no due date known"),
+        ),
+    ],
+    ids=["nothing-open", "dispute", "promise", "no-due-date"],
+)
+def test_a_decision_to_do_nothing_names_the_fact_that_caused_it(
+    facts: dict[str, object], reason: str, entry: tuple[str, dict[str, object], str]
+) -> None:
+    """Paid, disputed, promised or without a due date: the last trace line shows that fact."""
+    decision = decide(SIMPLE, debtor(**facts), NOW)
+    assert (decision.action, decision.reason) == (Action.NONE, reason)
+    rule, shown, note = entry
+    assert decision.trace[-1].to_json() == {
+        "rule": rule,
+        "source": None,
+        "matched": True,
+        "facts": shown,
+        "note": note,
+    }
+
+
+def test_a_due_step_before_the_window_opens_explains_skip_choice_and_opening() -> None:
+    """06:00 on 17 Nov: step 2 skipped, the required letter chosen, wait for the 08:00 opening."""
+    decision = decide(SIMPLE, debtor(journey__steps_sent=1), at("2026-11-17T06:00:00+01:00"))
+    assert (decision.action, decision.reason) == (Action.WAIT, "due, but outside the send window")
+    assert [t.to_json() for t in decision.trace] == [
+        {
+            "rule": "personas[0]",
+            "source": "t.yaml:2",
+            "matched": True,
+            "facts": {},
+            "note": "persona everyone",
+        },
+        {
+            "rule": "steps[1]",
+            "source": "t.yaml:10",
+            "matched": False,
+            "facts": {},
+            "note": "step 2 (reminder-2, due +7d) at 2026-11-09T08:00:00+01:00: "
+            "skipped: a later step is due as well",
+        },
+        {
+            "rule": "steps[2]",
+            "source": "t.yaml:11",
+            "matched": True,
+            "facts": {},
+            "note": "step 3 (wik-14-day-letter, due +14d) at 2026-11-16T08:00:00+01:00: "
+            "due (required: never skipped)",
+        },
+        {
+            "rule": "channels.send_window",
+            "source": None,
+            "matched": False,
+            "facts": {},
+            "note": "outside the send window; it opens 2026-11-17T08:00:00+01:00",
+        },
+    ]
+
+
+def test_a_step_not_yet_due_and_a_handoff_are_explained_as_such() -> None:
+    """Waiting shows the step's time, unmatched; a handoff step is named by its action."""
+    waiting = decide(SIMPLE, debtor(journey__steps_sent=1), at("2026-11-05T10:00:00+01:00"))
+    assert waiting.reason == "step 2 is due at 2026-11-09T08:00:00+01:00"
+    assert waiting.trace[-1].to_json() == {
+        "rule": "steps[1]",
+        "source": "t.yaml:10",
+        "matched": False,
+        "facts": {},
+        "note": "step 2 (reminder-2, due +7d) at 2026-11-09T08:00:00+01:00: next step, not yet due",
+    }
+    handoff = decide(SIMPLE, debtor(journey__steps_sent=4), at("2026-12-14T10:00:00+01:00"))
+    assert handoff.reason == "step 5: hand over"
+    assert handoff.trace[-1].note == "step 5 (handoff, due +40d) at 2026-12-12T08:00:00+01:00: due"
+    assert handoff.trace[-1].matched
+
+
+def test_a_channel_dropped_for_consent_is_explained_with_the_consent_facts() -> None:
+    """Prefers SMS without opt-in: the trace says SMS was not allowed and shows the consents."""
+    sheet = debtor(journey__steps_sent=1, customer__preferred_channel="sms")
+    decision = decide(SIMPLE, sheet, at("2026-11-10T10:00:00+01:00"))
+    assert (decision.action, decision.reason, decision.channel) == (
+        Action.SEND,
+        "step 2 is due",
+        "email",
+    )
+    dropped = [t.to_json() for t in decision.trace if t.rule == "steps[1].channel"]
+    assert dropped == [
+        {
+            "rule": "steps[1].channel",
+            "source": "t.yaml:10",
+            "matched": False,
+            "facts": {
+                "customer.consent.email": True,
+                "customer.consent.sms": False,
+                "customer.consent.whatsapp": False,
+                "customer.reachable_by": ["email", "sms", "whatsapp", "letter", "phone"],
+            },
+            "note": "not allowed (consent or address): sms",
+        }
+    ]
+
+
+def test_a_shift_by_lateness_is_explained_with_its_cap() -> None:
+    """Usually 4.6 days late: steps move 4 days, and the trace says so with the 10-day cap."""
+    rules = pack(
+        "    shift_by: behaviour.avg_days_late\n"
+        "    steps:\n"
+        "      - {at: due + 1d, channel: email, template: reminder-1}\n"
+    )
+    decision = decide(rules, debtor(behaviour__avg_days_late=4.6), NOW)
+    shift = [t.to_json() for t in decision.trace if t.rule == "timing"]
+    assert shift == [
+        {
+            "rule": "timing",
+            "source": None,
+            "matched": True,
+            "facts": {"behaviour.avg_days_late": 4.6},
+            "note": "steps moved 4 day(s) later (shift_by, capped at 10d)",
+        }
+    ]
+    on_time = decide(rules, debtor(behaviour__avg_days_late=0), NOW)
+    assert not [t for t in on_time.trace if t.rule == "timing"]
