@@ -254,6 +254,29 @@ def test_typical_pay_hour_sends_an_hour_before_the_customer_usually_pays() -> No
     )
 
 
+def test_without_prefer_typical_pay_hour_the_window_start_is_used() -> None:
+    """The same customer, with the rule pack not asking for it: 08:00, the window's start."""
+    sheet = debtor(behaviour__typical_pay_hour=14)
+    decision = decide(SIMPLE, sheet, at("2026-11-01T10:00:00+01:00"))
+    assert (decision.action, decision.send_at) == (Action.WAIT, at("2026-11-03T08:00:00+01:00"))
+
+
+def test_a_step_goes_out_at_the_very_minute_it_is_due() -> None:
+    """Step 2 is due 08:00 on 9 Nov: at 08:00 it is sent, a minute earlier it waits."""
+    sheet = debtor(journey__steps_sent=1)
+    on_time = decide(SIMPLE, sheet, at("2026-11-09T08:00:00+01:00"))
+    assert (on_time.action, on_time.journey_step, on_time.reason) == (
+        Action.SEND,
+        2,
+        "step 2 is due",
+    )
+    assert on_time.send_at == at("2026-11-09T08:00:00+01:00")
+    early = decide(SIMPLE, sheet, at("2026-11-09T07:59:00+01:00"))
+    assert (early.action, early.journey_step, early.template) == (Action.WAIT, 2, "reminder-2")
+    assert early.send_at == at("2026-11-09T08:00:00+01:00")
+    assert early.reason == "step 2 is due at 2026-11-09T08:00:00+01:00"
+
+
 DST_RULES = pack(
     "    steps:\n      - {at: due, channel: email, template: reminder-1}\n",
     'channels:\n  send_window: {days: mon-sun, hours: "02:30-20:00"}\n',
@@ -317,6 +340,29 @@ def test_default_pack_explains_why_earlier_personas_did_not_match(
     assert persona_lines[2].facts == {"behaviour.on_time_ratio": 0.5, "behaviour.avg_days_late": 8}
 
 
+def test_a_handoff_goes_to_a_person_at_once_with_its_step_number() -> None:
+    """At due + 40d after four steps: handed over now, "step 5: hand over"."""
+    moment = at("2026-12-14T10:00:00+01:00")
+    decision = decide(SIMPLE, debtor(journey__steps_sent=4), moment)
+    assert (decision.action, decision.reason, decision.send_at) == (
+        Action.HANDOFF,
+        "step 5: hand over",
+        moment,
+    )
+    assert (decision.journey_step, decision.channel, decision.fallback_channels) == (5, None, ())
+
+
+def test_with_no_channel_left_a_person_takes_over_now() -> None:
+    """Step 2 by preferred, SMS or email; no SMS opt-in and email opted out: a person, now."""
+    moment = at("2026-11-10T10:00:00+01:00")
+    decision = decide(SIMPLE, debtor(customer__consent__email=False), moment)
+    assert decision.action is Action.HANDOFF and decision.send_at == moment
+    assert decision.reason == (
+        "step 2: no channel allowed (consent or address missing); a person must contact this debtor"
+    )
+    assert (decision.journey_step, decision.template, decision.channel) == (2, "reminder-2", None)
+
+
 def test_the_first_matching_journey_of_a_persona_wins(default_rules: CompiledRules) -> None:
     """A German controller matches both controller journeys: the first, de_DE/Sie, is chosen."""
     data = json.loads((ROOT / "examples/facts/controller-de.json").read_text(encoding="utf-8"))
@@ -328,6 +374,23 @@ def test_the_first_matching_journey_of_a_persona_wins(default_rules: CompiledRul
         "zahlungserinnerung",
     )
     assert decision.payment_options == ("sepa_direct_debit", "bank_transfer")
+    rows = [t.to_json() for t in decision.trace][:3]
+    assert [(r["rule"], r["matched"], r["note"]) for r in rows] == [
+        ("personas[0]", False, "persona chronic-late-high-risk: did not match"),
+        ("personas[1]", True, "persona controller-large-account"),
+        ("journey for controller-large-account", True, "journey de_DE/Sie chosen for this debtor"),
+    ]
+    assert [r["source"].rsplit("/", 1)[-1] for r in rows] == [
+        "personas.yaml:5",
+        "personas.yaml:12",
+        "journeys.yaml:39",
+    ]
+    assert rows[0]["facts"] == {
+        "behaviour.broken_promises": 0,
+        "behaviour.avg_days_late": 2,
+        "behaviour.on_time_ratio": 0.7,
+        "customer.credit_score": None,
+    }
     dutch = FactSheet.from_nested(data).replace(customer__country="NL")
     assert (decide(default_rules, dutch, NOW).locale, decide(default_rules, dutch, NOW).tone) == (
         "nl_NL",
@@ -375,6 +438,10 @@ def test_a_handoff_with_a_notice_tells_the_debtor_on_the_first_allowed_channel()
         "handoff-notice",
         "letter",
     )
+    told = decide(
+        rules, sheet.replace(customer__consent__email=True), at("2026-12-10T10:00:00+01:00")
+    )
+    assert (told.channel, told.fallback_channels) == ("email", ("letter",))
     silent = decide(SIMPLE, debtor(journey__steps_sent=4), at("2026-12-14T10:00:00+01:00"))
     assert silent.action is Action.HANDOFF and silent.channel is None
 
