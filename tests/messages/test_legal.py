@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.messages.legal import (
+    DEFAULT_RATES_PATH,
     LegalError,
+    LegalSettings,
     RateTable,
     UnsupportedCountry,
     collection_costs,
+    interest_series,
     is_in_default,
     late_fees,
+    rate_changes_missed,
     statutory_interest,
     wik_term_end,
 )
@@ -262,3 +267,154 @@ def test_late_fees_only_once_in_default() -> None:
     assert late_fees(country="DE", kind="business", in_default=True, **kw) == Decimal(40)
     assert late_fees(country="DE", kind="consumer", in_default=True, **kw) == 0
     assert late_fees(country="NL", kind="consumer", in_default=True, **kw) == Decimal("75.00")
+
+
+# ------------------------------------------------------------------ settings and the rate table
+
+
+def test_legal_settings_default_to_two_receipt_days_no_vat_and_seven_payment_days() -> None:
+    """No settings.legal block, or an empty one: the documented defaults and the shipped table."""
+    for given_ in (None, {}):
+        settings = LegalSettings.from_mapping(given_)
+        assert (settings.receipt_days, settings.collection_cost_vat_rate) == (2, Decimal(0))
+        assert (settings.payment_days, settings.rates_file, settings.handoff_to) == (7, None, None)
+    assert LegalSettings().rates() == RateTable.load(DEFAULT_RATES_PATH)
+
+
+def test_legal_settings_read_every_key(tmp_path: Path) -> None:
+    """Each key of settings.legal lands in its field, numbers as numbers, the table from its file."""
+    table = tmp_path / "rates.toml"
+    table.write_text('[de_basiszins]\n"2025-01-01" = 2.0\n', encoding="utf-8")
+    settings = LegalSettings.from_mapping(
+        {
+            "receipt_days": "3",
+            "collection_cost_vat_rate": 0.21,
+            "payment_days": 10,
+            "rates_file": str(table),
+            "handoff_to": "Incassobureau Noord",
+        }
+    )
+    assert settings == LegalSettings(
+        receipt_days=3,
+        collection_cost_vat_rate=Decimal("0.21"),
+        payment_days=10,
+        rates_file=table,
+        handoff_to="Incassobureau Noord",
+    )
+    assert settings.rates().rate_on("de_basiszins", D(2025, 6, 1)) == Decimal("2.0")
+
+
+def test_a_misspelt_or_malformed_legal_setting_names_the_key_and_the_known_ones() -> None:
+    """`recieve_days` is refused with the list of known keys; a non-number says settings.legal."""
+    with pytest.raises(LegalError) as typo:
+        LegalSettings.from_mapping({"recieve_days": 2, "payment_days": 7})
+    assert str(typo.value) == (
+        "settings.legal: unknown key(s) recieve_days; known: receipt_days, "
+        "collection_cost_vat_rate, payment_days, rates_file, handoff_to"
+    )
+    for bad in ({"receipt_days": "two"}, {"collection_cost_vat_rate": "a fifth"}):
+        with pytest.raises(LegalError, match=r"^settings\.legal: "):
+            LegalSettings.from_mapping(bad)
+
+
+def test_a_rate_table_is_read_sorted_by_date_whatever_the_file_order(tmp_path: Path) -> None:
+    """Rows out of order in the file: each rate still holds from its own date to the next."""
+    path = tmp_path / "rates.toml"
+    path.write_text(
+        '[nl_handelsrente]\n"2025-07-01" = 10.15\n"2025-01-01" = 11.15\n', encoding="utf-8"
+    )
+    table = RateTable.load(path)
+    assert table.source == str(path)
+    assert table.series["nl_handelsrente"] == (
+        (D(2025, 1, 1), Decimal("11.15")),
+        (D(2025, 7, 1), Decimal("10.15")),
+    )
+    assert table.rate_on("nl_handelsrente", D(2025, 6, 30)) == Decimal("11.15")
+    assert table.rate_on("nl_handelsrente", D(2025, 7, 1)) == Decimal("10.15")
+    assert table.rate_on("nl_handelsrente", D(2025, 1, 1)) == Decimal("11.15")
+    assert table.changes_between("nl_handelsrente", D(2025, 1, 1), D(2025, 7, 1)) == []
+    assert table.changes_between("nl_handelsrente", D(2024, 12, 31), D(2025, 7, 2)) == [
+        D(2025, 1, 1),
+        D(2025, 7, 1),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('[nl_handelsrente]\n"01-07-2025" = 10\n', 'needs rows like "2025-01-01" = 6.0'),
+        ('[nl_handelsrente]\n"2025-07-01" = "ten"\n', 'needs rows like "2025-01-01" = 6.0'),
+        ("nl_handelsrente = 10\n", "[nl_handelsrente] must map dates to percentages"),
+        ("[nl_handelsrente]\n", "[nl_handelsrente] must map dates to percentages"),
+        ("[nl_handelsrente\n", "cannot read the interest rate table"),
+    ],
+)
+def test_a_malformed_rate_table_says_what_a_row_looks_like(
+    tmp_path: Path, text: str, problem: str
+) -> None:
+    """Wrong date format, a non-number, an empty series or broken TOML: the file and the fix."""
+    path = tmp_path / "rates.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(LegalError) as error:
+        RateTable.load(path)
+    assert problem in str(error.value) and str(path) in str(error.value)
+
+
+def test_a_missing_rate_table_file_is_named() -> None:
+    """A rates_file that does not exist: the error names it."""
+    with pytest.raises(
+        LegalError, match=r"cannot read the interest rate table /nowhere/rates\.toml"
+    ):
+        RateTable.load(Path("/nowhere/rates.toml"))
+
+
+def test_a_series_missing_from_the_table_is_named() -> None:
+    """Asking German rates of a Dutch-only table names the series and the table."""
+    table = RateTable.from_mapping({"nl_handelsrente": {"2025-01-01": 11}}, source="mine.toml")
+    with pytest.raises(LegalError, match=r"^mine\.toml: the rate table has no \[de_basiszins\]"):
+        table.rate_on("de_basiszins", D(2025, 3, 1))
+    assert table.changes_between("de_basiszins", D(2025, 1, 1), D(2026, 1, 1)) == []
+
+
+def test_each_country_and_kind_has_its_interest_series_and_surcharge() -> None:
+    """NL: wettelijke rente / handelsrente as they are; DE: base rate + 5 or + 9 points."""
+    assert interest_series("nl", "consumer") == ("nl_wettelijke_rente", Decimal(0))
+    assert interest_series("NL", "business") == ("nl_handelsrente", Decimal(0))
+    assert interest_series("de", "consumer") == ("de_basiszins", Decimal(5))
+    assert interest_series("DE", "business") == ("de_basiszins", Decimal(9))
+    with pytest.raises(LegalError, match="'consumer' or 'business', not 'person'"):
+        interest_series("NL", "person")
+
+
+@pytest.mark.parametrize(
+    ("today", "since"),
+    [
+        (D(2026, 1, 1), D(2026, 1, 1)),
+        (D(2026, 6, 30), D(2026, 1, 1)),
+        (D(2026, 7, 1), D(2026, 7, 1)),
+        (D(2026, 12, 31), D(2026, 7, 1)),
+    ],
+)
+def test_a_rate_table_not_confirmed_since_the_last_1_january_or_1_july_is_flagged(
+    today: dt.date, since: dt.date
+) -> None:
+    """Rates change every six months: a series whose newest row predates the last change date."""
+    table = RateTable.from_mapping(
+        {"nl_handelsrente": {"2025-07-01": 10.15}, "de_basiszins": {str(since): 1.27}}
+    )
+    assert rate_changes_missed(table, today) == [("nl_handelsrente", D(2025, 7, 1), since)]
+
+
+def test_german_business_default_interest_over_a_leap_day_counts_actual_days() -> None:
+    """Actual/365: 29 Feb 2028 is one more day of interest, never compounded in Germany."""
+    table = RateTable.from_mapping({"de_basiszins": {"2027-01-01": 1.0}})
+    interest = statutory_interest(
+        country="DE",
+        kind="business",
+        principal=Decimal(3650),
+        start=D(2027, 3, 1),
+        end=D(2029, 3, 1),
+        rates=table,
+    )
+    assert [p.days for p in interest.periods] == [731]
+    assert interest.amount == Decimal("731.00")  # 3650 * 10% / 365 = 1.00 a day
