@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 
 import pytest
 
 from engine.decision.decide import decide, preferred_channel
-from engine.decision.model import Action, FactSheet
+from engine.decision.model import Action, FactSheet, Money
 from engine.rules.compile import CompiledRules, compile_rules
 from engine.rules.rulespec import RuleSource, load_sources
 from tests.conftest import ROOT, at
@@ -113,9 +114,52 @@ def test_nothing_due_yet_waits_for_the_next_step() -> None:
 
 
 def test_a_finished_journey_does_nothing() -> None:
-    """All steps done: no further messages."""
+    """All steps done: no further messages, and the decision says it is at step 5 of 5."""
     decision = decide(SIMPLE, debtor(journey__steps_sent=5), NOW)
-    assert decision.action is Action.NONE and "complete" in decision.reason
+    assert (decision.action, decision.reason) == (
+        Action.NONE,
+        "journey complete: all 5 steps done",
+    )
+    assert (decision.journey_step, decision.journey_steps, decision.persona) == (5, 5, "everyone")
+
+
+def test_even_one_euro_open_is_asked_for() -> None:
+    """1.00 EUR open is a payment request like any other; 0.00 is nothing."""
+    assert decide(SIMPLE, debtor(balance__open_amount="1.00"), NOW).action is Action.SEND
+    assert decide(SIMPLE, debtor(balance__open_amount="0.01"), NOW).action is Action.SEND
+
+
+def test_a_debtor_with_nothing_open_is_still_named_with_the_ruleset_and_trace() -> None:
+    """Paid up: the answer carries the customer id, the ruleset version and why."""
+    decision = decide(SIMPLE, debtor(balance__open_amount=0), NOW)
+    assert (decision.customer_id, decision.ruleset_version) == ("C-9", SIMPLE.version)
+    assert decision.persona is None and len(decision.trace) == 1
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "expected"),
+    [
+        (19.99, "EUR", Money(amount=Decimal("19.99"), currency="EUR")),
+        ("120.00", None, Money(amount=Decimal("120.00"), currency="EUR")),
+        (7, "CHF", Money(amount=Decimal(7), currency="CHF")),
+    ],
+)
+def test_the_amount_due_is_exact_money_in_the_balance_currency_euro_by_default(
+    amount: object, currency: str | None, expected: Money
+) -> None:
+    """A float balance becomes the Decimal it reads as; no currency known means euros."""
+    decision = decide(SIMPLE, debtor(balance__open_amount=amount, balance__currency=currency), NOW)
+    assert decision.amount_due == expected
+    assert decision.amount_due is not None and isinstance(decision.amount_due.amount, Decimal)
+
+
+def test_without_a_known_time_zone_the_customer_is_taken_to_live_in_amsterdam() -> None:
+    """customer.timezone unknown: send times are Amsterdam's 08:00."""
+    sheet = debtor(customer__timezone=None, journey__steps_sent=1)
+    assert sheet["customer.timezone"] is None
+    decision = decide(SIMPLE, sheet, at("2026-11-05T10:00:00+01:00"))
+    assert decision.send_at == at("2026-11-09T08:00:00+01:00")
+    assert decision.send_at is not None and decision.send_at.utcoffset() == dt.timedelta(hours=1)
 
 
 def test_a_handoff_step_hands_over() -> None:
@@ -212,6 +256,32 @@ def test_the_weekly_limit_postpones_a_due_message() -> None:
     decision = decide(SIMPLE, sheet, at("2026-11-10T10:00:00+01:00"))
     assert decision.action is Action.WAIT and "weekly" in decision.reason
     assert decision.send_at == at("2026-11-11T10:00:00+01:00")
+
+
+def test_a_weekly_limit_wait_skips_public_holidays_and_says_why() -> None:
+    """Limit reached on Christmas Eve: not on Christmas or Boxing Day, but Monday 28 Dec."""
+    sheet = debtor(journey__steps_sent=1, journey__messages_last_7_days=3)
+    decision = decide(SIMPLE, sheet, at("2026-12-24T10:00:00+01:00"))
+    assert (decision.action, decision.reason) == (Action.WAIT, "weekly message limit (3) reached")
+    assert decision.send_at == at("2026-12-28T08:00:00+01:00")
+    assert decision.trace[-1].to_json() == {
+        "rule": "channels.limits",
+        "source": None,
+        "matched": True,
+        "facts": {"journey.messages_last_7_days": 3},
+        "note": "weekly limit of 3 messages reached",
+    }
+
+
+def test_an_unknown_message_count_does_not_use_up_a_limit_of_one() -> None:
+    """At most one message a week, and no count known: the due reminder goes out."""
+    rules = pack(
+        "    steps:\n      - {at: due + 1d, channel: email, template: reminder-1}\n",
+        "channels:\n  limits: {per_customer_per_week: 1}\n",
+    )
+    sheet = debtor(journey__messages_last_7_days=None)
+    assert decide(rules, sheet, NOW).action is Action.SEND
+    assert decide(rules, sheet.replace(journey__messages_last_7_days=1), NOW).action is Action.WAIT
 
 
 def test_outside_the_window_waits_for_the_next_opening_in_the_customers_zone() -> None:
@@ -481,6 +551,10 @@ def test_a_decision_to_do_nothing_names_the_fact_that_caused_it(
     """Paid, disputed, promised or without a due date: the last trace line shows that fact."""
     decision = decide(SIMPLE, debtor(**facts), NOW)
     assert (decision.action, decision.reason) == (Action.NONE, reason)
+    assert decision.customer_id == "C-9" and decision.ruleset_version == SIMPLE.version
+    if "balance__open_amount" not in facts:  # the debtor's persona and journey are still known
+        assert (decision.persona, decision.locale, decision.tone) == ("everyone", "nl_NL", "u")
+        assert decision.journey_steps == 5 and decision.send_at is None
     rule, shown, note = entry
     assert decision.trace[-1].to_json() == {
         "rule": rule,
