@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
 import pytest
+import segno
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -475,12 +476,52 @@ def test_a_payload_over_331_bytes_is_refused_not_cut() -> None:
         epc_payload(name="€" * 70, iban="NL91ABNA0417164300", amount=Decimal(1), text="t" * 140)
 
 
-def test_the_epc_qr_code_uses_error_correction_m_and_utf8() -> None:
-    """EPC069-12 asks for error correction level M: the code says so, and holds the payload."""
-    payload = epc_payload(name="Bäcker", iban="NL91ABNA0417164300", amount=Decimal(1))
-    code = epc_qr(payload)
-    assert code.error == "M" and not code.is_micro
+def test_the_epc_qr_code_holds_the_utf8_payload_at_error_correction_m() -> None:
+    """EPC069-12: level M, never boosted, the payload's UTF-8 bytes (line 3 says "1" = UTF-8)."""
+    for name in ("N", "Bäcker & Söhne"):  # a short payload would fit a higher level unboosted
+        payload = epc_payload(name=name, iban="NL91ABNA0417164300", amount=Decimal(1))
+        code = epc_qr(payload)
+        assert code.error == "M" and not code.is_micro
+        expected = segno.make(payload.encode("utf-8"), error="m", boost_error=False, micro=False)
+        assert code.matrix == expected.matrix
     assert qr_png(payload)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_spaced_rf_reference_is_written_compact_in_the_structured_field() -> None:
+    """'RF18 5390 0754 7034' as people type it becomes RF18539007547034 in field 10."""
+    lines = _lines(
+        epc_payload(
+            name="X", iban="NL91ABNA0417164300", amount=Decimal(1), reference="rf18 5390 0754 7034"
+        )
+    )
+    assert lines[9:] == ["RF18539007547034"]
+
+
+def test_a_remittance_text_ending_in_x_is_kept_whole() -> None:
+    """Only empty trailing fields are dropped, never the end of the text."""
+    lines = _lines(epc_payload(name="X", iban="NL91ABNA0417164300", amount=Decimal(1), text="Box"))
+    assert lines[10] == "Box"
+
+
+def test_a_payload_of_exactly_331_bytes_is_allowed() -> None:
+    """331 bytes is the EPC limit itself: allowed; one byte more is refused with the reason."""
+    name = "€" * 70  # 3 bytes a letter: with a text of at most 140, the payload can pass 331
+
+    def payload(text: str) -> str:
+        return epc_payload(name=name, iban="NL91ABNA0417164300", amount=Decimal(1), text=text)
+
+    text = "t" * (1 + 331 - len(payload("t").encode("utf-8")))
+    assert len(payload(text).encode("utf-8")) == 331
+    with pytest.raises(PaymentError) as error:
+        payload(text + "t")
+    assert str(error.value) == "the EPC payload is longer than 331 bytes; shorten name or text"
+
+
+def test_a_blank_beneficiary_name_is_refused_with_the_rule() -> None:
+    """The message says what a name must be."""
+    with pytest.raises(PaymentError) as error:
+        epc_payload(name=" ", iban="NL91ABNA0417164300", amount=Decimal(1))
+    assert str(error.value) == "the beneficiary name must be 1-70 characters"
 
 
 @pytest.mark.parametrize(
