@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from engine.decision import timing
 from engine.rules.compile import CompiledRules, compile_rules
 from engine.rules.rulespec import load_rules
 
@@ -29,6 +30,14 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if name.startswith("PAYJOURNEY_"):
             monkeypatch.delenv(name)
     yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cold_timing_caches() -> None:
+    """Each test session starts with empty timing memos, so a test runs the code it calls and
+    never a result memoised earlier in the same process (mutmut forks its workers from one)."""
+    for memo in (timing.step_time, timing.window_bounds, timing.zone, timing._holidays):
+        memo.cache_clear()
 
 
 @pytest.fixture(scope="session")

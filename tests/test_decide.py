@@ -375,8 +375,9 @@ def test_a_send_time_in_the_autumn_overlap_is_sent_once_at_the_first_one() -> No
 
 def test_decide_refuses_a_naive_now() -> None:
     """Time zones are never guessed."""
-    with pytest.raises(ValueError, match="timezone-aware"):
+    with pytest.raises(ValueError) as error:
         decide(SIMPLE, debtor(), dt.datetime(2026, 11, 23, 10))
+    assert str(error.value) == "decide() needs a timezone-aware `now`"
 
 
 def test_every_decision_names_the_ruleset_version_and_persona_source() -> None:
@@ -666,3 +667,36 @@ def test_a_shift_by_lateness_is_explained_with_its_cap() -> None:
     ]
     on_time = decide(rules, debtor(behaviour__avg_days_late=0), NOW)
     assert not [t for t in on_time.trace if t.rule == "timing"]
+
+
+def test_a_due_reminder_waits_out_a_public_holiday() -> None:
+    """Christmas Day at 10:00, in window hours: the due step waits for Monday 28 Dec."""
+    sheet = debtor(balance__oldest_due_date="2026-12-20")  # step 1 due on 21 Dec
+    decision = decide(SIMPLE, sheet, at("2026-12-25T10:00:00+01:00"))
+    assert (decision.action, decision.send_at) == (Action.WAIT, at("2026-12-28T08:00:00+01:00"))
+
+
+def test_a_send_time_carries_the_customers_own_offset() -> None:
+    """Sent at 09:00 UTC to a Berlin customer: the send time reads 10:00+01:00."""
+    sheet = debtor(customer__timezone="Europe/Berlin", customer__country="DE")
+    decision = decide(SIMPLE, sheet, at("2026-11-23T09:00:00+00:00"))
+    assert decision.action is Action.SEND
+    assert decision.send_at is not None
+    assert decision.send_at.isoformat() == "2026-11-23T10:00:00+01:00"
+
+
+def test_every_channel_not_allowed_is_named_in_one_trace_line() -> None:
+    """Prefers WhatsApp, no opt-ins: 'whatsapp, sms' were not allowed, email is used."""
+    sheet = debtor(journey__steps_sent=1, customer__preferred_channel="whatsapp")
+    decision = decide(SIMPLE, sheet, at("2026-11-10T10:00:00+01:00"))
+    assert decision.channel == "email"
+    (line,) = [t for t in decision.trace if t.rule == "steps[1].channel"]
+    assert line.note == "not allowed (consent or address): whatsapp, sms"
+
+
+def test_the_send_window_line_of_the_trace_points_at_the_channels_file() -> None:
+    """Outside the window of a pack with a channels section: the trace names that file and line."""
+    decision = decide(DST_RULES, debtor(), at("2026-11-02T22:00:00+01:00"))
+    assert decision.action is Action.WAIT
+    assert str(decision.trace[-1].source) == "t.yaml:13"
+    assert decision.trace[-1].rule == "channels.send_window"
