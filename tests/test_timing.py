@@ -195,3 +195,12 @@ def test_no_shift_for_unknown_or_yes_no_values() -> None:
     """shift_by on an unknown fact, a boolean or text is no shift at all."""
     assert [timing.shift_days(v, 10) for v in (None, True, False, "soon", 0)] == [0, 0, 0, 0, 0]
     assert timing.shift_days(3.9, 10) == 3
+
+
+def test_an_evening_window_in_new_york_opens_the_same_evening() -> None:
+    """01:30 UTC Tuesday is 20:30 Monday in New York: a 21:00-23:00 window opens at 21:00 Monday."""
+    new_york = timing.zone("America/New_York")
+    evening = SendWindow(days=frozenset(range(7)), start=dt.time(21), end=dt.time(23))
+    moment = dt.datetime(2026, 11, 24, 1, 30, tzinfo=dt.UTC)
+    opening = timing.next_window_opening(moment, evening, new_york, "US", ())
+    assert opening.isoformat() == "2026-11-23T21:00:00-05:00"
