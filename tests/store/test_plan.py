@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, select, update
 
 from engine.decision.decide import decide
@@ -207,3 +209,81 @@ def test_a_new_persona_starts_its_journey_from_the_first_step(
     assert _sheet(store, "C-1")["journey.steps_sent"] == 2
     plan(store, as_persona("b"), NOW)
     assert _sheet(store, "C-1")["journey.steps_sent"] == 0
+
+
+def _pay(cid: str) -> dict[str, Any]:
+    return {
+        "id": f"P-{cid}",
+        "customer_id": cid,
+        "invoice_id": f"I-{cid}",
+        "amount": "450.00",
+        "paid_at": "2026-11-23T08:00:00Z",
+    }
+
+
+def test_cancelling_paid_debtors_steps_leaves_the_others_alone_across_batches(
+    store: Engine, tmp_path: Path, default_rules: CompiledRules
+) -> None:
+    """C-1 and C-3 pay: their steps are cancelled at the re-plan time, counted over batches."""
+    customers = [customer(f"C-{n}") for n in range(4)]
+    load(store, tmp_path, customers=customers, invoices=[overdue(c["id"]) for c in customers])
+    decider = functools.partial(decide, default_rules)
+    plan(store, decider, NOW, batch=2)
+    load(store, tmp_path / "paid", payments=[_pay("C-1"), _pay("C-3")])
+    later = NOW + dt.timedelta(hours=2)
+    summary = plan(store, decider, later, batch=2)
+    assert summary.cancelled == 2
+    rows = {r.customer_id: r for r in steps(store)}
+    assert {cid: r.status for cid, r in rows.items()} == {
+        "C-0": "scheduled",
+        "C-1": "cancelled",
+        "C-2": "scheduled",
+        "C-3": "cancelled",
+    }
+    assert rows["C-1"].updated_at == later and rows["C-0"].updated_at == later
+
+
+def test_planning_records_the_journey_state_step_and_start(
+    store: Engine, tmp_path: Path, default_rules: CompiledRules
+) -> None:
+    """A first plan starts an active journey at the decided step, nothing sent yet."""
+    load(store, tmp_path, customers=[customer("C-1")], invoices=[overdue("C-1")])
+    decision = decide(default_rules, _sheet(store, "C-1"), NOW)
+    plan(store, functools.partial(decide, default_rules), NOW)
+    with store.connect() as conn:
+        journey = conn.execute(select(J)).one()
+    assert (journey.state, journey.current_step, journey.steps_sent) == (
+        "active",
+        decision.journey_step,
+        0,
+    )
+    assert journey.started_at == NOW and journey.ruleset_version == decision.ruleset_version
+
+
+def test_a_handed_over_debtors_journey_is_marked_handed_off(
+    store: Engine, tmp_path: Path, default_rules: CompiledRules
+) -> None:
+    """A decision to hand over marks the journey handed_off."""
+    load(store, tmp_path, customers=[customer("C-1")], invoices=[overdue("C-1")])
+
+    def hand_over(facts: FactSheet, now: dt.datetime) -> Decision:
+        decision = decide(default_rules, facts, now)
+        return dataclasses.replace(decision, action=Action.HANDOFF, send_at=now)
+
+    plan(store, hand_over, NOW)
+    with store.connect() as conn:
+        assert conn.execute(select(J.c.state)).scalar_one() == "handed_off"
+
+
+@pytest.mark.parametrize("missing", ["persona", "journey_step", "send_at"])
+def test_a_decision_without_persona_step_or_time_is_never_scheduled(
+    store: Engine, tmp_path: Path, default_rules: CompiledRules, missing: str
+) -> None:
+    """Nothing is put on the schedule that a scheduler could not send."""
+    load(store, tmp_path, customers=[customer("C-1")], invoices=[overdue("C-1")])
+
+    def incomplete(facts: FactSheet, now: dt.datetime) -> Decision:
+        return dataclasses.replace(decide(default_rules, facts, now), **{missing: None})
+
+    summary = plan(store, incomplete, NOW)
+    assert summary.scheduled_new == 0 and steps(store) == []
