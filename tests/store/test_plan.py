@@ -125,7 +125,7 @@ def test_a_re_plan_an_hour_later_never_moves_a_claimed_step(
 def test_a_re_plan_an_hour_later_moves_a_step_not_yet_claimed(
     store: Engine, tmp_path: Path, default_rules: CompiledRules
 ) -> None:
-    """Still only scheduled at 09:00: planning again at 10:00 moves it to 10:00."""
+    """Still only scheduled at 09:00: planning again at 10:00 moves it to 10:00, created at 09:00."""
     load(store, tmp_path, customers=[customer("C-1")], invoices=[overdue("C-1")])
     decider = functools.partial(decide, default_rules)
     plan(store, decider, NOW)
@@ -133,6 +133,7 @@ def test_a_re_plan_an_hour_later_moves_a_step_not_yet_claimed(
     plan(store, decider, later)
     (row,) = steps(store)
     assert (row.status, row.send_at, row.updated_at) == ("scheduled", later, later)
+    assert (row.created_at, row.attempts) == (NOW, 0)
 
 
 def test_the_schedule_row_carries_the_decision_and_its_trace(
