@@ -34,7 +34,7 @@ bench: install
 # niced, results kept in mutants/ so a second run only retries what changed.
 #   make mutate                      every module of [tool.mutmut] only_mutate (hours on 2 cores)
 #   make mutate-core                 the decision core (decide, timing): run it when they change,
-#                                    or nightly; about 45 minutes on a shared 2-core machine
+#                                    or nightly; 45-60 minutes on a shared 2-core machine
 #   make mutate MUTANTS='engine.messages.iban*'    one module (mutmut names: dotted, globbed)
 MUTANTS ?=
 MUTATE_CORE := 'engine.decision.decide.*' 'engine.decision.timing.*'

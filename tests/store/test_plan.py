@@ -258,7 +258,8 @@ def test_planning_records_the_journey_state_step_and_start(
         decision.journey_step,
         0,
     )
-    assert journey.started_at == NOW and journey.ruleset_version == decision.ruleset_version
+    assert journey.started_at == journey.updated_at == NOW
+    assert journey.ruleset_version == decision.ruleset_version
 
 
 def test_a_handed_over_debtors_journey_is_marked_handed_off(
