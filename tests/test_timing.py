@@ -204,3 +204,13 @@ def test_an_evening_window_in_new_york_opens_the_same_evening() -> None:
     moment = dt.datetime(2026, 11, 24, 1, 30, tzinfo=dt.UTC)
     opening = timing.next_window_opening(moment, evening, new_york, "US", ())
     assert opening.isoformat() == "2026-11-23T21:00:00-05:00"
+
+
+def test_a_window_lost_in_the_spring_forward_gap_sends_on_the_next_send_day() -> None:
+    """Sundays 02:00-03:00 in Amsterdam: 29 Mar 2026 has no such minute, 5 Apr is Easter: 12 Apr."""
+    gap = SendWindow(days=frozenset({6}), start=dt.time(2), end=dt.time(3))
+    moment = timing.step_time(dt.date(2026, 3, 29), 0, 0, gap, AMSTERDAM, "NL", ("NL",))
+    assert moment.isoformat() == "2026-04-12T02:00:00+02:00"
+    night = SendWindow(days=frozenset({6}), start=dt.time(0), end=dt.time(3))
+    paying = timing.step_time(dt.date(2026, 3, 29), 0, 0, night, AMSTERDAM, "NL", ("NL",), 3)
+    assert timing.in_window(paying, night, AMSTERDAM, "NL", ("NL",))

@@ -123,8 +123,19 @@ def next_window_opening(
     if not (
         is_send_day(day, window, country, calendars) and moment < window_bounds(day, window, tz)[0]
     ):
-        day = next_send_day(day + dt.timedelta(days=1), window, country, calendars)
+        day = _open_send_day(day + dt.timedelta(days=1), window, tz, country, calendars)
     return window_bounds(day, window, tz)[0]
+
+
+def _open_send_day(
+    day: dt.date, window: SendWindow, tz: ZoneInfo, country: str | None, calendars: tuple[str, ...]
+) -> dt.date:
+    """The first send day on or after `day` whose window has a minute in it: a window lying
+    wholly in a spring-forward gap (Sundays 02:00-03:00 in Amsterdam) is empty that day."""
+    day = next_send_day(day, window, country, calendars)
+    while not window_bounds(day, window, tz)[0] < window_bounds(day, window, tz)[1]:
+        day = next_send_day(day + dt.timedelta(days=1), window, country, calendars)
+    return day
 
 
 def shift_days(value: object, max_shift: int) -> int:
@@ -151,10 +162,12 @@ def step_time(
 ) -> dt.datetime:
     """When a step is due: due date + at + shift, moved to the next send day, at the window's
     start (or, with a typical pay hour, an hour before it, kept inside the window)."""
-    day = next_send_day(due + dt.timedelta(days=at_days + shift), window, country, calendars)
+    day = _open_send_day(due + dt.timedelta(days=at_days + shift), window, tz, country, calendars)
     at = window.start
     if pay_hour is not None and 0 <= pay_hour <= 23:
         preferred = dt.time(max(pay_hour - 1, 0), 0)
         latest = (dt.datetime.combine(day, window.end) - dt.timedelta(minutes=30)).time()
         at = min(max(preferred, window.start), max(latest, window.start))
-    return local_time(day, at, tz)
+    moment = local_time(day, at, tz)
+    opens, closes = window_bounds(day, window, tz)
+    return moment if moment < closes else opens  # the pay hour fell in a spring-forward gap
