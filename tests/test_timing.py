@@ -214,3 +214,10 @@ def test_a_window_lost_in_the_spring_forward_gap_sends_on_the_next_send_day() ->
     night = SendWindow(days=frozenset({6}), start=dt.time(0), end=dt.time(3))
     paying = timing.step_time(dt.date(2026, 3, 29), 0, 0, night, AMSTERDAM, "NL", ("NL",), 3)
     assert timing.in_window(paying, night, AMSTERDAM, "NL", ("NL",))
+
+
+def test_after_a_day_lost_to_the_gap_the_very_next_send_day_is_used() -> None:
+    """Sunday and Monday 02:00-03:00: the Sunday of the clock change is lost, Monday is not."""
+    window = SendWindow(days=frozenset({0, 6}), start=dt.time(2), end=dt.time(3))
+    moment = timing.step_time(dt.date(2026, 3, 29), 0, 0, window, AMSTERDAM, None, ())
+    assert moment.isoformat() == "2026-03-30T02:00:00+02:00"
