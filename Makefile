@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # durable_rules 2.0.28 calls PyEval_CallObject, which Python 3.13 removed; this maps it at build time
 export CPPFLAGS := -DPyEval_CallObject=PyObject_CallObject $(CPPFLAGS)
 
-.PHONY: install demo test check bench clean
+.PHONY: install demo test check bench mutate mutate-core mutate-results clean
 
 $(BIN)/payjourney: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,5 +30,25 @@ check: install
 bench: install
 	$(BIN)/python bench/decide.py
 
+# Mutation testing (docs/testing.md). Slow, so never part of `make test` or .ci/run: one worker,
+# niced, results kept in mutants/ so a second run only retries what changed.
+#   make mutate                      every module of [tool.mutmut] only_mutate (hours on 2 cores)
+#   make mutate-core                 the decision core (decide, timing): run it when they change,
+#                                    or nightly; 45-60 minutes on a shared 2-core machine
+#   make mutate MUTANTS='engine.messages.iban*'    one module (mutmut names: dotted, globbed)
+MUTANTS ?=
+MUTATE_CORE := 'engine.decision.decide.*' 'engine.decision.timing.*'
+mutate: install
+	nice -n 10 $(BIN)/mutmut run --max-children 1 $(MUTANTS)
+	$(BIN)/mutmut export-cicd-stats || true
+	$(BIN)/mutmut results
+
+mutate-core: install
+	nice -n 10 $(BIN)/mutmut run --max-children 1 $(MUTATE_CORE)
+	$(BIN)/mutmut results
+
+mutate-results: install
+	$(BIN)/mutmut results
+
 clean:
-	rm -rf $(VENV) payjourney.db .pytest_cache .mypy_cache
+	rm -rf $(VENV) payjourney.db .pytest_cache .mypy_cache mutants

@@ -5,6 +5,11 @@
 Prints decisions/s for decide() (durable_rules decides the persona, memoised per atom vector),
 for the hand-written function (bench/handwritten.py), for raw durable_rules posts and for the
 plain-Python evaluator, each as a ratio to the hand-written baseline measured in the same run.
+
+Before timing, it checks that decide() and the hand-written function give the whole same answer
+for every sheet: each field the hand-written function computes (persona, action, step, channel,
+fallback channels, send time, locale, tone and payment options; `handwritten.FIELDS`), and exits
+non-zero on any disagreement, naming the first few.
 """
 
 from __future__ import annotations
@@ -19,12 +24,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.handwritten import decide_by_hand
+from bench.handwritten import FIELDS, decide_by_hand
 from bench.portfolio import fact_sheets
 from engine.decision.decide import decide
-from engine.decision.model import Decision
-from engine.rules.compile import compile_rules
+from engine.decision.model import Decision, FactSheet
+from engine.rules.compile import CompiledRules, compile_rules
 from engine.rules.rulespec import load_rules
+from engine.rules.spec import RuleSpec
 
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
 
@@ -49,11 +55,23 @@ def best_of(rounds: int, work: Callable[[], Any]) -> float:
     return min(times)
 
 
-def summary(d: Decision) -> tuple[Any, ...]:
-    if d.action.value == "none":
-        return (d.persona, "none", None, None, None)
-    channel = d.channel if d.action.value in ("send", "wait") else None
-    return (d.persona, d.action.value, d.journey_step, channel, d.send_at, list(d.payment_options))
+def answer(d: Decision) -> tuple[Any, ...]:
+    """decide()'s answer in the fields, and the order, of the hand-written function's."""
+    return tuple(getattr(d, name) for name in FIELDS)
+
+
+def disagreements(
+    spec: RuleSpec, rules: CompiledRules, sheets: list[FactSheet], now: dt.datetime
+) -> list[tuple[FactSheet, dict[str, tuple[Any, Any]]]]:
+    """The sheets on which decide() and the hand-written function differ, with the fields that
+    differ as (decide, hand-written)."""
+    out = []
+    for sheet in sheets:
+        mine, theirs = answer(decide(rules, sheet, now)), decide_by_hand(spec, sheet.values, now)
+        if mine != theirs:
+            diff = {f: (a, b) for f, a, b in zip(FIELDS, mine, theirs, strict=True) if a != b}
+            out.append((sheet, diff))
+    return out
 
 
 def main() -> None:
@@ -74,13 +92,7 @@ def main() -> None:
     cold.clear_cache()  # the same rules may be registered already: start from an empty memo
     cold_s = best_of(1, stream(lambda s: decide(cold, s, NOW), sheets))
     classes = cold.cache_size
-    decisions = [decide(cold, s, NOW) for s in sheets]
-
-    mismatches = sum(
-        1
-        for d, v in zip(decisions, values, strict=True)
-        if summary(d)[:5] != decide_by_hand(spec, v, NOW)[:5]
-    )
+    mismatches = disagreements(spec, cold, sheets, NOW)
 
     warm = compile_rules(spec)
     for s in sheets:
@@ -106,7 +118,12 @@ def main() -> None:
     print(f"{'':50} {'decisions/s':>12} {'x baseline time':>16}")
     for label, seconds in rows:
         print(f"{label:50} {n / seconds:12,.0f} {seconds / hand_s:16.2f}")
-    print(f"\ndecide() vs hand-written disagreements: {mismatches}")
+    print(
+        f"\ndecide() vs hand-written, whole answer ({', '.join(FIELDS)}): "
+        f"{len(mismatches)} disagreement(s)"
+    )
+    for sheet, diff in mismatches[:5]:
+        print(f"  {sheet['customer.id']}: {diff}")
     if mismatches:
         raise SystemExit("the hand-written baseline no longer encodes the same rules")
 

@@ -2,7 +2,8 @@
 
 Persona, journey and payment-option conditions are hand-coded if/elif chains; the step tables,
 timing and channel filtering are the same data and arithmetic decide() uses. It returns a tuple
-(persona, action, step, channel, send_at) and builds no trace.
+(persona, action, step, channel, fallback channels, send_at, locale, tone, payment options) and
+builds no trace; bench/decide.py checks every one of those fields against decide().
 """
 
 from __future__ import annotations
@@ -79,55 +80,109 @@ def payment_options(v: Any) -> list[str]:
     return out
 
 
+#: The fields of decide_by_hand's answer, in order.
+FIELDS = (
+    "persona",
+    "action",
+    "journey_step",
+    "channel",
+    "fallback_channels",
+    "send_at",
+    "locale",
+    "tone",
+    "payment_options",
+)
+_NOTHING_OPEN = (None, "none", None, None, (), None, None, None, ())
+
+
 def decide_by_hand(spec: RuleSpec, v: Any, now: dt.datetime) -> tuple[Any, ...]:
     """The same answer as decide() for the default pack, without trace or records."""
     amount = v["balance.open_amount"]
     if amount is None or amount <= 0:
-        return (None, "none", None, None, None)
+        return _NOTHING_OPEN
     persona, which = persona_and_journey(v)
     journey = spec.journeys[persona][which]
     offered = payment_options(v)
-    options = [m for m in journey.payment_options or offered if m in offered]
+    options = tuple(m for m in journey.payment_options or offered if m in offered)
+    locale, tone = journey.locale, journey.tone
+
+    def answer(
+        action: str, step: int | None, channels: Any = (), at: Any = None
+    ) -> tuple[Any, ...]:
+        first, rest = (channels[0], tuple(channels[1:])) if channels else (None, ())
+        return (persona, action, step, first, rest, at, locale, tone, options)
+
     if v["behaviour.open_disputes"]:
-        return (persona, "none", None, None, None)
-    tz = timing.zone(v["customer.timezone"])
+        return answer("none", None)
+    tz = timing.zone(v["customer.timezone"] or "Europe/Amsterdam")
     promised = v["journey.promised_until"]
     if promised is not None and promised >= now.astimezone(tz).date():
-        return (persona, "none", None, None, None)
+        return answer("none", None)
     due = v["balance.oldest_due_date"]
-    done = v["journey.steps_sent"]
+    done = int(v["journey.steps_sent"] or 0)
     steps = journey.steps
-    if due is None or done >= len(steps):
-        return (persona, "none", None, None, None)
+    if due is None:
+        return answer("none", None)
+    if done >= len(steps):
+        return answer("none", len(steps))
     policy = spec.channels
     window, calendars, country = policy.send_window, policy.holidays, v["customer.country"]
     shift = timing.shift_days(v[journey.shift_by], 10) if journey.shift_by else 0
-    hour = v["behaviour.typical_pay_hour"]
+    hour = v["behaviour.typical_pay_hour"] if policy.prefer_typical_pay_hour else None
+    hour = int(hour) if hour is not None else None
+    today = now.astimezone(tz).date()
+    unsent = steps[done:]
+    times = []
     chosen = None
-    for step in steps[done:]:
+    for i, step in enumerate(unsent):
         at = timing.step_time(due, step.at_days, shift, window, tz, country, calendars, hour)
+        times.append(at)
+        if step.at_days < 0 and (today >= due or at.astimezone(tz).date() >= due):
+            continue  # a pre-due step whose moment has passed is stale, never sent
         if at > now:
-            if chosen is None:  # a wait names the step's channel as today's facts allow
-                ahead = _channels(step.channels, v)
-                return (persona, "wait", step.index + 1, ahead[0] if ahead else None, at, options)
+            if chosen is None:  # a wait names the step's channels as today's facts allow
+                return answer("wait", step.index + 1, _channels(step.channels, v), at)
             break
-        if chosen is None or not chosen.required:
-            chosen = step
-    assert chosen is not None
-    if chosen.action == "handoff":
-        return (persona, "handoff", chosen.index + 1, None, now, options)
-    channels = _channels(chosen.channels, v)
+        if chosen is None or not unsent[chosen].required:
+            chosen = i
+    if chosen is None:
+        return answer("none", len(steps))
+    held = unsent[chosen]
+    contacted = (
+        v["journey.last_channel"] is not None
+        or (v["journey.steps_sent"] or 0)
+        or (v["journey.messages_sent"] or 0)
+    )
+    if held.action == "handoff" and not held.first_contact and not contacted:
+        earlier = [i for i in range(chosen) if unsent[i].action == "send"]
+        if not earlier:
+            return answer("none", held.index + 1)
+        chosen = earlier[-1]
+    step = unsent[chosen]
+    number = step.index + 1
+    channels = _channels(step.channels, v)
+    if step.action == "handoff":
+        if channels and step.template is not None:
+            opening = timing.next_window_opening(now, window, tz, country, calendars)
+            return answer("handoff", number, channels, opening)
+        return answer("handoff", number, channels, now)
     if not channels:
-        return (persona, "handoff", chosen.index + 1, None, now, options)
-    if v["journey.messages_last_7_days"] >= 3:
+        if step.if_no_channel == "handoff":
+            return answer("handoff", number, (), now)
+        following = chosen + 1
+        if following < len(times) and times[following] > now:
+            return answer("wait", unsent[following].index + 1, (), times[following])
+        return answer("none", number)
+    limit = policy.per_customer_per_week
+    if limit is not None and (v["journey.messages_last_7_days"] or 0) >= limit:
         later = timing.next_window_opening(
             now + dt.timedelta(days=1), window, tz, country, calendars
         )
-        return (persona, "wait", chosen.index + 1, channels[0], later, options)
+        return answer("wait", number, channels, later)
     opening = timing.next_window_opening(now, window, tz, country, calendars)
     if opening != now:
-        return (persona, "wait", chosen.index + 1, channels[0], opening, options)
-    return (persona, "send", chosen.index + 1, channels[0], now, options)
+        return answer("wait", number, channels, opening)
+    return answer("send", number, channels, now)
 
 
 def _channels(names: Any, v: Any) -> list[str]:

@@ -8,9 +8,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
+from engine.decision import timing
 from engine.rules.compile import CompiledRules, compile_rules
 from engine.rules.rulespec import load_rules
+
+# Six of us share two cores, and mutmut runs every test through trampolines: a wall-clock deadline
+# per example would fail a correct test by chance (hypothesis' Flaky/DeadlineExceeded)
+settings.register_profile("payjourney", deadline=None)
+settings.load_profile("payjourney")
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"
@@ -23,6 +30,14 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if name.startswith("PAYJOURNEY_"):
             monkeypatch.delenv(name)
     yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cold_timing_caches() -> None:
+    """Each test session starts with empty timing memos, so a test runs the code it calls and
+    never a result memoised earlier in the same process (mutmut forks its workers from one)."""
+    for memo in (timing.step_time, timing.window_bounds, timing.zone, timing._holidays):
+        memo.cache_clear()
 
 
 @pytest.fixture(scope="session")

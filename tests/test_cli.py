@@ -77,6 +77,21 @@ def test_explain_json_gives_the_preview_answer() -> None:
     assert answer["send_at"] == "2026-11-23T10:00:00+01:00"
 
 
+def test_explain_a_german_controller_picks_the_first_matching_journey_de_de_sie() -> None:
+    """`explain controller-de.json`: both controller journeys match; the first, de_DE/Sie, wins."""
+    result = run(
+        "explain",
+        str(EXAMPLES / "controller-de.json"),
+        "--now",
+        "2026-11-23T10:00:00+01:00",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert (answer["locale"], answer["tone"]) == ("de_DE", "Sie")
+    assert answer["journey"]["template"] == "zahlungserinnerung"
+
+
 def test_explain_prints_a_readable_table_with_the_trace() -> None:
     """Without --json: a table with the persona, the step and why."""
     result = run(

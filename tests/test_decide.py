@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+from decimal import Decimal
 
 import pytest
 
-from engine.decision.decide import decide
-from engine.decision.model import Action, FactSheet
+from engine.decision.decide import decide, preferred_channel
+from engine.decision.model import Action, FactSheet, Money
 from engine.rules.compile import CompiledRules, compile_rules
 from engine.rules.rulespec import RuleSource, load_sources
-from tests.conftest import at
+from tests.conftest import ROOT, at
 
 NOW = at("2026-11-23T10:00:00+01:00")  # a Monday
 
@@ -67,6 +69,24 @@ def test_a_promise_to_pay_pauses_until_its_date_and_then_the_journey_resumes() -
     assert decide(SIMPLE, debtor(journey__promised_until="2026-11-30"), later).action is Action.SEND
 
 
+def test_the_promise_pause_lasts_through_the_promised_day() -> None:
+    """Promised to pay by Monday 23 Nov: no reminder that whole Monday, the journey on Tuesday."""
+    sheet = debtor(journey__promised_until="2026-11-23")
+    for moment in ("2026-11-23T08:00:00+01:00", NOW.isoformat(), "2026-11-23T23:59:00+01:00"):
+        decision = decide(SIMPLE, sheet, at(moment))
+        assert decision.action is Action.NONE, moment
+        assert decision.reason == "paused: promise to pay until 2026-11-23"
+    tuesday = decide(SIMPLE, sheet, at("2026-11-24T10:00:00+01:00"))
+    assert tuesday.action is Action.SEND
+
+
+def test_the_promised_day_is_the_customers_own_calendar_day() -> None:
+    """23:30 UTC on the promised day is already the next morning in Tokyo: the pause is over."""
+    sheet = debtor(journey__promised_until="2026-11-23", customer__timezone="Asia/Tokyo")
+    assert decide(SIMPLE, sheet, at("2026-11-23T14:00:00+00:00")).action is Action.NONE
+    assert decide(SIMPLE, sheet, at("2026-11-23T23:30:00+00:00")).action is not Action.NONE
+
+
 def test_a_required_step_is_never_skipped() -> None:
     """Far overdue after step 2: the 14-day letter (required) comes before the later steps."""
     decision = decide(SIMPLE, debtor(journey__steps_sent=2), at("2026-12-28T10:00:00+01:00"))
@@ -94,9 +114,52 @@ def test_nothing_due_yet_waits_for_the_next_step() -> None:
 
 
 def test_a_finished_journey_does_nothing() -> None:
-    """All steps done: no further messages."""
+    """All steps done: no further messages, and the decision says it is at step 5 of 5."""
     decision = decide(SIMPLE, debtor(journey__steps_sent=5), NOW)
-    assert decision.action is Action.NONE and "complete" in decision.reason
+    assert (decision.action, decision.reason) == (
+        Action.NONE,
+        "journey complete: all 5 steps done",
+    )
+    assert (decision.journey_step, decision.journey_steps, decision.persona) == (5, 5, "everyone")
+
+
+def test_even_one_euro_open_is_asked_for() -> None:
+    """1.00 EUR open is a payment request like any other; 0.00 is nothing."""
+    assert decide(SIMPLE, debtor(balance__open_amount="1.00"), NOW).action is Action.SEND
+    assert decide(SIMPLE, debtor(balance__open_amount="0.01"), NOW).action is Action.SEND
+
+
+def test_a_debtor_with_nothing_open_is_still_named_with_the_ruleset_and_trace() -> None:
+    """Paid up: the answer carries the customer id, the ruleset version and why."""
+    decision = decide(SIMPLE, debtor(balance__open_amount=0), NOW)
+    assert (decision.customer_id, decision.ruleset_version) == ("C-9", SIMPLE.version)
+    assert decision.persona is None and len(decision.trace) == 1
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "expected"),
+    [
+        (19.99, "EUR", Money(amount=Decimal("19.99"), currency="EUR")),
+        ("120.00", None, Money(amount=Decimal("120.00"), currency="EUR")),
+        (7, "CHF", Money(amount=Decimal(7), currency="CHF")),
+    ],
+)
+def test_the_amount_due_is_exact_money_in_the_balance_currency_euro_by_default(
+    amount: object, currency: str | None, expected: Money
+) -> None:
+    """A float balance becomes the Decimal it reads as; no currency known means euros."""
+    decision = decide(SIMPLE, debtor(balance__open_amount=amount, balance__currency=currency), NOW)
+    assert decision.amount_due == expected
+    assert decision.amount_due is not None and isinstance(decision.amount_due.amount, Decimal)
+
+
+def test_without_a_known_time_zone_the_customer_is_taken_to_live_in_amsterdam() -> None:
+    """customer.timezone unknown: send times are Amsterdam's 08:00."""
+    sheet = debtor(customer__timezone=None, journey__steps_sent=1)
+    assert sheet["customer.timezone"] is None
+    decision = decide(SIMPLE, sheet, at("2026-11-05T10:00:00+01:00"))
+    assert decision.send_at == at("2026-11-09T08:00:00+01:00")
+    assert decision.send_at is not None and decision.send_at.utcoffset() == dt.timedelta(hours=1)
 
 
 def test_a_handoff_step_hands_over() -> None:
@@ -184,6 +247,31 @@ def test_the_trace_names_each_persona_label_and_the_part_of_its_condition_that_w
     )
 
 
+@pytest.mark.parametrize("channel", ["sms", "whatsapp"])
+def test_unknown_consent_for_sms_or_whatsapp_is_not_consent(channel: str) -> None:
+    """Consent never recorded (unknown, not refused): no SMS or WhatsApp, email instead."""
+    moment = at("2026-11-10T10:00:00+01:00")
+    sheet = debtor(
+        journey__steps_sent=1,
+        customer__preferred_channel=channel,
+        **{f"customer__consent__{channel}": None},
+    )
+    assert sheet[f"customer.consent.{channel}"] is None
+    decision = decide(SIMPLE, sheet, moment)
+    assert (decision.channel, decision.fallback_channels) == ("email", ())
+    assert (
+        decide(SIMPLE, sheet.replace(**{f"customer__consent__{channel}": True}), moment).channel
+        == channel
+    )
+
+
+def test_unknown_email_consent_is_no_opt_out() -> None:
+    """Email needs no opt-in: with consent unknown, the reminder still goes by email."""
+    sheet = debtor(journey__steps_sent=1, customer__consent__email=None)
+    decision = decide(SIMPLE, sheet, at("2026-11-10T10:00:00+01:00"))
+    assert (decision.action, decision.channel) == (Action.SEND, "email")
+
+
 def test_preferred_follows_the_channel_the_customer_actually_pays_after() -> None:
     """Prefers email, but pays after SMS far more often (and consented): SMS is 'preferred'."""
     sheet = debtor(
@@ -195,6 +283,29 @@ def test_preferred_follows_the_channel_the_customer_actually_pays_after() -> Non
     )
     decision = decide(SIMPLE, sheet, at("2026-11-10T10:00:00+01:00"))
     assert (decision.channel, decision.fallback_channels) == ("sms", ("email",))
+
+
+@pytest.mark.parametrize(
+    ("preferred", "paid_after", "expected"),
+    [
+        ("sms", {"email": 0.5, "sms": 0.5}, "sms"),  # a tie: the customer's own choice stands
+        ("email", {"email": 0.5, "sms": 0.5}, "email"),
+        ("letter", {"email": 0.4, "letter": 0.6}, "letter"),  # own channel pays best
+        ("letter", {"email": 0.7, "letter": 0.6}, "email"),
+        (None, {"sms": 0.3, "letter": 0.2}, "sms"),  # no preference: the best payer's channel
+        ("letter", {}, "letter"),  # nothing known: the stated preference
+        (None, {}, None),
+    ],
+)
+def test_the_preferred_channel_changes_only_for_one_the_customer_pays_after_more_often(
+    preferred: str | None, paid_after: dict[str, float], expected: str | None
+) -> None:
+    """'preferred' is the stated channel unless another has a strictly better paid-after rate."""
+    sheet = debtor(
+        customer__preferred_channel=preferred,
+        **{f"behaviour__paid_after__{channel}": rate for channel, rate in paid_after.items()},
+    )
+    assert preferred_channel(sheet.values) == expected
 
 
 def test_a_channel_the_customer_cannot_receive_is_dropped() -> None:
@@ -214,6 +325,32 @@ def test_the_weekly_limit_postpones_a_due_message() -> None:
     decision = decide(SIMPLE, sheet, at("2026-11-10T10:00:00+01:00"))
     assert decision.action is Action.WAIT and "weekly" in decision.reason
     assert decision.send_at == at("2026-11-11T10:00:00+01:00")
+
+
+def test_a_weekly_limit_wait_skips_public_holidays_and_says_why() -> None:
+    """Limit reached on Christmas Eve: not on Christmas or Boxing Day, but Monday 28 Dec."""
+    sheet = debtor(journey__steps_sent=1, journey__messages_last_7_days=3)
+    decision = decide(SIMPLE, sheet, at("2026-12-24T10:00:00+01:00"))
+    assert (decision.action, decision.reason) == (Action.WAIT, "weekly message limit (3) reached")
+    assert decision.send_at == at("2026-12-28T08:00:00+01:00")
+    assert decision.trace[-1].to_json() == {
+        "rule": "channels.limits",
+        "source": None,
+        "matched": True,
+        "facts": {"journey.messages_last_7_days": 3},
+        "note": "weekly limit of 3 messages reached",
+    }
+
+
+def test_an_unknown_message_count_does_not_use_up_a_limit_of_one() -> None:
+    """At most one message a week, and no count known: the due reminder goes out."""
+    rules = pack(
+        "    steps:\n      - {at: due + 1d, channel: email, template: reminder-1}\n",
+        "channels:\n  limits: {per_customer_per_week: 1}\n",
+    )
+    sheet = debtor(journey__messages_last_7_days=None)
+    assert decide(rules, sheet, NOW).action is Action.SEND
+    assert decide(rules, sheet.replace(journey__messages_last_7_days=1), NOW).action is Action.WAIT
 
 
 def test_outside_the_window_waits_for_the_next_opening_in_the_customers_zone() -> None:
@@ -256,6 +393,29 @@ def test_typical_pay_hour_sends_an_hour_before_the_customer_usually_pays() -> No
     )
 
 
+def test_without_prefer_typical_pay_hour_the_window_start_is_used() -> None:
+    """The same customer, with the rule pack not asking for it: 08:00, the window's start."""
+    sheet = debtor(behaviour__typical_pay_hour=14)
+    decision = decide(SIMPLE, sheet, at("2026-11-01T10:00:00+01:00"))
+    assert (decision.action, decision.send_at) == (Action.WAIT, at("2026-11-03T08:00:00+01:00"))
+
+
+def test_a_step_goes_out_at_the_very_minute_it_is_due() -> None:
+    """Step 2 is due 08:00 on 9 Nov: at 08:00 it is sent, a minute earlier it waits."""
+    sheet = debtor(journey__steps_sent=1)
+    on_time = decide(SIMPLE, sheet, at("2026-11-09T08:00:00+01:00"))
+    assert (on_time.action, on_time.journey_step, on_time.reason) == (
+        Action.SEND,
+        2,
+        "step 2 is due",
+    )
+    assert on_time.send_at == at("2026-11-09T08:00:00+01:00")
+    early = decide(SIMPLE, sheet, at("2026-11-09T07:59:00+01:00"))
+    assert (early.action, early.journey_step, early.template) == (Action.WAIT, 2, "reminder-2")
+    assert early.send_at == at("2026-11-09T08:00:00+01:00")
+    assert early.reason == "step 2 is due at 2026-11-09T08:00:00+01:00"
+
+
 DST_RULES = pack(
     "    steps:\n      - {at: due, channel: email, template: reminder-1}\n",
     'channels:\n  send_window: {days: mon-sun, hours: "02:30-20:00"}\n',
@@ -284,8 +444,9 @@ def test_a_send_time_in_the_autumn_overlap_is_sent_once_at_the_first_one() -> No
 
 def test_decide_refuses_a_naive_now() -> None:
     """Time zones are never guessed."""
-    with pytest.raises(ValueError, match="timezone-aware"):
+    with pytest.raises(ValueError) as error:
         decide(SIMPLE, debtor(), dt.datetime(2026, 11, 23, 10))
+    assert str(error.value) == "decide() needs a timezone-aware `now`"
 
 
 def test_every_decision_names_the_ruleset_version_and_persona_source() -> None:
@@ -319,6 +480,90 @@ def test_default_pack_explains_why_earlier_personas_did_not_match(
     assert persona_lines[2].facts == {"behaviour.on_time_ratio": 0.5, "behaviour.avg_days_late": 8}
 
 
+def test_a_handoff_goes_to_a_person_at_once_with_its_step_number() -> None:
+    """At due + 40d after four steps: handed over now, "step 5: hand over"."""
+    moment = at("2026-12-14T10:00:00+01:00")
+    decision = decide(SIMPLE, debtor(journey__steps_sent=4), moment)
+    assert (decision.action, decision.reason, decision.send_at) == (
+        Action.HANDOFF,
+        "step 5: hand over",
+        moment,
+    )
+    assert (decision.journey_step, decision.channel, decision.fallback_channels) == (5, None, ())
+
+
+def test_with_no_channel_left_a_person_takes_over_now() -> None:
+    """Step 2 by preferred, SMS or email; no SMS opt-in and email opted out: a person, now."""
+    moment = at("2026-11-10T10:00:00+01:00")
+    decision = decide(SIMPLE, debtor(customer__consent__email=False), moment)
+    assert decision.action is Action.HANDOFF and decision.send_at == moment
+    assert decision.reason == (
+        "step 2: no channel allowed (consent or address missing); a person must contact this debtor"
+    )
+    assert (decision.journey_step, decision.template, decision.channel) == (2, "reminder-2", None)
+
+
+def test_the_first_matching_journey_of_a_persona_wins(default_rules: CompiledRules) -> None:
+    """A German controller matches both controller journeys: the first, de_DE/Sie, is chosen."""
+    data = json.loads((ROOT / "examples/facts/controller-de.json").read_text(encoding="utf-8"))
+    decision = decide(default_rules, FactSheet.from_nested(data), NOW)
+    assert decision.persona == "controller-large-account"
+    assert (decision.locale, decision.tone, decision.template) == (
+        "de_DE",
+        "Sie",
+        "zahlungserinnerung",
+    )
+    assert decision.payment_options == ("sepa_direct_debit", "bank_transfer")
+    rows = [t.to_json() for t in decision.trace][:3]
+    assert [(r["rule"], r["matched"], r["note"]) for r in rows] == [
+        ("personas[0]", False, "persona chronic-late-high-risk: did not match"),
+        ("personas[1]", True, "persona controller-large-account"),
+        ("journey for controller-large-account", True, "journey de_DE/Sie chosen for this debtor"),
+    ]
+    assert [r["source"].rsplit("/", 1)[-1] for r in rows] == [
+        "personas.yaml:5",
+        "personas.yaml:12",
+        "journeys.yaml:39",
+    ]
+    assert rows[0]["facts"] == {
+        "behaviour.broken_promises": 0,
+        "behaviour.avg_days_late": 2,
+        "behaviour.on_time_ratio": 0.7,
+        "customer.credit_score": None,
+    }
+    dutch = FactSheet.from_nested(data).replace(customer__country="NL")
+    assert (decide(default_rules, dutch, NOW).locale, decide(default_rules, dutch, NOW).tone) == (
+        "nl_NL",
+        "u",
+    )
+
+
+def test_when_two_journeys_match_the_one_written_first_is_chosen() -> None:
+    """A consumer matches both journeys of a persona: the one written first wins, and the trace says so."""
+    rules = compile_rules(
+        load_sources(
+            [
+                RuleSource(
+                    "t.yaml",
+                    "personas:\n  - id: everyone\n    when: always\n"
+                    "journeys:\n"
+                    '  - persona: everyone\n    when: customer.kind == "consumer"\n'
+                    "    locale: de_DE\n    tone: du\n"
+                    "    steps:\n      - {at: due + 1d, channel: email, template: erinnerung}\n"
+                    "  - persona: everyone\n    locale: nl_NL\n    tone: jij\n"
+                    "    steps:\n      - {at: due + 1d, channel: email, template: herinnering}\n"
+                    "payment_options:\n  - method: bank_transfer\n",
+                )
+            ]
+        )
+    )
+    decision = decide(rules, debtor(), NOW)
+    assert (decision.locale, decision.tone, decision.template) == ("de_DE", "du", "erinnerung")
+    assert any(t.note == "journey de_DE/du chosen for this debtor" for t in decision.trace)
+    business = decide(rules, debtor(customer__kind="business"), NOW)
+    assert (business.locale, business.template) == ("nl_NL", "herinnering")
+
+
 def test_a_handoff_with_a_notice_tells_the_debtor_on_the_first_allowed_channel() -> None:
     """`action: handoff` with a template: the debtor gets the handoff notice (email, else letter)."""
     rules = pack(
@@ -333,6 +578,10 @@ def test_a_handoff_with_a_notice_tells_the_debtor_on_the_first_allowed_channel()
         "handoff-notice",
         "letter",
     )
+    told = decide(
+        rules, sheet.replace(customer__consent__email=True), at("2026-12-10T10:00:00+01:00")
+    )
+    assert (told.channel, told.fallback_channels) == ("email", ("letter",))
     silent = decide(SIMPLE, debtor(journey__steps_sent=4), at("2026-12-14T10:00:00+01:00"))
     assert silent.action is Action.HANDOFF and silent.channel is None
 
@@ -449,3 +698,188 @@ def test_the_amount_demanded_is_the_overdue_amount_not_what_falls_due_later() ->
     sheet = debtor(balance__open_amount="688.95", balance__overdue_amount="39.95")
     decision = decide(SIMPLE, sheet, NOW)
     assert decision.amount_due is not None and str(decision.amount_due.amount) == "39.95"
+
+
+# ------------------------------------------------------------------ what the trace tells
+
+
+@pytest.mark.parametrize(
+    ("facts", "reason", "entry"),
+    [
+        (
+            {"balance__open_amount": 0},
+            "nothing is open: no payment request needed",
+            ("balance", {"balance.open_amount": 0}, "no open balance"),
+        ),
+        (
+            {"behaviour__open_disputes": 2},
+            "paused: the debtor disputes the claim",
+            ("pause", {"behaviour.open_disputes": 2}, "paused: open dispute"),
+        ),
+        (
+            {"journey__promised_until": "2026-11-30"},
+            "paused: promise to pay until 2026-11-30",
+            ("pause", {"journey.promised_until": "2026-11-30"}, "paused: promise to pay"),
+        ),
+        (
+            {"balance__oldest_due_date": None},
+            "no open invoice with a due date",
+            ("timing", {"balance.oldest_due_date": None}, "no due date known"),
+        ),
+    ],
+    ids=["nothing-open", "dispute", "promise", "no-due-date"],
+)
+def test_a_decision_to_do_nothing_names_the_fact_that_caused_it(
+    facts: dict[str, object], reason: str, entry: tuple[str, dict[str, object], str]
+) -> None:
+    """Paid, disputed, promised or without a due date: the last trace line shows that fact."""
+    decision = decide(SIMPLE, debtor(**facts), NOW)
+    assert (decision.action, decision.reason) == (Action.NONE, reason)
+    assert decision.customer_id == "C-9" and decision.ruleset_version == SIMPLE.version
+    if "balance__open_amount" not in facts:  # the debtor's persona and journey are still known
+        assert (decision.persona, decision.locale, decision.tone) == ("everyone", "nl_NL", "u")
+        assert decision.journey_steps == 5 and decision.send_at is None
+    rule, shown, note = entry
+    assert decision.trace[-1].to_json() == {
+        "rule": rule,
+        "source": None,
+        "matched": True,
+        "facts": shown,
+        "note": note,
+    }
+
+
+def test_a_due_step_before_the_window_opens_explains_skip_choice_and_opening() -> None:
+    """06:00 on 17 Nov: step 2 skipped, the required letter chosen, wait for the 08:00 opening."""
+    decision = decide(SIMPLE, debtor(journey__steps_sent=1), at("2026-11-17T06:00:00+01:00"))
+    assert (decision.action, decision.reason) == (Action.WAIT, "due, but outside the send window")
+    assert [t.to_json() for t in decision.trace] == [
+        {
+            "rule": "personas[0]",
+            "source": "t.yaml:2",
+            "matched": True,
+            "facts": {},
+            "note": "persona everyone",
+        },
+        {
+            "rule": "steps[1]",
+            "source": "t.yaml:10",
+            "matched": False,
+            "facts": {},
+            "note": "step 2 (reminder-2, due +7d) at 2026-11-09T08:00:00+01:00: "
+            "skipped: a later step is due as well",
+        },
+        {
+            "rule": "steps[2]",
+            "source": "t.yaml:11",
+            "matched": True,
+            "facts": {},
+            "note": "step 3 (wik-14-day-letter, due +14d) at 2026-11-16T08:00:00+01:00: "
+            "due (required: never skipped)",
+        },
+        {
+            "rule": "channels.send_window",
+            "source": None,
+            "matched": False,
+            "facts": {},
+            "note": "outside the send window; it opens 2026-11-17T08:00:00+01:00",
+        },
+    ]
+
+
+def test_a_step_not_yet_due_and_a_handoff_are_explained_as_such() -> None:
+    """Waiting shows the step's time, unmatched; a handoff step is named by its action."""
+    waiting = decide(SIMPLE, debtor(journey__steps_sent=1), at("2026-11-05T10:00:00+01:00"))
+    assert waiting.reason == "step 2 is due at 2026-11-09T08:00:00+01:00"
+    assert waiting.trace[-1].to_json() == {
+        "rule": "steps[1]",
+        "source": "t.yaml:10",
+        "matched": False,
+        "facts": {},
+        "note": "step 2 (reminder-2, due +7d) at 2026-11-09T08:00:00+01:00: next step, not yet due",
+    }
+    handoff = decide(SIMPLE, debtor(journey__steps_sent=4), at("2026-12-14T10:00:00+01:00"))
+    assert handoff.reason == "step 5: hand over"
+    assert handoff.trace[-1].note == "step 5 (handoff, due +40d) at 2026-12-12T08:00:00+01:00: due"
+    assert handoff.trace[-1].matched
+
+
+def test_a_channel_dropped_for_consent_is_explained_with_the_consent_facts() -> None:
+    """Prefers SMS without opt-in: the trace says SMS was not allowed and shows the consents."""
+    sheet = debtor(journey__steps_sent=1, customer__preferred_channel="sms")
+    decision = decide(SIMPLE, sheet, at("2026-11-10T10:00:00+01:00"))
+    assert (decision.action, decision.reason, decision.channel) == (
+        Action.SEND,
+        "step 2 is due",
+        "email",
+    )
+    dropped = [t.to_json() for t in decision.trace if t.rule == "steps[1].channel"]
+    assert dropped == [
+        {
+            "rule": "steps[1].channel",
+            "source": "t.yaml:10",
+            "matched": False,
+            "facts": {
+                "customer.consent.email": True,
+                "customer.consent.sms": False,
+                "customer.consent.whatsapp": False,
+                "customer.reachable_by": ["email", "sms", "whatsapp", "letter", "phone"],
+            },
+            "note": "not allowed (consent or address): sms",
+        }
+    ]
+
+
+def test_a_shift_by_lateness_is_explained_with_its_cap() -> None:
+    """Usually 4.6 days late: steps move 4 days, and the trace says so with the 10-day cap."""
+    rules = pack(
+        "    shift_by: behaviour.avg_days_late\n"
+        "    steps:\n"
+        "      - {at: due + 1d, channel: email, template: reminder-1}\n"
+    )
+    decision = decide(rules, debtor(behaviour__avg_days_late=4.6), NOW)
+    shift = [t.to_json() for t in decision.trace if t.rule == "timing"]
+    assert shift == [
+        {
+            "rule": "timing",
+            "source": None,
+            "matched": True,
+            "facts": {"behaviour.avg_days_late": 4.6},
+            "note": "steps moved 4 day(s) later (shift_by, capped at 10d)",
+        }
+    ]
+    on_time = decide(rules, debtor(behaviour__avg_days_late=0), NOW)
+    assert not [t for t in on_time.trace if t.rule == "timing"]
+
+
+def test_a_due_reminder_waits_out_a_public_holiday() -> None:
+    """Christmas Day at 10:00, in window hours: the due step waits for Monday 28 Dec."""
+    sheet = debtor(balance__oldest_due_date="2026-12-20")  # step 1 due on 21 Dec
+    decision = decide(SIMPLE, sheet, at("2026-12-25T10:00:00+01:00"))
+    assert (decision.action, decision.send_at) == (Action.WAIT, at("2026-12-28T08:00:00+01:00"))
+
+
+def test_a_send_time_carries_the_customers_own_offset() -> None:
+    """Sent at 09:00 UTC to a Berlin customer: the send time reads 10:00+01:00."""
+    sheet = debtor(customer__timezone="Europe/Berlin", customer__country="DE")
+    decision = decide(SIMPLE, sheet, at("2026-11-23T09:00:00+00:00"))
+    assert decision.action is Action.SEND
+    assert decision.send_at is not None
+    assert decision.send_at.isoformat() == "2026-11-23T10:00:00+01:00"
+
+
+def test_every_channel_not_allowed_is_named_in_one_trace_line() -> None:
+    """Prefers WhatsApp, no opt-ins: 'whatsapp, sms' were not allowed, email is used."""
+    sheet = debtor(journey__steps_sent=1, customer__preferred_channel="whatsapp")
+    decision = decide(SIMPLE, sheet, at("2026-11-10T10:00:00+01:00"))
+    assert decision.channel == "email"
+    (line,) = [t for t in decision.trace if t.rule == "steps[1].channel"]
+    assert line.note == "not allowed (consent or address): whatsapp, sms"
+
+
+def test_the_send_window_line_of_the_trace_points_at_the_channels_file() -> None:
+    """Outside the window of a pack with a channels section: the trace names that file and line."""
+    decision = decide(DST_RULES, debtor(), at("2026-11-02T22:00:00+01:00"))
+    assert decision.action is Action.WAIT
+    assert str(decision.trace[-1].source) == "t.yaml:13"
+    assert decision.trace[-1].rule == "channels.send_window"

@@ -177,3 +177,111 @@ def test_a_window_inside_the_spring_forward_gap_moves_the_step_to_the_next_day()
     moment = timing.step_time(dt.date(2026, 3, 29), 0, 0, window, tz, None, CALENDARS, None)
     assert moment.astimezone(tz).replace(tzinfo=None) == dt.datetime(2026, 3, 30, 2, 0)
     assert timing.in_window(moment, window, tz, None, CALENDARS)
+
+
+AMSTERDAM = timing.zone("Europe/Amsterdam")
+
+
+def test_a_wall_time_in_the_spring_forward_gap_is_read_after_the_gap() -> None:
+    """02:30 on 29 Mar 2026 does not exist in Amsterdam: it is 03:30 summer time."""
+    moment = timing.local_time(dt.date(2026, 3, 29), dt.time(2, 30), AMSTERDAM)
+    assert moment.isoformat() == "2026-03-29T03:30:00+02:00"
+    normal = timing.local_time(dt.date(2026, 3, 30), dt.time(8, 0), AMSTERDAM)
+    assert normal.isoformat() == "2026-03-30T08:00:00+02:00"
+
+
+def test_a_fixed_time_keeps_the_customers_own_offset() -> None:
+    """09:00 in Amsterdam stays 09:00+01:00, whatever zone the machine runs in."""
+    moment = dt.datetime(2026, 11, 23, 9, 0, tzinfo=AMSTERDAM)
+    assert timing.fixed(moment).isoformat() == "2026-11-23T09:00:00+01:00"
+
+
+def test_holidays_count_only_for_calendars_the_rules_name() -> None:
+    """Christmas is a holiday for an NL customer under NL calendars; not for BE unless named."""
+    christmas = dt.date(2026, 12, 25)
+    assert timing.is_holiday(christmas, "NL", ("NL", "DE"))
+    assert not timing.is_holiday(christmas, "BE", ("NL", "DE"))
+    assert timing.is_holiday(christmas, "BE", ("BE",))
+    assert not timing.is_holiday(christmas, None, ("NL",))
+
+
+def test_a_holiday_has_a_name_for_the_trace_and_a_working_day_has_none() -> None:
+    """25 Dec is 'Christmas Day' in NL; 23 Dec is no holiday."""
+    assert timing.holiday_name(dt.date(2026, 12, 25), "NL") == "Christmas Day"
+    assert timing.holiday_name(dt.date(2026, 12, 23), "NL") is None
+    assert timing.holiday_name(dt.date(2026, 5, 1), "DE") == "Labor Day"
+
+
+def test_a_window_that_never_opens_is_refused_with_the_fix() -> None:
+    """No send day at all: the error says to give send_window at least one day."""
+    never = SendWindow(days=frozenset(), start=dt.time(8), end=dt.time(20))
+    try:
+        timing.next_send_day(dt.date(2026, 1, 1), never, None, ())
+    except ValueError as exc:
+        assert str(exc) == "the send window never opens: give channels.send_window at least one day"
+    else:
+        raise AssertionError("a window without days must be refused")
+
+
+WEEKDAYS = SendWindow(days=frozenset(range(5)), start=dt.time(8), end=dt.time(20))
+
+
+def test_the_window_closes_at_its_end_and_opens_at_its_start() -> None:
+    """08:00 is open, 20:00 is already closed; before 08:00 it opens at 08:00 the same day."""
+    monday = dt.date(2026, 11, 23)
+
+    def t(hour: int, minute: int = 0) -> dt.datetime:
+        return timing.local_time(monday, dt.time(hour, minute), AMSTERDAM)
+
+    assert timing.in_window(t(8), WEEKDAYS, AMSTERDAM, "NL", ("NL",))
+    assert not timing.in_window(t(20), WEEKDAYS, AMSTERDAM, "NL", ("NL",))
+    assert timing.next_window_opening(t(7, 59), WEEKDAYS, AMSTERDAM, "NL", ("NL",)) == t(8)
+    assert timing.next_window_opening(t(20), WEEKDAYS, AMSTERDAM, "NL", ("NL",)) == (
+        timing.local_time(dt.date(2026, 11, 24), dt.time(8), AMSTERDAM)
+    )
+
+
+def test_early_on_a_holiday_the_window_opens_on_the_next_working_day() -> None:
+    """06:00 on Christmas Day (a Friday) in NL: not 08:00 that day, but Monday 28 Dec."""
+    early = timing.local_time(dt.date(2026, 12, 25), dt.time(6), AMSTERDAM)
+    opening = timing.next_window_opening(early, WEEKDAYS, AMSTERDAM, "NL", ("NL",))
+    assert opening.isoformat() == "2026-12-28T08:00:00+01:00"
+
+
+def test_late_evening_utc_is_already_the_next_day_for_the_customer() -> None:
+    """23:30 UTC on Sunday is 00:30 Monday in Amsterdam: the window opens at 08:00 that Monday."""
+    moment = dt.datetime(2026, 11, 22, 23, 30, tzinfo=dt.UTC)
+    opening = timing.next_window_opening(moment, WEEKDAYS, AMSTERDAM, "NL", ("NL",))
+    assert opening.isoformat() == "2026-11-23T08:00:00+01:00"
+
+
+def test_no_shift_for_unknown_or_yes_no_values() -> None:
+    """shift_by on an unknown fact, a boolean or text is no shift at all."""
+    assert [timing.shift_days(v, 10) for v in (None, True, False, "soon", 0)] == [0, 0, 0, 0, 0]
+    assert timing.shift_days(3.9, 10) == 3
+
+
+def test_an_evening_window_in_new_york_opens_the_same_evening() -> None:
+    """01:30 UTC Tuesday is 20:30 Monday in New York: a 21:00-23:00 window opens at 21:00 Monday."""
+    new_york = timing.zone("America/New_York")
+    evening = SendWindow(days=frozenset(range(7)), start=dt.time(21), end=dt.time(23))
+    moment = dt.datetime(2026, 11, 24, 1, 30, tzinfo=dt.UTC)
+    opening = timing.next_window_opening(moment, evening, new_york, "US", ())
+    assert opening.isoformat() == "2026-11-23T21:00:00-05:00"
+
+
+def test_a_window_lost_in_the_spring_forward_gap_sends_on_the_next_send_day() -> None:
+    """Sundays 02:00-03:00 in Amsterdam: 29 Mar 2026 has no such minute, 5 Apr is Easter: 12 Apr."""
+    gap = SendWindow(days=frozenset({6}), start=dt.time(2), end=dt.time(3))
+    moment = timing.step_time(dt.date(2026, 3, 29), 0, 0, gap, AMSTERDAM, "NL", ("NL",))
+    assert moment.isoformat() == "2026-04-12T02:00:00+02:00"
+    night = SendWindow(days=frozenset({6}), start=dt.time(0), end=dt.time(3))
+    paying = timing.step_time(dt.date(2026, 3, 29), 0, 0, night, AMSTERDAM, "NL", ("NL",), 3)
+    assert timing.in_window(paying, night, AMSTERDAM, "NL", ("NL",))
+
+
+def test_after_a_day_lost_to_the_gap_the_very_next_send_day_is_used() -> None:
+    """Sunday and Monday 02:00-03:00: the Sunday of the clock change is lost, Monday is not."""
+    window = SendWindow(days=frozenset({0, 6}), start=dt.time(2), end=dt.time(3))
+    moment = timing.step_time(dt.date(2026, 3, 29), 0, 0, window, AMSTERDAM, None, ())
+    assert moment.isoformat() == "2026-03-30T02:00:00+02:00"

@@ -316,7 +316,7 @@ def _channels(step: Step, v: Mapping[str, Any], notes: list[Note]) -> tuple[str,
     dropped: list[str] = []
     for name in step.channels:
         channel = preferred_channel(v) if name == "preferred" else name
-        if channel is None or channel in out:
+        if channel is None or channel in out or channel in dropped:  # "preferred" may repeat one
             continue
         (out if allowed(channel, v) else dropped).append(channel)
     if dropped:

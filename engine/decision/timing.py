@@ -148,8 +148,19 @@ def next_window_opening(
     if not (
         is_send_day(day, window, country, calendars) and moment < window_bounds(day, window, tz)[0]
     ):
-        day = next_send_day(day + dt.timedelta(days=1), window, country, calendars)
+        day = _open_send_day(day + dt.timedelta(days=1), window, tz, country, calendars)
     return window_bounds(day, window, tz)[0]
+
+
+def _open_send_day(
+    day: dt.date, window: SendWindow, tz: ZoneInfo, country: str | None, calendars: tuple[str, ...]
+) -> dt.date:
+    """The first send day on or after `day` whose window has a minute in it: a window lying
+    wholly in a spring-forward gap (Sundays 02:00-03:00 in Amsterdam) is empty that day."""
+    day = next_send_day(day, window, country, calendars)
+    while not window_bounds(day, window, tz)[0] < window_bounds(day, window, tz)[1]:
+        day = next_send_day(day + dt.timedelta(days=1), window, country, calendars)
+    return day
 
 
 def shift_days(value: object, max_shift: int) -> int:

@@ -249,7 +249,7 @@ class RateTable:
                 try:
                     start = key if isinstance(key, dt.date) else dt.date.fromisoformat(str(key))
                     rate = Decimal(str(value))
-                except ValueError as exc:
+                except (ValueError, ArithmeticError) as exc:  # Decimal("ten"): InvalidOperation
                     raise LegalError(
                         f'{source}: [{name}] needs rows like "2025-01-01" = 6.0, got {key!r}'
                     ) from exc

@@ -12,15 +12,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
 import pytest
+import segno
 from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.messages.creditor import Creditor, CreditorError, load_creditor
-from engine.messages.iban import format_iban, normalise_iban
+from engine.messages.iban import InvalidIban, format_iban, mod97, normalise_iban
 from engine.messages.payments.bank_transfer import (
     epc_payload,
+    epc_qr,
     is_rf_reference,
     qr_data_uri,
+    qr_png,
     rf_reference,
 )
 from engine.messages.payments.base import (
@@ -371,3 +374,175 @@ def test_any_valid_input_gives_an_epc_payload_that_reads_back(
     assert Decimal(lines[7].removeprefix("EUR")) == amount
     assert lines[9] == rf and is_rf_reference(lines[9])
     assert len(payload.encode("utf-8")) <= 331
+
+
+# ------------------------------------------------------------------ edges a slip would cross
+
+
+def test_an_rf_reference_takes_1_to_21_letters_or_digits() -> None:
+    """21 characters make a 25-character reference; 22, or none left after cleaning, are refused."""
+    assert rf_reference("A") == "RF" + f"{98 - int('10271500') % 97:02d}" + "A"
+    longest = rf_reference("x" * 21)
+    assert len(longest) == 25 and longest.endswith("X" * 21) and is_rf_reference(longest)
+    for bad in ("x" * 22, "--- ///", ""):
+        with pytest.raises(PaymentError, match="1-21 letters or digits"):
+            rf_reference(bad)
+
+
+def test_rf_check_digits_below_ten_keep_their_leading_zero() -> None:
+    """The ISO 11649 check digits are always two: RF04..., never RF4...."""
+    references = {body: rf_reference(body) for body in map(str, range(300))}
+    assert all(r[2:4].isdigit() and r[4:] == body for body, r in references.items())
+    assert any(r[2] == "0" for r in references.values())
+    assert all(is_rf_reference(r) for r in references.values())
+
+
+def test_only_a_real_rf_reference_is_recognised() -> None:
+    """Spaces and case do not matter; wrong digits, another prefix or over 25 characters do."""
+    good = rf_reference("INV-2026-0042")
+    assert is_rf_reference(good.lower())
+    assert is_rf_reference(" ".join(good[i : i + 4] for i in range(0, len(good), 4)))
+    assert not is_rf_reference("XX" + good[2:])
+    assert not is_rf_reference(good[:2] + f"{(int(good[2:4]) + 1) % 100:02d}" + good[4:])
+    body = "1" * 22  # one character more than ISO 11649 allows, with correct check digits
+    too_long = f"RF{98 - mod97(body + 'RF00'):02d}{body}"
+    assert mod97(too_long[4:] + too_long[:4]) == 1
+    assert not is_rf_reference(too_long)
+
+
+def test_a_non_rf_reference_and_a_text_go_together_in_the_remittance_text_cut_at_140() -> None:
+    """Unstructured: "reference text" in field 11, at most 140 characters, field 10 empty."""
+    both = _lines(
+        epc_payload(
+            name="X", iban="NL91ABNA0417164300", amount=Decimal(1), reference="R-7", text="Danke"
+        )
+    )
+    assert both[9:] == ["", "R-7 Danke"]
+    text_only = _lines(
+        epc_payload(name="X", iban="NL91ABNA0417164300", amount=Decimal(1), text="t")
+    )
+    assert text_only[9:] == ["", "t"]
+    long = _lines(
+        epc_payload(name="X", iban="NL91ABNA0417164300", amount=Decimal(1), text="y" * 200)
+    )
+    assert long[10] == "y" * 140
+    rf = rf_reference("C1")
+    structured = _lines(
+        epc_payload(
+            name="X", iban="NL91ABNA0417164300", amount=Decimal(1), reference=rf.lower(), text="t"
+        )
+    )
+    assert structured[9:] == [rf]  # an RF reference is structured; no text beside it
+
+
+def test_the_epc_amount_range_includes_both_ends() -> None:
+    """0.01 EUR and 999,999,999.99 EUR are payable; one cent outside either is not."""
+    for amount, line in (
+        (Decimal("0.01"), "EUR0.01"),
+        (Decimal("999999999.99"), "EUR999999999.99"),
+    ):
+        assert _lines(epc_payload(name="X", iban="NL91ABNA0417164300", amount=amount))[7] == line
+    for amount in (Decimal("0.009"), Decimal("1000000000.00")):
+        with pytest.raises(PaymentError, match=r"0\.01-999999999\.99"):
+            epc_payload(name="X", iban="NL91ABNA0417164300", amount=amount)
+
+
+def test_the_beneficiary_name_is_trimmed_and_1_to_70_characters() -> None:
+    """Spaces around the name go; 70 characters fit; a blank name is refused."""
+    payload = epc_payload(name="  " + "n" * 70 + " ", iban="NL91ABNA0417164300", amount=Decimal(1))
+    assert _lines(payload)[5] == "n" * 70
+    with pytest.raises(PaymentError, match="1-70 characters"):
+        epc_payload(name="   ", iban="NL91ABNA0417164300", amount=Decimal(1))
+
+
+def test_a_bic_is_written_compact_in_capitals_and_may_have_a_branch_code() -> None:
+    """'abna nl 2a' becomes ABNANL2A; an 11-character BIC with branch code is accepted."""
+    lines = _lines(
+        epc_payload(name="X", iban="NL91ABNA0417164300", amount=Decimal(1), bic="abna nl 2a")
+    )
+    assert lines[4] == "ABNANL2A"
+    branch = epc_payload(name="X", iban="NL91ABNA0417164300", amount=Decimal(1), bic="DEUTDEFF500")
+    assert _lines(branch)[4] == "DEUTDEFF500"
+    for bad in ("ABNANL2", "ABNANL2AX", "1BNANL2A"):
+        with pytest.raises(PaymentError, match="valid BIC"):
+            epc_payload(name="X", iban="NL91ABNA0417164300", amount=Decimal(1), bic=bad)
+
+
+def test_a_payload_over_331_bytes_is_refused_not_cut() -> None:
+    """A 70-character name of 3-byte letters pushes the payload past 331 bytes: an error."""
+    fits = epc_payload(name="é" * 70, iban="NL91ABNA0417164300", amount=Decimal(1), text="t" * 90)
+    assert len(fits.encode("utf-8")) <= 331
+    with pytest.raises(PaymentError, match="longer than 331 bytes"):
+        epc_payload(name="€" * 70, iban="NL91ABNA0417164300", amount=Decimal(1), text="t" * 140)
+
+
+def test_the_epc_qr_code_holds_the_utf8_payload_at_error_correction_m() -> None:
+    """EPC069-12: level M, never boosted, the payload's UTF-8 bytes (line 3 says "1" = UTF-8)."""
+    for name in ("N", "Bäcker & Söhne"):  # a short payload would fit a higher level unboosted
+        payload = epc_payload(name=name, iban="NL91ABNA0417164300", amount=Decimal(1))
+        code = epc_qr(payload)
+        assert code.error == "M" and not code.is_micro
+        expected = segno.make(payload.encode("utf-8"), error="m", boost_error=False, micro=False)
+        assert code.matrix == expected.matrix
+    assert qr_png(payload)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_spaced_rf_reference_is_written_compact_in_the_structured_field() -> None:
+    """'RF18 5390 0754 7034' as people type it becomes RF18539007547034 in field 10."""
+    lines = _lines(
+        epc_payload(
+            name="X", iban="NL91ABNA0417164300", amount=Decimal(1), reference="rf18 5390 0754 7034"
+        )
+    )
+    assert lines[9:] == ["RF18539007547034"]
+
+
+def test_a_remittance_text_ending_in_x_is_kept_whole() -> None:
+    """Only empty trailing fields are dropped, never the end of the text."""
+    lines = _lines(epc_payload(name="X", iban="NL91ABNA0417164300", amount=Decimal(1), text="Box"))
+    assert lines[10] == "Box"
+
+
+def test_a_payload_of_exactly_331_bytes_is_allowed() -> None:
+    """331 bytes is the EPC limit itself: allowed; one byte more is refused with the reason."""
+    name = "€" * 70  # 3 bytes a letter: with a text of at most 140, the payload can pass 331
+
+    def payload(text: str) -> str:
+        return epc_payload(name=name, iban="NL91ABNA0417164300", amount=Decimal(1), text=text)
+
+    text = "t" * (1 + 331 - len(payload("t").encode("utf-8")))
+    assert len(payload(text).encode("utf-8")) == 331
+    with pytest.raises(PaymentError) as error:
+        payload(text + "t")
+    assert str(error.value) == "the EPC payload is longer than 331 bytes; shorten name or text"
+
+
+def test_a_blank_beneficiary_name_is_refused_with_the_rule() -> None:
+    """The message says what a name must be."""
+    with pytest.raises(PaymentError) as error:
+        epc_payload(name=" ", iban="NL91ABNA0417164300", amount=Decimal(1))
+    assert str(error.value) == "the beneficiary name must be 1-70 characters"
+
+
+@pytest.mark.parametrize(
+    "iban",
+    [
+        "NL91ABNA0417164301",  # check digits wrong
+        "NL91ABNA041716",  # too short for any country
+        "N191ABNA0417164300",
+        "NL9XABNA0417164300",
+        "NL91ABNA0417164300" + "0" * 17,  # longer than 34
+    ],
+)
+def test_an_iban_with_a_wrong_form_or_check_digits_is_refused(iban: str) -> None:
+    """Letters where digits belong, wrong lengths or check digits: InvalidIban names the setting."""
+    with pytest.raises(InvalidIban, match="check the creditor's IBAN setting"):
+        normalise_iban(iban)
+
+
+def test_the_longest_and_shortest_ibans_are_accepted_and_grouped_by_four() -> None:
+    """Norway's 15-character IBAN and a 34-character one pass; groups of four, the rest last."""
+    assert format_iban("NO9386011117947") == "NO93 8601 1117 947"
+    assert normalise_iban("NO93 8601\t1117 947") == "NO9386011117947"
+    assert mod97("NO9386011117947"[4:] + "NO93") == 1
+    assert mod97("1") == 1 and mod97("A") == 10 and mod97("Z") == 35 and mod97("97") == 0

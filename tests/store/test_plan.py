@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, select, update
 
 from engine.decision.decide import decide
@@ -103,6 +105,37 @@ def test_a_claimed_step_is_left_to_the_scheduler(
     assert claimed[0].claimed_until == until
 
 
+def test_a_re_plan_an_hour_later_never_moves_a_claimed_step(
+    store: Engine, tmp_path: Path, default_rules: CompiledRules
+) -> None:
+    """Claimed at 09:00 for sending: planning again at 10:00 leaves its send time at 09:00."""
+    load(store, tmp_path, customers=[customer("C-1")], invoices=[overdue("C-1")])
+    decider = functools.partial(decide, default_rules)
+    plan(store, decider, NOW)
+    (before,) = steps(store)
+    assert before.send_at == NOW  # due now: sent at once
+    with store.begin() as conn:
+        conn.execute(update(S).values(status="claimed", claimed_by="daemon-1"))
+    summary = plan(store, decider, NOW + dt.timedelta(hours=1))
+    assert summary.scheduled_kept == 1  # the same step is decided again
+    (after,) = steps(store)
+    assert (after.status, after.send_at, after.updated_at) == ("claimed", NOW, before.updated_at)
+
+
+def test_a_re_plan_an_hour_later_moves_a_step_not_yet_claimed(
+    store: Engine, tmp_path: Path, default_rules: CompiledRules
+) -> None:
+    """Still only scheduled at 09:00: planning again at 10:00 moves it to 10:00, created at 09:00."""
+    load(store, tmp_path, customers=[customer("C-1")], invoices=[overdue("C-1")])
+    decider = functools.partial(decide, default_rules)
+    plan(store, decider, NOW)
+    later = NOW + dt.timedelta(hours=1)
+    plan(store, decider, later)
+    (row,) = steps(store)
+    assert (row.status, row.send_at, row.updated_at) == ("scheduled", later, later)
+    assert (row.created_at, row.attempts) == (NOW, 0)
+
+
 def test_the_schedule_row_carries_the_decision_and_its_trace(
     store: Engine, tmp_path: Path, default_rules: CompiledRules
 ) -> None:
@@ -196,3 +229,82 @@ def test_planning_an_empty_store_plans_nothing_and_does_not_fail(
     summary = plan(store, functools.partial(decide, default_rules), NOW)
     assert summary.debtors == 0
     assert steps(store) == []
+
+
+def _pay(cid: str) -> dict[str, Any]:
+    return {
+        "id": f"P-{cid}",
+        "customer_id": cid,
+        "invoice_id": f"I-{cid}",
+        "amount": "450.00",
+        "paid_at": "2026-11-23T08:00:00Z",
+    }
+
+
+def test_cancelling_paid_debtors_steps_leaves_the_others_alone_across_batches(
+    store: Engine, tmp_path: Path, default_rules: CompiledRules
+) -> None:
+    """C-1 and C-3 pay: their steps are cancelled at the re-plan time, counted over batches."""
+    customers = [customer(f"C-{n}") for n in range(4)]
+    load(store, tmp_path, customers=customers, invoices=[overdue(c["id"]) for c in customers])
+    decider = functools.partial(decide, default_rules)
+    plan(store, decider, NOW, batch=2)
+    load(store, tmp_path / "paid", payments=[_pay("C-1"), _pay("C-3")])
+    later = NOW + dt.timedelta(hours=2)
+    summary = plan(store, decider, later, batch=2)
+    assert summary.cancelled == 2
+    rows = {r.customer_id: r for r in steps(store)}
+    assert {cid: r.status for cid, r in rows.items()} == {
+        "C-0": "scheduled",
+        "C-1": "cancelled",
+        "C-2": "scheduled",
+        "C-3": "cancelled",
+    }
+    assert rows["C-1"].updated_at == later and rows["C-0"].updated_at == later
+
+
+def test_planning_records_the_journey_state_step_and_start(
+    store: Engine, tmp_path: Path, default_rules: CompiledRules
+) -> None:
+    """A first plan starts an active journey at the decided step, nothing sent yet."""
+    load(store, tmp_path, customers=[customer("C-1")], invoices=[overdue("C-1")])
+    decision = decide(default_rules, _sheet(store, "C-1"), NOW)
+    plan(store, functools.partial(decide, default_rules), NOW)
+    with store.connect() as conn:
+        journey = conn.execute(select(J)).one()
+    assert (journey.state, journey.current_step, journey.steps_sent) == (
+        "active",
+        decision.journey_step,
+        0,
+    )
+    assert journey.started_at == journey.updated_at == NOW
+    assert journey.ruleset_version == decision.ruleset_version
+
+
+def test_a_handed_over_debtors_journey_is_marked_handed_off(
+    store: Engine, tmp_path: Path, default_rules: CompiledRules
+) -> None:
+    """A decision to hand over marks the journey handed_off."""
+    load(store, tmp_path, customers=[customer("C-1")], invoices=[overdue("C-1")])
+
+    def hand_over(facts: FactSheet, now: dt.datetime) -> Decision:
+        decision = decide(default_rules, facts, now)
+        return dataclasses.replace(decision, action=Action.HANDOFF, send_at=now)
+
+    plan(store, hand_over, NOW)
+    with store.connect() as conn:
+        assert conn.execute(select(J.c.state)).scalar_one() == "handed_off"
+
+
+@pytest.mark.parametrize("missing", ["persona", "journey_step", "send_at"])
+def test_a_decision_without_persona_step_or_time_is_never_scheduled(
+    store: Engine, tmp_path: Path, default_rules: CompiledRules, missing: str
+) -> None:
+    """Nothing is put on the schedule that a scheduler could not send."""
+    load(store, tmp_path, customers=[customer("C-1")], invoices=[overdue("C-1")])
+
+    def incomplete(facts: FactSheet, now: dt.datetime) -> Decision:
+        return dataclasses.replace(decide(default_rules, facts, now), **{missing: None})
+
+    summary = plan(store, incomplete, NOW)
+    assert summary.scheduled_new == 0 and steps(store) == []
