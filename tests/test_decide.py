@@ -492,15 +492,17 @@ def test_a_handoff_goes_to_a_person_at_once_with_its_step_number() -> None:
     assert (decision.journey_step, decision.channel, decision.fallback_channels) == (5, None, ())
 
 
-def test_with_no_channel_left_a_person_takes_over_now() -> None:
-    """Step 2 by preferred, SMS or email; no SMS opt-in and email opted out: a person, now."""
+def test_with_no_channel_left_the_step_is_skipped_and_the_next_one_waits() -> None:
+    """Step 2 by preferred, SMS or email; no SMS opt-in and email opted out: by default
+    (`if_no_channel: skip`) step 2 is skipped and step 3 is awaited, with the fix in the reason."""
     moment = at("2026-11-10T10:00:00+01:00")
     decision = decide(SIMPLE, debtor(customer__consent__email=False), moment)
-    assert decision.action is Action.HANDOFF and decision.send_at == moment
-    assert decision.reason == (
-        "step 2: no channel allowed (consent or address missing); a person must contact this debtor"
+    assert decision.action is Action.WAIT and decision.send_at is not None
+    assert decision.send_at > moment
+    assert decision.reason.startswith(
+        "step 2: none of its channels is usable (consent or address missing); skipped, step 3"
     )
-    assert (decision.journey_step, decision.template, decision.channel) == (2, "reminder-2", None)
+    assert (decision.journey_step, decision.channel) == (3, None)
 
 
 def test_the_first_matching_journey_of_a_persona_wins(default_rules: CompiledRules) -> None:
@@ -516,8 +518,21 @@ def test_the_first_matching_journey_of_a_persona_wins(default_rules: CompiledRul
     assert decision.payment_options == ("sepa_direct_debit", "bank_transfer")
     rows = [t.to_json() for t in decision.trace][:3]
     assert [(r["rule"], r["matched"], r["note"]) for r in rows] == [
-        ("personas[0]", False, "persona chronic-late-high-risk: did not match"),
-        ("personas[1]", True, "persona controller-large-account"),
+        (
+            "personas[0]",
+            False,
+            "persona chronic-late-high-risk (Chronisch te laat of hoog risico / chronisch säumig"
+            " oder hohes Risiko): did not match: `behaviour.broken_promises >= 2 or"
+            " (behaviour.avg_days_late >= 20 and behaviour.on_time_ratio < 0.3) or"
+            " customer.credit_score < 30` is false",
+        ),
+        (
+            "personas[1]",
+            True,
+            "persona controller-large-account (Controller van een groot account (beslist zelf"
+            ' over betalingen)): matched `customer.kind == "business" and customer.payer_role =='
+            ' "controller" and balance.open_amount >= 10000`',
+        ),
         ("journey for controller-large-account", True, "journey de_DE/Sie chosen for this debtor"),
     ]
     assert [r["source"].rsplit("/", 1)[-1] for r in rows] == [
@@ -759,7 +774,7 @@ def test_a_due_step_before_the_window_opens_explains_skip_choice_and_opening() -
             "source": "t.yaml:2",
             "matched": True,
             "facts": {},
-            "note": "persona everyone",
+            "note": "persona everyone: matched `always`",
         },
         {
             "rule": "steps[1]",
@@ -791,13 +806,15 @@ def test_a_step_not_yet_due_and_a_handoff_are_explained_as_such() -> None:
     """Waiting shows the step's time, unmatched; a handoff step is named by its action."""
     waiting = decide(SIMPLE, debtor(journey__steps_sent=1), at("2026-11-05T10:00:00+01:00"))
     assert waiting.reason == "step 2 is due at 2026-11-09T08:00:00+01:00"
-    assert waiting.trace[-1].to_json() == {
+    # the step's line, then (the waiting step names its channels) sms dropped for consent
+    assert waiting.trace[-2].to_json() == {
         "rule": "steps[1]",
         "source": "t.yaml:10",
         "matched": False,
         "facts": {},
         "note": "step 2 (reminder-2, due +7d) at 2026-11-09T08:00:00+01:00: next step, not yet due",
     }
+    assert waiting.trace[-1].note == "not allowed (consent or address): sms"
     handoff = decide(SIMPLE, debtor(journey__steps_sent=4), at("2026-12-14T10:00:00+01:00"))
     assert handoff.reason == "step 5: hand over"
     assert handoff.trace[-1].note == "step 5 (handoff, due +40d) at 2026-12-12T08:00:00+01:00: due"
