@@ -22,7 +22,15 @@ from collections.abc import Callable, Mapping
 from email.utils import format_datetime
 from pathlib import Path
 
-from channels.base import CHANNEL_NAMES, Attachment, Channel, OutgoingMessage, Receipt
+from channels.base import (
+    CHANNEL_NAMES,
+    Attachment,
+    Channel,
+    OutgoingMessage,
+    Receipt,
+    TransientChannelError,
+)
+from channels.receipts import accepted
 
 PROVIDER = "outbox"
 OUTBOX_NOTE = "payjourney outbox (dry run): written, not sent"
@@ -146,14 +154,15 @@ class OutboxChannel:
             data = email_bytes(message, extra=stamp)
         else:
             data = json.dumps(_as_json(message, now), ensure_ascii=False, indent=2).encode()
-        _write_atomically(path, data)
-        return Receipt(
-            channel=self.name,
-            provider=PROVIDER,
-            provider_message_id=path.name,
-            accepted_at=now,
-            idempotency_key=message.idempotency_key,
-        )
+        try:
+            _write_atomically(path, data)
+        except OSError as exc:  # a full disk or a folder gone: try again later, as for a provider
+            raise TransientChannelError(
+                f"could not write {path.name} into the outbox {self.directory}: {exc.strerror}",
+                provider=PROVIDER,
+                code=f"errno-{exc.errno}",
+            ) from exc
+        return accepted(message, provider=PROVIDER, provider_message_id=path.name, at=now)
 
     def close(self) -> None:
         return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -42,6 +43,7 @@ from channels.letter import (
     PingenSettings,
     parse_pingen_webhook,
 )
+from channels.outbox import OutboxChannel
 from channels.phone import PhoneTaskChannel, PhoneTaskSettings
 from channels.receipts import DeliveryReceipt, ReplayGuard
 from channels.sms.messagebird import (
@@ -81,6 +83,7 @@ CONTRACT_CASES = [
     "pingen",
     "drop_folder",
     "phone_task",
+    "outbox",
 ]
 
 CLIENT_TIMEOUT = 0.5  # seconds; the "timeout" failure makes the server answer later than this
@@ -634,6 +637,43 @@ def drop_folder_case(tmp_path: Path) -> Iterator[ChannelCase]:
             )
         },
         with_pdf=True,
+    )
+    channel.close()
+
+
+# --- the outbox (dry runs) ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def outbox_case(tmp_path: Path) -> Iterator[ChannelCase]:
+    folder = tmp_path / "outbox"
+    channel = OutboxChannel("sms", folder)
+
+    def block(message: OutgoingMessage) -> OutgoingMessage:
+        folder.rename(tmp_path / "outbox.moved")
+        folder.write_text("not a folder")
+        return message
+
+    def unblock() -> None:
+        folder.unlink()
+        (tmp_path / "outbox.moved").rename(folder)
+
+    def seen() -> list[str]:
+        return [
+            json.loads(p.read_text(encoding="utf-8"))["idempotency_key"]
+            for p in sorted(folder.glob("*.json"))
+        ]
+
+    yield ChannelCase(
+        name="outbox",
+        channel=channel,
+        recipient=PHONE,
+        seen_keys=seen,
+        failures={
+            "unwritable": Failure(
+                arm=block, expected=TransientChannelError, code="errno-20", restore=unblock
+            )
+        },
     )
     channel.close()
 
