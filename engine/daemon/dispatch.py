@@ -15,10 +15,12 @@ One bad debtor never stops the pass: its step records the error and the pass goe
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
 import random
+import tempfile
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -647,27 +649,33 @@ class Dispatcher:
         earlier = next((m for m in tried if m.id == key), None)
         if payments is not None and earlier is not None:
             payments = ReusedLinks(payments, recorded_links(earlier.trace))
-        answer = render_preview(
-            decision,
-            facts,
-            templates_dir=self.templates_dir,
-            invoices=data.invoices,
-            payments=payments,
-            settings=rules.spec.settings,
-            pdf_dir=self.pdf_dir,
-            address=data.address,
-        )
-        message = answer["message"]
-        if message is None:
-            raise ValueError(f"step {step.id}: the decision renders no message")
-        attachments: tuple[Attachment, ...] = ()
-        if message.get("pdf"):
-            pdf = Path(message["pdf"])
-            attachments = (
-                Attachment(
-                    filename=pdf.name, content_type="application/pdf", data=pdf.read_bytes()
-                ),
+        with contextlib.ExitStack() as stack:
+            # a letter's PDF is read into the message at once; without a pdf_dir to keep it,
+            # its folder goes when the message is built (no temp folder left per letter)
+            folder = self.pdf_dir or Path(
+                stack.enter_context(tempfile.TemporaryDirectory(prefix="payjourney-letter-"))
             )
+            answer = render_preview(
+                decision,
+                facts,
+                templates_dir=self.templates_dir,
+                invoices=data.invoices,
+                payments=payments,
+                settings=rules.spec.settings,
+                pdf_dir=folder,
+                address=data.address,
+            )
+            message = answer["message"]
+            if message is None:
+                raise ValueError(f"step {step.id}: the decision renders no message")
+            attachments: tuple[Attachment, ...] = ()
+            if message.get("pdf"):
+                pdf = Path(message["pdf"])
+                attachments = (
+                    Attachment(
+                        filename=pdf.name, content_type="application/pdf", data=pdf.read_bytes()
+                    ),
+                )
         parts = "\x00".join(str(message.get(p) or "") for p in ("subject", "text", "html"))
         content_hash = "sha256:" + hashlib.sha256(parts.encode()).hexdigest()
         outgoing = OutgoingMessage(
