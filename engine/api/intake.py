@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from engine.daemon.jobs import refresh_customers
+from engine.daemon.settings import PROMISE_GRACE
 from engine.rules.compile import CompiledRules
 from engine.store.events import record_event, stored_event
 from engine.store.rows import EventRow
@@ -41,10 +42,6 @@ def _same(stored: dict[str, Any], record: dict[str, Any]) -> bool:
     if isinstance(occurred, dt.datetime) and occurred.tzinfo is None:
         occurred = occurred.replace(tzinfo=dt.UTC)  # SQLite hands back naive UTC
     return bool(occurred == theirs)
-
-
-#: How long after a promised date the journey stays paused (the daemon's default).
-PROMISE_GRACE = dt.timedelta(days=1)
 
 
 def take_event(

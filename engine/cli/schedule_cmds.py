@@ -267,12 +267,13 @@ def _replan(ctx: typer.Context, engine: Any, customer: str, now: dt.datetime, ev
     schedules its confirmation, a dispute pauses it, anything else is planned again."""
     from engine.cli.rules_cmds import load_compiled
     from engine.daemon.jobs import refresh_customers
-    from engine.daemon.settings import DaemonSettings
+    from engine.daemon.settings import PROMISE_GRACE
 
     rules = load_compiled(cli_context(ctx).rules_dir)
     promises = {customer: event.id} if event.type == "promised" else None
-    grace = DaemonSettings().promise_grace
-    states = refresh_customers(engine, rules, [customer], now, grace=grace, promises=promises)
+    states = refresh_customers(
+        engine, rules, [customer], now, grace=PROMISE_GRACE, promises=promises
+    )
     typer.echo(f"journey of {customer}: {states.get(customer) or 'none'}")
 
 

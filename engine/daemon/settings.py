@@ -28,6 +28,11 @@ class DaemonConfigError(PayjourneyError):
     """A daemon setting is wrong; raised at start, before anything is claimed."""
 
 
+#: How long after a promised date a journey stays paused before it resumes (the default of
+#: the daemon, and of the API and `payjourney record`, which settle through the same life cycle).
+PROMISE_GRACE = dt.timedelta(days=1)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DaemonSettings:
     """Timing and limits of one daemon.
@@ -47,7 +52,7 @@ class DaemonSettings:
     rate_limits: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     breaker_threshold: int = 5
     breaker_reset: dt.timedelta = dt.timedelta(seconds=30)
-    promise_grace: dt.timedelta = dt.timedelta(days=1)
+    promise_grace: dt.timedelta = PROMISE_GRACE
     dispatch_every: dt.timedelta = dt.timedelta(seconds=2)
     plan_cron: str = "0 2 * * *"  # nightly, in the daemon's time zone
     timezone: str = "Europe/Amsterdam"

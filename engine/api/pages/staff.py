@@ -18,6 +18,7 @@ from fastapi.templating import Jinja2Templates
 from engine.api.auth import SESSION_COOKIE, SESSION_SECONDS, ApiToken, find_token, session_value
 from engine.api.deps import caller, get_state, moment
 from engine.api.errors import ApiError
+from engine.api.routes.customers import stored_letter
 from engine.api.state import ApiState
 from engine.preview.stored import preview_stored
 from engine.store.errors import CustomerNotFound
@@ -155,17 +156,8 @@ def letter(
     _staff: Staff,
     now: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Response:
-    found = preview_stored(
-        state.engine,
-        state.rulebook.current,
-        customer_id,
-        moment(now, state.rulebook.current.spec.settings.timezone),
-        state.preview,
-    )
-    if found.pdf is None:
-        raise ApiError(404, "no_letter", f"the next message of {customer_id!r} is not a letter")
     return Response(
-        found.pdf,
+        stored_letter(state, customer_id, now),
         media_type="application/pdf",
         headers={
             "Content-Disposition": 'inline; filename="letter.pdf"',

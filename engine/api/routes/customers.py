@@ -69,6 +69,16 @@ def next_letter(
     now: NowQuery = None,
 ) -> Response:
     """The letter PDF of the stored customer's next message (404 when it is not a letter)."""
+    return Response(
+        stored_letter(state, customer_id, now),
+        media_type="application/pdf",
+        headers={"Content-Disposition": 'inline; filename="letter.pdf"'},
+    )
+
+
+def stored_letter(state: ApiState, customer_id: str, now: str | None) -> bytes:
+    """The PDF of the stored customer's next message as of `now`; 404 when it is no letter.
+    The API's letter URL and the staff page's both serve it."""
     found = preview_stored(
         state.engine,
         state.rulebook.current,
@@ -78,8 +88,4 @@ def next_letter(
     )
     if found.pdf is None:
         raise ApiError(404, "no_letter", f"the next message of {customer_id!r} is not a letter")
-    return Response(
-        found.pdf,
-        media_type="application/pdf",
-        headers={"Content-Disposition": 'inline; filename="letter.pdf"'},
-    )
+    return found.pdf
