@@ -18,8 +18,11 @@ install: $(BIN)/payjourney
 demo: install
 	PAYJOURNEY_RULES=rules $(BIN)/payjourney demo
 
+# both cores: the suite is half subprocesses, PostgreSQL and a browser (each worker gets its own
+# PostgreSQL database); `make test PYTEST_WORKERS=0` runs it in one process
+PYTEST_WORKERS ?= auto
 test: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS)
 
 check: install
 	$(BIN)/ruff check engine channels tests bench
