@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -206,9 +207,11 @@ def test_an_action_exception_is_kept_in_the_session_state_so_actions_only_record
     def boom(c: Any) -> None:
         raise RuntimeError("boom")
 
-    host.set_rulesets({"pin_exception": {"r": {"all": [{"m": {"t": "x"}}], "pri": 0, "run": boom}}})
+    # a fresh name per run: the host is process-wide, and mutmut runs the suite twice in one process
+    name = f"pin_exception_{uuid.uuid4().hex}"
+    host.set_rulesets({name: {"r": {"all": [{"m": {"t": "x"}}], "pri": 0, "run": boom}}})
     for _ in range(2):
-        state = host.post("pin_exception", {"t": "x"})
+        state = host.post(name, {"t": "x"})
         assert "boom" in state["exception"]
     rules = pack("customer.employees > 5")
     for employees in range(20):  # many posts, one session, no exception ever stored
