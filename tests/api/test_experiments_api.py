@@ -1,0 +1,31 @@
+"""GET /v1/experiments: the read-out over HTTP, 404 for an unknown one, a token required."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from engine.store.db import make_engine
+from tests.api.conftest import bearer
+from tests.experiments.test_readout import NOW, _world
+
+
+def test_the_api_reads_an_experiment_out(client: TestClient, sqlite_url: str) -> None:
+    engine = make_engine(sqlite_url)
+    _world(engine)
+    engine.dispose()
+    answer = client.get(
+        "/v1/experiments/exp-1", params={"now": NOW.isoformat()}, headers=bearer("preview")
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["window_days"] == 14  # not in the rules: the default window
+    assert [v["debtors"] for v in body["variants"]] == [10, 12]
+    assert body["comparisons"][0]["verdict"].startswith("not enough data yet")
+    listing = client.get(
+        "/v1/experiments", params={"now": NOW.isoformat()}, headers=bearer("preview")
+    )
+    assert [e["id"] for e in listing.json()["experiments"]] == ["exp-1"]
+    missing = client.get("/v1/experiments/nope", headers=bearer("preview"))
+    assert missing.status_code == 404
+    assert "unknown experiment 'nope'" in missing.json()["error"]["message"]
+    assert client.get("/v1/experiments").status_code == 401
