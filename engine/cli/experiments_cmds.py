@@ -100,3 +100,134 @@ def register(app: typer.Typer) -> None:
                     f" ({_interval(c.low, c.high, signed=True)})"
                 )
             console.print(f"[bold]{result.headline}[/bold]")
+
+    personas_app = typer.Typer(
+        help="Personas from the data: suggestions, drift, cards.", no_args_is_help=True
+    )
+    app.add_typer(personas_app, name="personas")
+
+    @personas_app.command("suggest")
+    def personas_suggest(
+        ctx: typer.Context,
+        max_personas: Annotated[
+            int, typer.Option("--max", min=2, max=12, help="At most this many personas.")
+        ] = 6,
+        as_json: JsonOption = False,
+        now: NowOption = None,
+    ) -> None:
+        """Persona rules proposed from the stored behaviour facts, with their figures; the YAML
+        (personas and journeys) passes `payjourney validate` as it is."""
+        from engine.cli.rules_cmds import load_compiled
+        from engine.personas.cards import classify_all
+        from engine.personas.suggest import suggest
+
+        context = cli_context(ctx)
+        rules = load_compiled(context.rules_dir)
+        moment = now_option(ctx, now)
+        with open_store(context.db_url) as engine:
+            sheets, _ = classify_all(engine, rules, moment)
+        try:
+            found = suggest(sheets, rules, max_personas=max_personas)
+        except ValueError as exc:
+            Console(stderr=True).print(f"error: {exc}", markup=False)
+            raise typer.Exit(1) from exc
+        if as_json:
+            payload = {
+                "personas": [
+                    {
+                        "id": p.id,
+                        "label": p.label,
+                        "when": p.when,
+                        "debtors": p.debtors,
+                        "share": round(p.share, 4),
+                        "typical_days_late": p.typical_days_late,
+                        "best_channel": p.best_channel,
+                        "now_in": dict(p.now_in),
+                        "journeys_from": p.journey_from,
+                    }
+                    for p in found.personas
+                ],
+                "yaml": found.yaml,
+            }
+            typer.echo(json.dumps(payload, indent=2))
+            return
+        console = Console(highlight=False, stderr=True)
+        table = Table(title=f"Suggested personas for {len(sheets)} debtors")
+        for column in ("persona", "debtors", "typical lateness", "pays after", "now in"):
+            table.add_column(column)
+        for p in found.personas:
+            now_in = ", ".join(f"{pid} {n}" for pid, n in p.now_in[:3])
+            late = "—" if p.typical_days_late is None else f"{p.typical_days_late:+g} days"
+            table.add_row(p.id, f"{p.debtors} ({p.share:.0%})", late, p.best_channel or "—", now_in)
+        console.print(table)
+        typer.echo(found.yaml, nl=False)  # stdout: the YAML alone, to redirect into a file
+
+    @personas_app.command("drift")
+    def personas_drift(
+        ctx: typer.Context, as_json: JsonOption = False, now: NowOption = None
+    ) -> None:
+        """How many debtors changed persona since the last plan, and between which personas."""
+        from engine.cli.rules_cmds import load_compiled
+        from engine.personas.cards import drift
+
+        context = cli_context(ctx)
+        rules = load_compiled(context.rules_dir)
+        moment = now_option(ctx, now)
+        with open_store(context.db_url) as engine:
+            found = drift(engine, rules, moment)
+        if as_json:
+            typer.echo(json.dumps(found.to_json(), indent=2))
+            return
+        console = Console(highlight=False)
+        if not found.compared:
+            console.print("no plan yet: run `payjourney plan` first, then drift shows what moved")
+            return
+        when = f" ({found.last_plan:%Y-%m-%d %H:%M} UTC)" if found.last_plan else ""
+        console.print(
+            f"{found.changed} of {found.compared} debtors changed persona since the last plan{when}"
+        )
+        if found.moves:
+            table = Table()
+            for column in ("from", "to", "debtors"):
+                table.add_column(column)
+            for (a, b), n in sorted(found.moves.items(), key=lambda kv: -kv[1]):
+                table.add_row(a, b, str(n))
+            console.print(table)
+
+    @personas_app.command("show")
+    def personas_show(
+        ctx: typer.Context,
+        persona_id: Annotated[
+            str | None, typer.Argument(metavar="[ID]", help="One persona; default: all.")
+        ] = None,
+        as_json: JsonOption = False,
+        now: NowOption = None,
+    ) -> None:
+        """A card per persona, drawn from the data: debtors and euros, who pays, how they pay,
+        what the journey does, and what changed since the last plan."""
+        from engine.cli.rules_cmds import load_compiled
+        from engine.personas.cards import card_lines, cards
+
+        context = cli_context(ctx)
+        rules = load_compiled(context.rules_dir)
+        known = [p.id for p in rules.spec.personas]
+        if persona_id is not None and persona_id not in known:
+            Console(stderr=True).print(
+                f"error: unknown persona '{persona_id}'; the rules have: {', '.join(known)}",
+                markup=False,
+            )
+            raise typer.Exit(1)
+        moment = now_option(ctx, now)
+        with open_store(context.db_url) as engine:
+            found = [c for c in cards(engine, rules, moment) if persona_id in (None, c.id)]
+        if as_json:
+            typer.echo(json.dumps([c.to_json() for c in found], indent=2))
+            return
+        console = Console(highlight=False)
+        for c in found:
+            table = Table(title=f"{c.label}  [{c.id}]", caption=c.description or None)
+            table.add_column("what", style="bold")
+            table.add_column("value")
+            for what, value in card_lines(c):
+                table.add_row(what, value)
+            console.print(table)

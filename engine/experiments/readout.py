@@ -240,3 +240,40 @@ def read_experiment(
         comparisons=comparisons,
         now=now,
     )
+
+
+def experiment_html(result: ExperimentResult) -> str:
+    """The read-out as an HTML fragment (escaped), for the staff page and the simulation report."""
+    import html
+
+    e = html.escape
+
+    def pct(value: float | None) -> str:
+        return "—" if value is None else f"{value * 100:.1f}%"
+
+    rows = "".join(
+        f"<tr><td>{e(a.variant)}{' (control)' if a.variant == result.control else ''}</td>"
+        f"<td>{a.debtors}</td><td>{a.closed}</td><td>{a.paid}</td><td>{pct(a.share)}</td>"
+        f"<td>{pct(a.low)}–{pct(a.high)}</td>"
+        f"<td>{'—' if a.median_days is None else f'{a.median_days:.1f}'}</td></tr>"
+        for a in result.arms
+    )
+    diffs = "".join(
+        f"<li>{e(c.variant)} vs {e(c.control)}: "
+        + (
+            "—"
+            if c.difference is None or c.low is None or c.high is None
+            else f"{c.difference * 100:+.1f} pp ({c.low * 100:+.1f} to {c.high * 100:+.1f})"
+        )
+        + f" — {e(c.verdict)}</li>"
+        for c in result.comparisons
+    )
+    return (
+        f'<section class="experiment" id="experiment-{e(result.id)}">'
+        f"<h3>{e(result.label)} <small>{e(result.id)}</small></h3>"
+        "<table><tr><th>variant</th><th>debtors</th><th>window closed</th><th>paid</th>"
+        "<th>share paid</th><th>95% interval</th><th>median days to pay</th></tr>"
+        f"{rows}</table><ul>{diffs}</ul><p><strong>{e(result.headline)}</strong></p>"
+        f"<p>Paid within {result.window_days} days of the first message; fixed horizon"
+        f" {result.sample_size} debtors per variant.</p></section>"
+    )
