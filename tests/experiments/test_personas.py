@@ -125,7 +125,7 @@ def test_a_cards_figures_match_the_store(portfolio: tuple[Engine, GeneratedPortf
         assert dict(c.countries) == dict(Counter(customers[m].country for m in members))
         assert dict(c.kinds) == dict(Counter(customers[m].kind for m in members))
         if members:
-            role, share = Counter(roles[m] for m in members).most_common(1)[0]
+            _, share = Counter(roles[m] for m in members).most_common(1)[0]
             assert c.payer_role is not None and c.payer_role[1] == pytest.approx(
                 share / len(members)
             )
