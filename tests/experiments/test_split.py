@@ -172,3 +172,19 @@ def test_a_second_experiment_on_the_same_persona_is_refused(tmp_path: Path) -> N
     )
     with pytest.raises(RuleError, match="already runs experiment 'whatsapp-first-nl'"):
         load_rules(rules_with(tmp_path, second))
+
+
+def test_the_guides_example_experiment_validates_with_the_shipped_rules(tmp_path: Path) -> None:
+    """docs/experiments.md's `rules/experiments.yaml` block is a valid experiment as written."""
+    import re
+
+    guide = (Path(__file__).parents[2] / "docs" / "experiments.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", guide, re.S) if "experiments:" in b)
+    spec = load_rules(rules_with(tmp_path, block))
+    (experiment,) = spec.experiments
+    assert (experiment.id, experiment.window_days, experiment.control) == (
+        "whatsapp-first-nl",
+        14,
+        "as-is",
+    )
+    assert experiment.sample_size == 392  # what a 10-point uplift needs at the worst case
