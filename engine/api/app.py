@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from engine.api.config import ApiConfig
 from engine.api.errors import install_error_handlers
 from engine.api.middleware import ApiMetrics, ApiMiddleware
+from engine.api.pages import personas as persona_pages
 from engine.api.pages import staff
 from engine.api.routes import customers, events, experiments, health, preview
 from engine.api.routes import webhooks as webhook_routes
@@ -89,6 +90,7 @@ def create_app(
     install_error_handlers(app)
     for module in (health, customers, preview, events, experiments, webhook_routes, staff):
         app.include_router(module.router)
+    app.include_router(persona_pages.router)  # the persona cards and experiments, for staff
     app.add_middleware(ApiMiddleware, body_limit=config.body_limit, metrics=metrics)
     return app
 

@@ -29,3 +29,18 @@ def test_the_api_reads_an_experiment_out(client: TestClient, sqlite_url: str) ->
     assert missing.status_code == 404
     assert "unknown experiment 'nope'" in missing.json()["error"]["message"]
     assert client.get("/v1/experiments").status_code == 401
+
+
+def test_the_staff_page_shows_a_card_per_persona_and_the_experiments(
+    client: TestClient, sqlite_url: str
+) -> None:
+    engine = make_engine(sqlite_url)
+    _world(engine)
+    engine.dispose()
+    assert client.get("/personas", follow_redirects=False).status_code == 303  # sign in first
+    page = client.get("/personas", headers=bearer("preview"))
+    assert page.status_code == 200, page.text
+    assert page.text.count('class="persona-card"') == 8  # the shipped rules' personas
+    assert "Particulier in Nederland" in page.text  # a label from the rules
+    assert 'id="experiment-exp-1"' in page.text and "not enough data yet" in page.text
+    assert "script-src 'none'" in page.headers["content-security-policy"]
