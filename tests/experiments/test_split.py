@@ -188,3 +188,39 @@ def test_the_guides_example_experiment_validates_with_the_shipped_rules(tmp_path
         "as-is",
     )
     assert experiment.sample_size == 392  # what a 10-point uplift needs at the worst case
+
+
+def test_a_variants_template_must_exist_for_its_language_and_tone(tmp_path: Path) -> None:
+    """`payjourney validate` checks the templates a variant names, as it does a journey's."""
+    from engine.messages.render import template_checks
+    from engine.rules.rulebook import validate_dir
+
+    text = EXPERIMENT.replace(
+        "{step: 2, channel: [whatsapp, email], at: due + 5d}",
+        "{step: 2, template: reminder-short}",
+    )
+    spec, problems = validate_dir(
+        rules_with(tmp_path, text), template_checks(Path(__file__).parents[2] / "templates")
+    )
+    assert spec is None
+    assert any("unknown template 'reminder-short' for nl/jij" in p.problem for p in problems)
+
+
+def test_only_debtors_matching_the_experiments_when_take_part(tmp_path: Path) -> None:
+    text = EXPERIMENT.replace(
+        "    window: 14d\n", "    window: 14d\n    when: balance.open_amount < 100\n"
+    )
+    rules = compile_rules(load_rules(rules_with(tmp_path, text)))
+    assert decide(rules, consumer("C-1"), NOW).experiment is None  # 120 open: not in it
+    small = consumer("C-1", **{"balance.open_amount": 50, "balance.overdue_amount": 50})
+    assert decide(rules, small, NOW).experiment == "whatsapp-first-nl"
+
+
+def test_the_hash_is_pinned_so_a_running_experiment_never_reshuffles_on_upgrade() -> None:
+    """SHA-256 of seed, experiment id and customer id: the same in every process and release
+    (Python's own hash() is salted per process and would move debtors between variants)."""
+    from engine.rules.experiments import bucket
+
+    assert bucket("whatsapp-first-nl", "C-1001", 0) == 5094
+    assert bucket("whatsapp-first-nl", "C-1001", 42) == 5622
+    assert bucket("jij-or-u", "C-1", 0) == 7198
