@@ -70,7 +70,8 @@ def register(app: typer.Typer) -> None:
             )
         for result in results:
             table = Table(
-                title=f"{result.id} — {result.label}"
+                title=result.id
+                + (f" — {result.label}" if result.label != result.id else "")
                 + ("" if result.in_rules else " (no longer in the rules)"),
                 caption=(
                     f"share paid within {result.window_days} days of the first message; 95%"
@@ -81,6 +82,7 @@ def register(app: typer.Typer) -> None:
                 table.add_column(column, justify="right" if column != "variant" else "left")
             table.add_column("95% interval")
             table.add_column("median days to pay", justify="right")
+            table.add_column("unpaid after 7 / 14 / 30 days", justify="right")
             for a in result.arms:
                 mark = " (control)" if a.variant == result.control else ""
                 table.add_row(
@@ -91,6 +93,9 @@ def register(app: typer.Typer) -> None:
                     _pct(a.share),
                     _interval(a.low, a.high),
                     "—" if a.median_days is None else f"{a.median_days:.1f}",
+                    " / ".join(_pct(a.curve.unpaid_at(d)) for d in (7, 14, 30))
+                    if a.debtors
+                    else "—",
                 )
             console.print(table)
             for c in result.comparisons:
@@ -147,6 +152,7 @@ def register(app: typer.Typer) -> None:
                     }
                     for p in found.personas
                 ],
+                "agreement_with_current": round(found.agreement_with_current, 4),
                 "yaml": found.yaml,
             }
             typer.echo(json.dumps(payload, indent=2))
@@ -160,6 +166,10 @@ def register(app: typer.Typer) -> None:
             late = "—" if p.typical_days_late is None else f"{p.typical_days_late:+g} days"
             table.add_row(p.id, f"{p.debtors} ({p.share:.0%})", late, p.best_channel or "—", now_in)
         console.print(table)
+        console.print(
+            "agreement with the current personas (adjusted Rand index, 1 = the same split):"
+            f" {found.agreement_with_current:.2f}"
+        )
         typer.echo(found.yaml, nl=False)  # stdout: the YAML alone, to redirect into a file
 
     @personas_app.command("drift")

@@ -58,6 +58,8 @@ class Suggestion:
     personas: tuple[SuggestedPersona, ...]
     assignment: Mapping[str, str]  # customer id -> suggested persona id
     yaml: str
+    #: adjusted Rand index between the suggested and the current personas (1: the same split)
+    agreement_with_current: float
 
 
 def features(sheet: FactSheet) -> list[float]:
@@ -183,7 +185,15 @@ def suggest(
             out[-1].id,
         )
         assignment[cid] = found
-    return Suggestion(personas=tuple(out), assignment=assignment, yaml=to_yaml(out, rules))
+    from sklearn.metrics import adjusted_rand_score
+
+    agreement = float(adjusted_rand_score(current, [assignment[cid] for cid in ids]))
+    return Suggestion(
+        personas=tuple(out),
+        assignment=assignment,
+        yaml=to_yaml(out, rules),
+        agreement_with_current=agreement,
+    )
 
 
 def _paths(tree: Any) -> dict[int, list[str]]:
