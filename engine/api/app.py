@@ -12,8 +12,9 @@ from sqlalchemy import Engine
 from engine.api.config import ApiConfig
 from engine.api.errors import install_error_handlers
 from engine.api.middleware import ApiMetrics, ApiMiddleware
+from engine.api.pages import personas as persona_pages
 from engine.api.pages import staff
-from engine.api.routes import customers, events, health, preview
+from engine.api.routes import customers, events, experiments, health, preview
 from engine.api.routes import webhooks as webhook_routes
 from engine.api.state import ApiState
 from engine.api.webhooks import WebhookRegistry
@@ -87,8 +88,9 @@ def create_app(
         webhooks=webhooks if webhooks is not None else _all_webhooks(config, engine),
     )
     install_error_handlers(app)
-    for module in (health, customers, preview, events, webhook_routes, staff):
+    for module in (health, customers, preview, events, experiments, webhook_routes, staff):
         app.include_router(module.router)
+    app.include_router(persona_pages.router)  # the persona cards and experiments, for staff
     app.add_middleware(ApiMiddleware, body_limit=config.body_limit, metrics=metrics)
     return app
 

@@ -55,6 +55,11 @@ class TraceRow(_Open):
     note: str = ""
 
 
+class ExperimentArm(_Open):
+    id: str = Field(description="the experiment the debtor takes part in")
+    variant: str = Field(description="their variant: the same for the whole journey")
+
+
 class PreviewAnswer(_Open):
     """The preview answer of shared/design/surfaces.md."""
 
@@ -73,6 +78,7 @@ class PreviewAnswer(_Open):
     message: RenderedMessage | None = None
     trace: list[TraceRow] = Field(default_factory=list)
     ruleset_version: str
+    experiment: ExperimentArm | None = None
 
 
 class ErrorDetail(BaseModel):

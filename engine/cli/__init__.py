@@ -11,6 +11,7 @@ from engine.cli import (
     api_cmds,
     daemon_cmds,
     demo_cmd,
+    experiments_cmds,
     payments_cmds,
     rules_cmds,
     schedule_cmds,
@@ -34,6 +35,7 @@ demo_cmd.register(app)
 payments_cmds.register(app)
 api_cmds.register(app)
 daemon_cmds.register(app)
+experiments_cmds.register(app)
 
 #: Global options users may also type after the command (`payjourney explain f.json --rules r/`).
 GLOBAL_OPTIONS = ("--db", "--rules")

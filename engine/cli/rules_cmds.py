@@ -305,6 +305,10 @@ def print_decision(
         summary.add_row(
             "journey step", step + (f"  template {decision.template}" if decision.template else "")
         )
+    if decision.experiment:
+        why = next((t.note for t in decision.trace if t.rule.startswith("experiments[")), "")
+        summary.add_row("experiment", Text(f"{decision.experiment}: variant {decision.variant}"))
+        summary.add_row("why this variant", Text(why.split(" — ", 1)[-1]))
     if decision.channel:
         fallback = ", ".join(decision.fallback_channels) or "none"
         hours = decision.fallback_after.total_seconds() / 3600 if decision.fallback_after else 0

@@ -736,6 +736,8 @@ class Dispatcher:
             "template": decision.template,
             "locale": decision.locale,
             "tone": decision.tone,
+            "experiment": decision.experiment,
+            "variant": decision.variant,
             "trace": trace,
             "status_history": item.history,
         }

@@ -48,6 +48,10 @@ def decide(rules: CompiledRules, facts: FactSheet, now: dt.datetime) -> Decision
     found = rules.classify(v)
     notes.append(("persona", found))
     persona, journey = found.persona, found.journey
+    arm = rules.experiments.assign(persona.id, journey, v) if rules.experiments else None
+    if arm is not None:  # the variant's journey (tone, timing, channels, template) for the rest
+        journey = arm.journey
+        notes.append(("experiment", arm))
     base: dict[str, Any] = {
         "customer_id": v["customer.id"],
         "ruleset_version": rules.version,
@@ -59,6 +63,8 @@ def decide(rules: CompiledRules, facts: FactSheet, now: dt.datetime) -> Decision
         "tone": journey.tone,
         "payment_options": found.payment_options,
         "amount_due": Money(amount=_demanded(v), currency=v["balance.currency"] or "EUR"),
+        "experiment": arm.experiment.id if arm else None,
+        "variant": arm.variant.id if arm else None,
     }
     if v["behaviour.open_disputes"]:
         notes.append(("fact", "pause", "behaviour.open_disputes", "paused: open dispute"))
@@ -364,6 +370,15 @@ def _explain(rules: CompiledRules, v: Mapping[str, Any], notes: list[Note]) -> I
                 matched=False,
                 facts={k: v[k] for k in _CONSENT_FACTS},
                 note="not allowed (consent or address): " + ", ".join(dropped),
+            )
+        elif kind == "experiment":
+            arm = note[1]
+            yield TraceEntry(
+                rule=f"experiments[{arm.experiment.index}]",
+                source=arm.experiment.source,
+                matched=True,
+                facts={"customer.id": v["customer.id"]},
+                note=arm.why(rules.experiments.seed),
             )
         elif kind == "window":
             yield TraceEntry(

@@ -277,6 +277,8 @@ class Decision:
     amount_due: Money | None = None
     trace: Trace = field(default_factory=Trace)
     ruleset_version: str = ""
+    experiment: str | None = None  # the experiment the debtor takes part in, and their variant
+    variant: str | None = None
 
     def __post_init__(self) -> None:
         if self.send_at is not None and self.send_at.tzinfo is None:
@@ -319,4 +321,7 @@ class Decision:
             "payment_options": [{"method": m} for m in self.payment_options],
             "trace": [t.to_json() for t in self.trace],
             "ruleset_version": self.ruleset_version,
+            "experiment": (
+                {"id": self.experiment, "variant": self.variant} if self.experiment else None
+            ),
         }

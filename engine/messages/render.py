@@ -41,6 +41,7 @@ from engine.messages.sandbox import (
     render_limited,
 )
 from engine.messages.sms import sms_segments
+from engine.rules.experiments import variant_journeys
 from engine.rules.facts import CHANNELS
 
 if TYPE_CHECKING:
@@ -364,7 +365,9 @@ def check_templates(spec: RuleSpec, templates_dir: Path) -> list[RuleProblem]:
         where = spec.files[0] if spec.files else "settings"
         return [RuleProblem(path=where, line=1, column=1, key_path="settings", problem=str(exc))]
     seen: set[tuple[str, str, str, str]] = set()
-    for journey in spec.all_journeys():
+    # an experiment's variants make journeys of their own (another tone, template or channel)
+    variants = [journey for _, _, journey in variant_journeys(spec)]
+    for journey in [*spec.all_journeys(), *variants]:
         language = journey.language
         for step in journey.steps:
             if step.template is None:

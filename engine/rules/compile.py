@@ -35,6 +35,7 @@ from durable.engine import Host, MessageNotHandledException
 
 from engine.errors import EngineError
 from engine.rules import expr as ex
+from engine.rules.experiments import Experiments
 from engine.rules.facts import SCHEMA, FactType
 from engine.rules.spec import Journey, PaymentOption, Persona, RuleSpec
 
@@ -257,6 +258,8 @@ class CompiledRules:
             + [o.when for o in spec.payment_options]
         )
         self._cache: dict[tuple[bool, ...], Classification] = {}
+        #: per-debtor variants (a hash of the customer id): decided after the memoised persona
+        self.experiments = Experiments(spec)
 
     # -------------------------------------------------------------- classification
 

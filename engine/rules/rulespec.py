@@ -31,7 +31,7 @@ from engine.rules.spec import (
 )
 from engine.rules.yamlnodes import Pos, YMap, YNode, YScalar, YSeq, load_yaml, plain
 
-SECTIONS = ("personas", "journeys", "payment_options", "channels", "settings")
+SECTIONS = ("personas", "journeys", "payment_options", "channels", "settings", "experiments")
 STEP_CHANNELS = (*CHANNELS, "preferred")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _AT = re.compile(r"^due\s*(?:(?P<sign>[+-])\s*(?P<n>\d+)\s*(?P<unit>[dw]))?$")
@@ -215,6 +215,7 @@ def _personas(items: list[tuple[str, YNode]], read: _Reader) -> tuple[list[Perso
             kp + ".when",
         )
         label = read.string(m.get("label"), kp + ".label") or pid or ""
+        description = read.string(m.get("description"), kp + ".description") or ""
         if pid is not None:
             if not _ID.match(pid):
                 read.out.error(
@@ -233,7 +234,16 @@ def _personas(items: list[tuple[str, YNode]], read: _Reader) -> tuple[list[Perso
             seen[pid] = m.key_pos("id")
         if pid is None or when is None:
             continue
-        out.append(Persona(id=pid, label=label, when=when, index=len(out), source=m.pos.source()))
+        out.append(
+            Persona(
+                id=pid,
+                label=label,
+                when=when,
+                index=len(out),
+                source=m.pos.source(),
+                description=description,
+            )
+        )
     return out, set(seen)
 
 
@@ -967,6 +977,11 @@ def validate_partly(sources: list[RuleSource]) -> tuple[RuleSpec, list[RuleProbl
     settings = _settings(sections["settings"], read)
     complete = len(journeys) == len(sections["journeys"]) and not unreadable
     by_persona = _group_journeys(journeys, personas if complete else [], read)
+    from engine.rules.experiments_read import (
+        read_experiments,
+    )  # it reads with this module's helpers
+
+    experiments = read_experiments(sections["experiments"], personas, by_persona, read)
     spec = RuleSpec(
         personas=tuple(personas),
         journeys=by_persona,
@@ -975,6 +990,7 @@ def validate_partly(sources: list[RuleSource]) -> tuple[RuleSpec, list[RuleProbl
         settings=settings,
         version=ruleset_version(sources),
         files=tuple(s.name for s in sources),
+        experiments=tuple(experiments),
     )
     return spec, out.problems
 

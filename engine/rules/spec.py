@@ -5,9 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from engine.rules.expr import Expr
 from engine.rules.source import Source
+
+if TYPE_CHECKING:
+    from engine.rules.experiments import Experiment
 
 #: Payment methods the rules may name.
 PAYMENT_METHODS: tuple[str, ...] = (
@@ -39,6 +43,7 @@ class Persona:
     when: Expr
     index: int
     source: Source
+    description: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -132,6 +137,7 @@ class RuleSpec:
     settings: Settings
     version: str  # "sha256:..." of the rule files' bytes
     files: tuple[str, ...]
+    experiments: tuple[Experiment, ...] = ()  # engine/rules/experiments.py
 
     def all_journeys(self) -> Iterator[Journey]:
         """Every journey, in file order per persona."""

@@ -268,7 +268,10 @@ class Message(SQLModel, table=True):
     why (the decision trace) and under which rules."""
 
     __tablename__ = "message"
-    __table_args__ = (Index("ix_message_customer_sent", "customer_id", "sent_at"),)
+    __table_args__ = (
+        Index("ix_message_customer_sent", "customer_id", "sent_at"),
+        Index("ix_message_experiment", "experiment", "variant"),
+    )
 
     # the id is the idempotency key: unique per (journey step, channel attempt), committed
     # before the provider call and handed to the provider (SMTP Message-ID, reference fields)
@@ -287,6 +290,9 @@ class Message(SQLModel, table=True):
     recipient: str | None = None  # personal data: erased by `forget`
     content_hash: str | None = Field(default=None, max_length=80)
     ruleset_version: str | None = Field(default=None, max_length=80)
+    # the experiment the debtor took part in when this was sent, and their variant (or None)
+    experiment: str | None = Field(default=None, max_length=64)
+    variant: str | None = Field(default=None, max_length=64)
     trace: list[dict[str, Any]] = Field(default_factory=list, sa_column=_json_list())
     status: str = Field(default="queued", max_length=16)  # queued | sent | delivered | failed ...
     status_history: list[dict[str, Any]] = Field(default_factory=list, sa_column=_json_list())
