@@ -12,8 +12,10 @@ from engine.banking.book import ImportReport, book_entries
 from engine.banking.entry import StatementEntry
 from engine.banking.errors import BankingError
 from engine.banking.match import compact, valid_rf
+from engine.daemon.settings import PROMISE_GRACE
 from engine.messages.payments.barzahlen import parse_webhook, verify_webhook
 from engine.messages.payments.base import PaymentError
+from engine.rules.compile import CompiledRules
 from engine.store.errors import CustomerNotFound
 from engine.store.events import record_event
 from engine.store.rows import EventRow
@@ -53,10 +55,17 @@ class SlipOutcome:
 
 
 def record_slip_webhook(
-    engine: Engine, payment_key: str, request: WebhookRequest, *, now: dt.datetime | None = None
+    engine: Engine,
+    payment_key: str,
+    request: WebhookRequest,
+    *,
+    rules: CompiledRules,
+    now: dt.datetime | None = None,
+    grace: dt.timedelta = PROMISE_GRACE,
 ) -> SlipOutcome:
     """Verify the `Bz-Signature`, then book a paid slip (matched by the RF reference we gave it,
-    once per slip transaction) or record an expired one. WebhookRejected otherwise."""
+    once per slip transaction, and settled like a statement credit) or record an expired one.
+    WebhookRejected otherwise."""
     if not verify_webhook(
         payment_key,
         signature_header=request.signature_header,
@@ -91,7 +100,9 @@ def record_slip_webhook(
             creditor_reference=reference if valid_rf(reference) else None,
             end_to_end_id=slip.invoice_id,
         )
-        report = book_entries(engine, [("barzahlen webhook", "barzahlen", entry)], now=now)
+        report = book_entries(
+            engine, [("barzahlen webhook", "barzahlen", entry)], rules=rules, now=now, grace=grace
+        )
         return SlipOutcome(event="paid", slip_id=slip.slip_id, booked=report)
     if slip.event == "expired":
         if slip.customer_key:

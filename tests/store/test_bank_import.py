@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import subprocess
 import sys
 from decimal import Decimal
@@ -17,8 +18,11 @@ from engine.banking.entry import StatementEntry
 from engine.banking.errors import BrokenStatement
 from engine.banking.generate import write_camt053
 from engine.banking.listing import statement_entries
+from engine.decision.decide import decide
 from engine.store import tables as t
 from engine.store.facts_sql import fact_sheet_for
+from engine.store.planner import plan
+from tests.daemon.harness import rules
 from tests.store.builders import NOW, customer, load
 
 FIXTURES = Path(__file__).parents[1] / "banking" / "fixtures"
@@ -82,7 +86,7 @@ def test_a_camt_statement_is_matched_rule_by_rule(store: Engine, tmp_path: Path)
     """RF, invoice numbers (split), prefix + partial, overpayment, IBAN + sum, end-to-end id;
     the return MD06 undoes the direct debit; the gift stays unmatched; the fee is ignored."""
     portfolio(store, tmp_path)
-    report = import_statements(store, [CAMT], now=NOW)
+    report = import_statements(store, [CAMT], rules=rules(), now=NOW)
     assert dict(report.matched) == {
         "rf_reference": 1,
         "invoice_number": 3,
@@ -113,7 +117,7 @@ def test_the_unmatched_list_shows_the_account_holder_from_the_statement(
 ) -> None:
     """The gift from J. de Vries waits for a person, with name, IBAN and text."""
     portfolio(store, tmp_path)
-    import_statements(store, [CAMT], now=NOW)
+    import_statements(store, [CAMT], rules=rules(), now=NOW)
     (row,) = statement_entries(store, unmatched_only=True)
     assert (row["payer_name"], row["payer_iban"]) == ("J. de Vries", "NL20INGB0001234567")
     assert row["remittance"] == "voor de bloemen"
@@ -123,10 +127,10 @@ def test_the_unmatched_list_shows_the_account_holder_from_the_statement(
 def test_importing_the_same_statement_twice_changes_nothing(store: Engine, tmp_path: Path) -> None:
     """Statement id + entry reference: the second import books no payment, no entry."""
     portfolio(store, tmp_path)
-    import_statements(store, [CAMT], now=NOW)
+    import_statements(store, [CAMT], rules=rules(), now=NOW)
     with store.connect() as conn:
         before = conn.execute(select(func.count()).select_from(P)).scalar()
-    again = import_statements(store, [CAMT], now=NOW)
+    again = import_statements(store, [CAMT], rules=rules(), now=NOW)
     assert again.already_imported == again.entries == 9
     assert sum(again.matched.values()) == 0
     with store.connect() as conn:
@@ -140,7 +144,7 @@ def test_a_file_with_a_broken_entry_loads_nothing(store: Engine, tmp_path: Path)
     broken = tmp_path / "broken.xml"
     broken.write_text(CAMT.read_text().replace('<Amt Ccy="EUR">200.00</Amt>', "", 1))
     with pytest.raises(BrokenStatement, match=r"broken.xml: entry 3 \(line \d+\)"):
-        import_statements(store, [FIXTURES / "de_structured.sta", broken], now=NOW)
+        import_statements(store, [FIXTURES / "de_structured.sta", broken], rules=rules(), now=NOW)
     with store.connect() as conn:
         assert conn.execute(select(func.count()).select_from(E)).scalar() == 0
 
@@ -162,9 +166,11 @@ def test_a_later_return_with_ac04_reopens_the_invoice_and_the_journey(
         .replace("UPDD", "ESDD")
         .replace("2026-11-25-DE89", "2026-11-24-DE89")
     )
-    first = import_statements(store, [collected], now=NOW)
+    first = import_statements(store, [collected], rules=rules(), now=NOW)
     assert dict(first.matched) == {"end_to_end_id": 1} and first.journeys_done == 1
-    returned = import_statements(store, [FIXTURES / "camt053_v08_return.xml"], now=NOW)
+    returned = import_statements(
+        store, [FIXTURES / "camt053_v08_return.xml"], rules=rules(), now=NOW
+    )
     assert (returned.returns, returned.returns_unlinked) == (1, 0)
     assert paid_on(store, "I-7001") == Decimal(0)
     with store.connect() as conn:
@@ -204,7 +210,7 @@ def test_a_debtor_paying_the_rf_reference_from_our_letter_ends_the_journey(
     statement = tmp_path / "stmt.xml"
     entry_1 = CAMT.read_text().split("<!-- 2:")[0] + "</Stmt></BkToCstmrStmt></Document>"
     statement.write_text(entry_1)
-    report = import_statements(store, [statement], now=NOW)
+    report = import_statements(store, [statement], rules=rules(), now=NOW)
     assert dict(report.matched) == {"rf_reference": 1}
     assert (report.steps_cancelled, report.journeys_done) == (1, 1)
     with store.connect() as conn:
@@ -216,25 +222,15 @@ def test_a_debtor_paying_the_rf_reference_from_our_letter_ends_the_journey(
 
 
 def test_a_partial_payment_keeps_the_reminder(store: Engine, tmp_path: Path) -> None:
-    """Something still open: the scheduled step stays, the journey goes on."""
+    """Something still open: the planned reminder stays, now asking for what is left."""
     load(
         store,
         tmp_path,
         customers=[customer("C-3")],
         invoices=[inv("I-3001", "C-3", "500.00", "2026-3001")],
     )
-    with store.begin() as conn:
-        conn.execute(
-            insert(S).values(
-                customer_id="C-3",
-                journey="p",
-                step=1,
-                steps=3,
-                ruleset_version="v",
-                action="send",
-                send_at=NOW,
-            )
-        )
+    summary = plan(store, functools.partial(decide, rules()), NOW)
+    assert summary.scheduled_new == 1
     statement = tmp_path / "partial.xml"
     text = CAMT.read_text()
     statement.write_text(
@@ -243,10 +239,12 @@ def test_a_partial_payment_keeps_the_reminder(store: Engine, tmp_path: Path) -> 
         + text.split("<!-- 3:")[1].split("<!-- 4:")[0]
         + "</Stmt></BkToCstmrStmt></Document>"
     )
-    report = import_statements(store, [statement], now=NOW)
+    report = import_statements(store, [statement], rules=rules(), now=NOW)
     assert dict(report.matched) == {"invoice_number": 1} and report.steps_cancelled == 0
     with store.connect() as conn:
-        assert conn.execute(select(S.c.status)).scalar() == "scheduled"
+        steps = conn.execute(select(S.c.status, S.c.amount_due)).all()
+        assert steps == [("scheduled", Decimal("300.00"))]
+        assert conn.execute(select(J.c.state)).scalar() == "active"
 
 
 def test_mt940_statements_import_through_the_cli(db_url: str, tmp_path: Path) -> None:
@@ -288,7 +286,7 @@ def test_a_generated_statement_for_a_generated_portfolio_is_mostly_matched(
     from engine.store.db import make_engine
 
     engine = make_engine(db_url)
-    report = import_statements(engine, [out], now=NOW)
+    report = import_statements(engine, [out], rules=rules(), now=NOW)
     engine.dispose()
     matched = sum(report.matched.values())
     assert matched + report.unmatched == 40
@@ -305,18 +303,20 @@ def test_a_person_assigns_an_unmatched_entry_and_the_account_is_known_next_time(
 
     portfolio(store, tmp_path)
     load(store, tmp_path, invoices=[inv("I-4002", "C-4", "55.00")])
-    import_statements(store, [CAMT], now=NOW)
+    import_statements(store, [CAMT], rules=rules(), now=NOW)
     (row,) = statement_entries(store, unmatched_only=True)
     with pytest.raises(CannotAssign, match="no open invoice of C-4"):
-        assign_entry(store, row["id"], "C-4", ["I-1001"], now=NOW)
-    match = assign_entry(store, row["id"], "C-4", by="anna", now=NOW)
+        assign_entry(store, row["id"], "C-4", ["I-1001"], rules=rules(), now=NOW)
+    done = assign_entry(store, row["id"], "C-4", rules=rules(), by="anna", now=NOW)
+    assert done.match is not None
+    match = done.match
     assert [(a.invoice_id, a.amount) for a in match.allocations] == [
         ("I-4002", Decimal("55.00")),
         (None, Decimal("45.00")),
     ]
     assert statement_entries(store, unmatched_only=True) == []
     with pytest.raises(CannotAssign, match="credit, matched"):
-        assign_entry(store, row["id"], "C-4", now=NOW)
+        assign_entry(store, row["id"], "C-4", rules=rules(), now=NOW)
     load(store, tmp_path, invoices=[inv("I-4003", "C-4", "99.00")])
     later = StatementEntry(
         statement_id="STMT-2026-12-01",
@@ -335,7 +335,9 @@ def test_a_person_assigns_an_unmatched_entry_and_the_account_is_known_next_time(
     path.write_bytes(
         write_camt053([later], statement_id="STMT-2026-12-01", account_iban="NL91ABNA0417164300")
     )
-    assert dict(import_statements(store, [path], now=NOW).matched) == {"payer_iban_amount": 1}
+    assert dict(import_statements(store, [path], rules=rules(), now=NOW).matched) == {
+        "payer_iban_amount": 1
+    }
 
 
 def test_importing_again_finishes_an_import_that_stopped_before_settling(
@@ -362,11 +364,11 @@ def test_importing_again_finishes_an_import_that_stopped_before_settling(
         raise SystemExit("killed")
 
     with monkeypatch.context() as patch:
-        patch.setattr(book, "settle_payment", dies)
+        patch.setattr(book, "refresh_customers", dies)
         with pytest.raises(SystemExit):
-            import_statements(store, [statement], now=NOW)
+            import_statements(store, [statement], rules=rules(), now=NOW)
     with store.connect() as conn:
         assert conn.execute(select(S.c.status)).scalar() == "scheduled"
-    again = import_statements(store, [statement], now=NOW)
+    again = import_statements(store, [statement], rules=rules(), now=NOW)
     assert again.already_imported == 1 and again.steps_cancelled == 1
     assert paid_on(store, "I-1001") == Decimal("1190.00")
