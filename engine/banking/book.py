@@ -531,7 +531,16 @@ def _unsettled(conn: Connection, keys: Iterable[tuple[str, str]], now: dt.dateti
 
 
 class CannotAssign(BankingError):
-    """An entry a person cannot assign: unknown, already booked, not a credit, or a bad target."""
+    """An entry a person cannot assign to that target: an unknown customer, an invoice not
+    theirs, no credit for a return to undo."""
+
+
+class UnknownEntry(CannotAssign):
+    """No statement entry with that id."""
+
+
+class EntryNotOpen(CannotAssign):
+    """The entry is not on the unmatched list (booked already, or money out)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -640,13 +649,19 @@ def assign_entry(
         row = conn.execute(select(E).where(E.c.id == entry_id)).first()
         if row is None or row.status != "unmatched" or row.direction not in ("credit", "return"):
             state = "no such entry" if row is None else f"it is {row.direction}, {row.status}"
-            raise CannotAssign(
+            raise (UnknownEntry if row is None else EntryNotOpen)(
                 f"entry {entry_id} cannot be assigned ({state}); `payjourney payments"
                 " --unmatched` lists the entries waiting for a person"
             )
         zone = conn.execute(select(C.c.timezone).where(C.c.id == customer_id)).scalar()
         if zone is None:
             raise CannotAssign(f"no customer {customer_id!r}; check the id")
+        # take the entry off the list first: of two people assigning it at once, one wins
+        taken = conn.execute(
+            update(E).where(E.c.id == entry_id, E.c.status == "unmatched").values(status="taken")
+        ).rowcount
+        if taken != 1:
+            raise EntryNotOpen(f"entry {entry_id} was assigned by someone else just now")
         entry = _stored_entry(row)
         at = _paid_at(entry, zone, now)
         if row.direction == "return":
