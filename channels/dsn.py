@@ -22,12 +22,14 @@ import email.policy
 import email.utils
 import hashlib
 import hmac
+import logging
 from collections.abc import Callable
 from email.message import Message
 
 from channels.receipts import CallbackRejected, DeliveryReceipt, InboundRequest, ReplayGuard
 
 PROVIDER = "smtp"
+log = logging.getLogger(__name__)
 #: How far a forwarded DSN's `webhook-timestamp` may be from our clock (Standard Webhooks).
 TOLERANCE = dt.timedelta(minutes=5)
 SECRET_PREFIX = "whsec_"
@@ -89,7 +91,13 @@ def parse_dsn_callback(
         raise CallbackRejected(PROVIDER, "the webhook-signature does not match the body")
     if replay_guard is not None:
         replay_guard.check(PROVIDER, webhook_id)
-    return parse_dsn(request.body, now=now)
+    try:
+        return parse_dsn(request.body, now=now)
+    except CallbackRejected as exc:
+        # the bounce address also receives auto-replies (RFC 3834 sends them to the envelope
+        # sender): authentic mail that is no bounce is dropped, so a forwarder can pass it all
+        log.info("forwarded mail is not a DSN of ours; nothing recorded (%s)", exc.reason)
+        return ()
 
 
 def _date(value: str | None) -> dt.datetime | None:
