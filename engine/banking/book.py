@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, tuple_, update
 
 from engine.banking.entry import StatementEntry
-from engine.banking.errors import BankingError, BrokenStatement, EntryProblem
+from engine.banking.errors import BrokenStatement, EntryProblem
 from engine.banking.match import BookedCredit, Match, Matcher, OpenInvoice, link_return
 from engine.banking.read import read_statement
 from engine.daemon.jobs import refresh_customers
@@ -169,7 +169,7 @@ def _credits_for(conn: Connection, returns: Sequence[StatementEntry]) -> list[Bo
     ]
 
 
-def _paid_at(entry: StatementEntry, zone: str, now: dt.datetime) -> dt.datetime:
+def paid_at(entry: StatementEntry, zone: str, now: dt.datetime) -> dt.datetime:
     """When the money counts as paid: the slip's moment, else noon of the booking day in the
     customer's time zone, but never after the import (a statement of today read at 08:00 must
     count at once, or the 08:30 reminder would still go to a debtor who paid)."""
@@ -210,7 +210,7 @@ def _entry_row(
 METHODS = {"camt053": "bank_transfer", "mt940": "bank_transfer", "barzahlen": "barzahlen"}
 
 
-def _payment_rows(match: Match, zone: str, kind: str, now: dt.datetime) -> list[dict[str, Any]]:
+def payment_rows(match: Match, zone: str, kind: str, now: dt.datetime) -> list[dict[str, Any]]:
     entry = match.entry
     key = entry_key(entry)
     rows = []
@@ -222,7 +222,7 @@ def _payment_rows(match: Match, zone: str, kind: str, now: dt.datetime) -> list[
                 "invoice_id": part.invoice_id,
                 "amount": part.amount,
                 "currency": entry.currency,
-                "paid_at": _paid_at(entry, zone, now),
+                "paid_at": paid_at(entry, zone, now),
                 "method": METHODS.get(kind, "bank_transfer"),
                 "payer_name": entry.payer_name,
                 "payer_iban": entry.payer_iban,
@@ -232,7 +232,7 @@ def _payment_rows(match: Match, zone: str, kind: str, now: dt.datetime) -> list[
     return rows
 
 
-def _event(
+def entry_event(
     entry: StatementEntry, customer_id: str, kind: str, data: dict[str, Any], at: dt.datetime
 ) -> EventRow:
     return EventRow.model_validate(
@@ -255,7 +255,7 @@ def _event(
     )
 
 
-def _match_rows(entry_id: int, match: Match, payments: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:  # fmt: skip
+def match_rows(entry_id: int, match: Match, payments: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:  # fmt: skip
     return [
         {
             "entry_id": entry_id,
@@ -270,10 +270,10 @@ def _match_rows(entry_id: int, match: Match, payments: Sequence[dict[str, Any]])
     ]
 
 
-def _paid_event(match: Match, at: dt.datetime) -> EventRow:
+def paid_event(match: Match, at: dt.datetime) -> EventRow:
     assert match.customer_id is not None
     invoices = [a.invoice_id for a in match.allocations if a.invoice_id]
-    return _event(
+    return entry_event(
         match.entry,
         match.customer_id,
         "paid",
@@ -360,7 +360,7 @@ def settle(
     return Settled(steps_cancelled=cancelled, journeys_done=done, states=states)
 
 
-def _stored_entry(row: Any) -> StatementEntry:
+def stored_entry(row: Any) -> StatementEntry:
     return StatementEntry(
         statement_id=row.statement_id,
         reference=row.entry_reference,
@@ -378,7 +378,7 @@ def _stored_entry(row: Any) -> StatementEntry:
     )
 
 
-def _undo_credit(
+def undo_credit(
     conn: Connection, entry: StatementEntry, original: int, customer_id: str, at: dt.datetime
 ) -> tuple[list[str], EventRow]:
     """Remove the payments the credit entry `original` became and mark it reversed; the
@@ -389,7 +389,7 @@ def _undo_credit(
     conn.execute(delete(P).where(P.c.id.in_(payment_ids)))
     conn.execute(update(E).where(E.c.id == original).values(status="reversed"))
     data = {"reason_code": entry.return_reason, "payments": payment_ids, "reverses": original}
-    return payment_ids, _event(entry, customer_id, "reversed", data, at)
+    return payment_ids, entry_event(entry, customer_id, "reversed", data, at)
 
 
 class _Booking:
@@ -422,9 +422,9 @@ class _Booking:
         )  # fmt: skip
         self.matched[match.rule or ""] += 1
         zone = self.zones[match.customer_id]
-        payments = _payment_rows(match, zone, kind, self.now)
+        payments = payment_rows(match, zone, kind, self.now)
         self.conn.execute(insert(P), payments)
-        self.conn.execute(insert(BM), _match_rows(entry_id, match, payments))
+        self.conn.execute(insert(BM), match_rows(entry_id, match, payments))
         self.credits.append(
             BookedCredit(
                 key=str(entry_id),
@@ -434,7 +434,7 @@ class _Booking:
                 end_to_end_id=entry.end_to_end_id,
             )
         )
-        self.settle.append(_paid_event(match, _paid_at(entry, zone, self.now)))
+        self.settle.append(paid_event(match, paid_at(entry, zone, self.now)))
 
     def returned(self, source: str, kind: str, entry: StatementEntry) -> None:
         """Undo the credit a return reverses: its payments removed, the invoice open again."""
@@ -447,8 +447,8 @@ class _Booking:
             return
         self.credits.remove(undone)
         original = int(undone.key)
-        at = _paid_at(entry, self.zones[undone.customer_id], self.now)
-        payment_ids, event = _undo_credit(self.conn, entry, original, undone.customer_id, at)
+        at = paid_at(entry, self.zones[undone.customer_id], self.now)
+        payment_ids, event = undo_credit(self.conn, entry, original, undone.customer_id, at)
         why = (
             f"return {entry.return_reason or '(no reason code)'} of entry {original};"
             f" {len(payment_ids)} payment(s) undone"
@@ -522,188 +522,9 @@ def _unsettled(conn: Connection, keys: Iterable[tuple[str, str]], now: dt.dateti
             )
         )
         for r in rows:
-            entry = _stored_entry(r)
-            at = _paid_at(entry, r.timezone, now)
+            entry = stored_entry(r)
+            at = paid_at(entry, r.timezone, now)
             events.append(
-                _event(entry, r.customer_id, "paid", {"rule": r.rule, "reason": r.reason}, at)
+                entry_event(entry, r.customer_id, "paid", {"rule": r.rule, "reason": r.reason}, at)
             )
     return events
-
-
-class CannotAssign(BankingError):
-    """An entry a person cannot assign to that target: an unknown customer, an invoice not
-    theirs, no credit for a return to undo."""
-
-
-class UnknownEntry(CannotAssign):
-    """No statement entry with that id."""
-
-
-class EntryNotOpen(CannotAssign):
-    """The entry is not on the unmatched list (booked already, or money out)."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Assignment:
-    """A person's assignment, done: the credit booked (`match`) or the credit a return undid
-    (`reverses`, with the payments removed), and the debtor's journey afterwards."""
-
-    entry_id: int
-    customer_id: str
-    direction: str
-    reason: str
-    match: Match | None = None
-    reverses: int | None = None
-    payments_undone: tuple[str, ...] = ()
-    journey: str | None = None
-
-
-def _assign_return(
-    conn: Connection,
-    entry_id: int,
-    entry: StatementEntry,
-    customer_id: str,
-    invoice_ids: Sequence[str],
-    *,
-    reverses: int | None,
-    by: str,
-    at: dt.datetime,
-) -> tuple[Assignment, EventRow]:
-    """Link a return to the credit of `customer_id` it reverses, and undo that credit."""
-    credits = select(E.c.id, E.c.amount).where(
-        E.c.customer_id == customer_id, E.c.direction == "credit", E.c.status == "matched"
-    )
-    if reverses is not None:
-        credits = credits.where(E.c.id == reverses)
-    else:
-        credits = credits.where(E.c.amount == entry.amount)
-        if invoice_ids:
-            on = select(BM.c.entry_id).where(BM.c.invoice_id.in_(list(invoice_ids)))
-            credits = credits.where(E.c.id.in_(on))
-    found = conn.execute(credits.order_by(E.c.id)).all()
-    if reverses is not None and not found:
-        raise CannotAssign(
-            f"entry {reverses} is no booked credit of {customer_id}; `payjourney payments --json`"
-            " shows each entry's status and customer"
-        )
-    if not found:
-        on_what = f" on {', '.join(invoice_ids)}" if invoice_ids else ""
-        raise CannotAssign(
-            f"{customer_id} has no booked credit of {entry.amount} {entry.currency}{on_what} for"
-            f" this return to undo; name the credit it reverses (`reverses`, the entry id"
-            " `payjourney payments --json` shows)"
-        )
-    if len(found) > 1:
-        raise CannotAssign(
-            f"{customer_id} has {len(found)} booked credits this return may undo (entries"
-            f" {', '.join(str(r.id) for r in found)}); name the one it reverses (`reverses`)"
-        )
-    original = int(found[0].id)
-    if entry.amount > found[0].amount:
-        raise CannotAssign(
-            f"the return ({entry.amount}) is more than credit {original} ({found[0].amount});"
-            " name the credit it reverses"
-        )
-    payment_ids, event = _undo_credit(conn, entry, original, customer_id, at)
-    why = (
-        f"return {entry.return_reason or '(no reason code)'} of entry {original}, assigned by"
-        f" {by}; {len(payment_ids)} payment(s) undone"
-    )
-    conn.execute(
-        update(E)
-        .where(E.c.id == entry_id)
-        .values(status="return", reason=why, customer_id=customer_id, reverses_id=original)
-    )
-    done = Assignment(
-        entry_id=entry_id,
-        customer_id=customer_id,
-        direction="return",
-        reason=why,
-        reverses=original,
-        payments_undone=tuple(payment_ids),
-    )
-    return done, event
-
-
-def assign_entry(
-    engine: Engine,
-    entry_id: int,
-    customer_id: str,
-    invoice_ids: Sequence[str] = (),
-    *,
-    rules: CompiledRules,
-    by: str = "a person",
-    reverses: int | None = None,
-    now: dt.datetime | None = None,
-    grace: dt.timedelta = PROMISE_GRACE,
-) -> Assignment:
-    """A person's decision for an entry on the unmatched list, settled like a matched one.
-
-    A credit is booked for the customer (rule `manual`) on `invoice_ids` (default: their open
-    invoices oldest first, the rest on account), which also teaches rule 4 the payer's account.
-    A return undoes the customer's credit it reverses: the entry `reverses` names, else the one
-    matched credit of that customer with the return's amount (on `invoice_ids`, when given).
-    CannotAssign says what is wrong and changes nothing."""
-    now = now or dt.datetime.now(dt.UTC)
-    with engine.begin() as conn:
-        row = conn.execute(select(E).where(E.c.id == entry_id)).first()
-        if row is None or row.status != "unmatched" or row.direction not in ("credit", "return"):
-            state = "no such entry" if row is None else f"it is {row.direction}, {row.status}"
-            raise (UnknownEntry if row is None else EntryNotOpen)(
-                f"entry {entry_id} cannot be assigned ({state}); `payjourney payments"
-                " --unmatched` lists the entries waiting for a person"
-            )
-        zone = conn.execute(select(C.c.timezone).where(C.c.id == customer_id)).scalar()
-        if zone is None:
-            raise CannotAssign(f"no customer {customer_id!r}; check the id")
-        # take the entry off the list first: of two people assigning it at once, one wins
-        taken = conn.execute(
-            update(E).where(E.c.id == entry_id, E.c.status == "unmatched").values(status="taken")
-        ).rowcount
-        if taken != 1:
-            raise EntryNotOpen(f"entry {entry_id} was assigned by someone else just now")
-        entry = _stored_entry(row)
-        at = _paid_at(entry, zone, now)
-        if row.direction == "return":
-            done, event = _assign_return(
-                conn, entry_id, entry, customer_id, invoice_ids, reverses=reverses, by=by, at=at
-            )
-            events = [event]
-        else:
-            if reverses is not None:
-                raise CannotAssign(f"entry {entry_id} is a credit; `reverses` is for returns")
-            try:
-                match = Matcher(open_invoices(conn, customer_id), {}).assign(
-                    entry, customer_id, invoice_ids, by=by
-                )
-            except ValueError as exc:
-                raise CannotAssign(str(exc)) from exc
-            payments = _payment_rows(match, zone, row.format, now)
-            conn.execute(insert(P), payments)
-            conn.execute(insert(BM), _match_rows(entry_id, match, payments))
-            conn.execute(
-                update(E)
-                .where(E.c.id == entry_id)
-                .values(
-                    status="matched", rule="manual", reason=match.reason, customer_id=customer_id
-                )
-            )
-            done = Assignment(
-                entry_id=entry_id,
-                customer_id=customer_id,
-                direction="credit",
-                reason=match.reason,
-                match=match,
-            )
-            events = [_paid_event(match, at)]
-    settled = settle(engine, events, rules=rules, now=now, grace=grace)
-    return Assignment(
-        entry_id=done.entry_id,
-        customer_id=done.customer_id,
-        direction=done.direction,
-        reason=done.reason,
-        match=done.match,
-        reverses=done.reverses,
-        payments_undone=done.payments_undone,
-        journey=settled.states.get(customer_id),
-    )

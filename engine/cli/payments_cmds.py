@@ -72,7 +72,7 @@ def register(app: typer.Typer) -> None:
         return undoes the customer's credit it reverses (--reverses, or the one credit of the
         same amount) and reopens the invoice. Either way the debtor is settled like a matched
         payment."""
-        from engine.banking.book import assign_entry
+        from engine.banking.assign import assign_entry
         from engine.cli.rules_cmds import load_compiled
 
         rules = load_compiled(cli_context(ctx).rules_dir)

@@ -299,7 +299,7 @@ def test_a_person_assigns_an_unmatched_entry_and_the_account_is_known_next_time(
 ) -> None:
     """J. de Vries's 100 EUR is assigned to C-4 by hand: 55 pays I-4002, 45 stays on account;
     then a later 99 EUR from that account, without reference, matches C-4's I-4003 by rule 4."""
-    from engine.banking.book import CannotAssign, assign_entry
+    from engine.banking.assign import CannotAssign, assign_entry
 
     portfolio(store, tmp_path)
     load(store, tmp_path, invoices=[inv("I-4002", "C-4", "55.00")])

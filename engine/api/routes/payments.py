@@ -16,7 +16,7 @@ from engine.api.deps import get_state, require
 from engine.api.errors import ApiError
 from engine.api.models import ErrorBody
 from engine.api.state import ApiState
-from engine.banking.book import CannotAssign, EntryNotOpen, UnknownEntry, assign_entry
+from engine.banking.assign import CannotAssign, EntryNotOpen, UnknownEntry, assign_entry
 from engine.banking.listing import statement_entries
 
 router = APIRouter(tags=["payments"])
