@@ -372,3 +372,94 @@ def test_importing_again_finishes_an_import_that_stopped_before_settling(
     again = import_statements(store, [statement], rules=rules(), now=NOW)
     assert again.already_imported == 1 and again.steps_cancelled == 1
     assert paid_on(store, "I-1001") == Decimal("1190.00")
+
+
+def _return(ref: str, amount: str) -> StatementEntry:
+    return StatementEntry(
+        statement_id="STMT-R", reference=ref, position=1, account_iban="NL91ABNA0417164300",
+        booked_on=dt.date(2026, 11, 23), amount=Decimal(amount), currency="EUR",
+        direction="return", return_reason="MD06", end_to_end_id=f"BANK-{ref}",
+    )  # fmt: skip
+
+
+def test_a_return_matching_two_credits_is_assigned_by_naming_the_one_it_undoes(
+    store: Engine, tmp_path: Path
+) -> None:
+    """C-5 paid 120 twice (two invoices); an unlinked 120 return cannot say which: the error
+    lists both entries; naming one with `reverses` undoes exactly that credit."""
+    from engine.banking.assign import CannotAssign, assign_entry
+    from engine.banking.book import book_entries
+
+    load(
+        store,
+        tmp_path,
+        customers=[customer("C-5")],
+        invoices=[
+            inv("I-51", "C-5", "120.00", "2026-0051"),
+            inv("I-52", "C-5", "120.00", "2026-0052"),
+        ],
+    )
+    paid = [
+        StatementEntry(
+            statement_id="STMT-P",
+            reference=f"N{n}",
+            position=n,
+            account_iban="NL91ABNA0417164300",
+            booked_on=dt.date(2026, 11, 22),
+            amount=Decimal("120.00"),
+            currency="EUR",
+            direction="credit",
+            remittance=f"factuur 2026-005{n}",
+        )
+        for n in (1, 2)
+    ]
+    items = [("p.xml", "camt053", e) for e in [*paid, _return("R1", "120.00")]]
+    report = book_entries(store, items, rules=rules(), now=NOW)
+    assert report.returns_unlinked == 1
+    (line,) = statement_entries(store, unmatched_only=True)
+    credits = [e["id"] for e in statement_entries(store) if e["direction"] == "credit"]
+    with pytest.raises(CannotAssign, match=rf"2 booked credits .*entries {credits[0]}, {credits[1]}"):  # fmt: skip
+        assign_entry(store, line["id"], "C-5", rules=rules(), now=NOW)
+    done = assign_entry(store, line["id"], "C-5", rules=rules(), reverses=credits[1], now=NOW)
+    assert done.reverses == credits[1] and len(done.payments_undone) == 1
+    assert (paid_on(store, "I-51"), paid_on(store, "I-52")) == (Decimal("120.00"), Decimal(0))
+    statuses = {e["id"]: e["status"] for e in statement_entries(store)}
+    assert statuses == {credits[0]: "matched", credits[1]: "reversed", line["id"]: "return"}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_two_people_assigning_one_entry_at_once_book_it_once(store: Engine, tmp_path: Path) -> None:
+    """Anna and Ben assign the same unmatched credit in the same instant: one wins, the other
+    is told it was just assigned, and the money is booked once."""
+    import threading
+
+    from engine.banking.assign import EntryNotOpen, assign_entry
+    from engine.banking.book import book_entries
+
+    load(store, tmp_path, customers=[customer("C-4")], invoices=[inv("I-4", "C-4", "80.00")])
+    gift = StatementEntry(
+        statement_id="STMT-G", reference="N1", position=1, account_iban="NL91ABNA0417164300",
+        booked_on=dt.date(2026, 11, 23), amount=Decimal("80.00"), currency="EUR",
+        direction="credit", remittance="?",
+    )  # fmt: skip
+    book_entries(store, [("g.xml", "camt053", gift)], rules=rules(), now=NOW)
+    (line,) = statement_entries(store, unmatched_only=True)
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def assign(who: str) -> None:
+        start.wait()
+        try:
+            assign_entry(store, line["id"], "C-4", rules=rules(), by=who, now=NOW)
+            outcomes.append("booked")
+        except EntryNotOpen:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=assign, args=(who,)) for who in ("anna", "ben")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["booked", "refused"]
+    assert paid_on(store, "I-4") == Decimal("80.00")
