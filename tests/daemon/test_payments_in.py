@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from channels.base import OutgoingMessage, Receipt
-from channels.dsn import sign_forwarded
+from channels.dsn import dsn_secret, sign_forwarded
 from channels.email import build_email
 from channels.outbox import OutboxChannel
 from channels.receipts import accepted
@@ -232,7 +232,6 @@ def test_a_bounce_forwarded_to_the_dsn_webhook_sends_the_reminder_by_sms(
     body = dsn_for(sent, status="5.1.1")
     settings = config(db_url, channel_env={"PAYJOURNEY_DSN_WEBHOOK_SECRET": SECRET})
     with TestClient(create_app(settings)) as api:
-        from channels.dsn import dsn_secret
 
         def forward(raw: bytes, key: bytes = dsn_secret(SECRET)) -> int:
             stamp = int(time.time())

@@ -9,8 +9,8 @@ receipts, email DSNs included, in `delivery.register_delivery_webhooks`. A verif
 """
 
 from engine.api.webhooks.registry import (
+    Booked,
     ForgedWebhook,
-    Taken,
     UnusableWebhook,
     WebhookBooking,
     WebhookRegistry,
@@ -19,8 +19,8 @@ from engine.api.webhooks.registry import (
 )
 
 __all__ = [
+    "Booked",
     "ForgedWebhook",
-    "Taken",
     "UnusableWebhook",
     "WebhookBooking",
     "WebhookRegistry",

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 
-from engine.api.webhooks.registry import ForgedWebhook, Taken, UnusableWebhook, WebhookRequest
+from engine.api.webhooks.registry import Booked, ForgedWebhook, UnusableWebhook, WebhookRequest
 from engine.banking import slips
 from engine.rules.compile import CompiledRules
 
@@ -21,7 +21,7 @@ class BarzahlenWebhook:
     def __init__(self, engine: Engine, payment_key: str, *, hook_url: str | None = None) -> None:
         self.engine, self.key, self.hook_url = engine, payment_key, hook_url
 
-    def take(self, request: WebhookRequest, *, rules: CompiledRules, now: dt.datetime) -> Taken:
+    def take(self, request: WebhookRequest, *, rules: CompiledRules, now: dt.datetime) -> Booked:
         url = urlsplit(self.hook_url or request.url)
         port = url.port or (443 if url.scheme == "https" else 80)
         hook = slips.WebhookRequest(
@@ -39,4 +39,4 @@ class BarzahlenWebhook:
             raise ForgedWebhook(str(exc)) from None
         except slips.WebhookRejected as exc:
             raise UnusableWebhook(str(exc)) from None
-        return Taken(events=1, recorded=int(outcome.recorded))
+        return Booked(events=1, recorded=int(outcome.recorded))

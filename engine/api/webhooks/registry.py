@@ -40,7 +40,7 @@ class WebhookVerifier(Protocol):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Taken:
+class Booked:
     """What a booking webhook did: events it reports, and how many were new."""
 
     events: int
@@ -52,7 +52,7 @@ class WebhookBooking(Protocol):
     """A provider whose callback is money to book, not a plain event (a Barzahlen slip is
     booked like a statement credit): `take` verifies, books and settles the debtor."""
 
-    def take(self, request: WebhookRequest, *, rules: CompiledRules, now: dt.datetime) -> Taken:
+    def take(self, request: WebhookRequest, *, rules: CompiledRules, now: dt.datetime) -> Booked:
         """ForgedWebhook when not authentic, UnusableWebhook when authentic but unusable."""
         ...
 
