@@ -256,3 +256,29 @@ def test_a_bounce_forwarded_to_the_dsn_webhook_sends_the_reminder_by_sms(
     ]
     [block] = world.rows(t.ChannelBlock)
     assert (block.customer_id, block.channel, block.reason) == ("C-1", "email", "bounced")
+
+
+@SQLITE
+def test_a_statement_the_database_could_not_take_is_tried_again(
+    store: Engine, daemon: tuple[Daemon, Clock, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database is away during one turn: the file goes back into the folder (not to
+    failed/), and the next turn imports it."""
+    from sqlalchemy.exc import OperationalError
+
+    import engine.banking.watch as watch
+
+    running, _, folder = daemon
+    statement(folder, "stmt.xml")
+
+    def away(*args: object, **kwargs: object) -> None:
+        raise OperationalError("INSERT", {}, Exception("server closed the connection"))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(watch, "import_statements", away)
+        running.tick()
+    assert [p.name for p in folder.iterdir() if p.is_file()] == ["stmt.xml"]
+    assert not any((folder / "failed").iterdir())
+    running.tick()
+    assert [p.name for p in (folder / "imported").iterdir()] == ["stmt.xml"]
+    assert step_statuses(store) == ["cancelled"]
