@@ -5,19 +5,99 @@ per-message fields and one block per recipient (Action, Status, Diagnostic-Code)
 part returns the original message or its headers; the original Message-ID there names the
 message our email channel sent. `failed` with a 5.x.x status is a hard bounce (stop emailing
 this address), with 4.x.x a soft one; `delayed` is only a warning and yields nothing.
+
+A DSN is an email to the bounce address, unsigned; the mail system that receives it forwards it
+to `POST /v1/webhooks/dsn` signed by the Standard Webhooks scheme (`webhook-id`,
+`webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">` with
+the shared `whsec_` secret), checked by `parse_dsn_callback` before the DSN is read.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import email
 import email.policy
 import email.utils
+import hashlib
+import hmac
+import logging
+from collections.abc import Callable
 from email.message import Message
 
-from channels.receipts import CallbackRejected, DeliveryReceipt
+from channels.receipts import CallbackRejected, DeliveryReceipt, InboundRequest, ReplayGuard
 
 PROVIDER = "smtp"
+log = logging.getLogger(__name__)
+#: How far a forwarded DSN's `webhook-timestamp` may be from our clock (Standard Webhooks).
+TOLERANCE = dt.timedelta(minutes=5)
+SECRET_PREFIX = "whsec_"
+
+
+def dsn_secret(text: str) -> bytes:
+    """The key of a `whsec_<base64>` secret; ValueError saying how to make one."""
+    try:
+        key = base64.b64decode(text.strip().removeprefix(SECRET_PREFIX) + "==", validate=False)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(
+            "PAYJOURNEY_DSN_WEBHOOK_SECRET must be whsec_ followed by base64, e.g."
+            ' "whsec_$(openssl rand -base64 32)"'
+        ) from exc
+    if len(key) < 16:
+        raise ValueError(
+            "PAYJOURNEY_DSN_WEBHOOK_SECRET is shorter than 16 bytes; make one with"
+            ' "whsec_$(openssl rand -base64 32)"'
+        )
+    return key
+
+
+def sign_forwarded(key: bytes, webhook_id: str, timestamp: int, body: bytes) -> str:
+    """The `webhook-signature` value for a forwarded DSN (what the forwarder sends)."""
+    digest = hmac.new(key, f"{webhook_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def parse_dsn_callback(
+    request: InboundRequest,
+    *,
+    secret: str,
+    replay_guard: ReplayGuard | None = None,
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+) -> tuple[DeliveryReceipt, ...]:
+    """A forwarded DSN, its Standard Webhooks signature checked over the raw bytes (so a DSN in
+    any charset verifies), then parsed; CallbackRejected for a missing, stale or wrong one."""
+    webhook_id = request.header("webhook-id") or ""
+    stamp = request.header("webhook-timestamp") or ""
+    given = (request.header("webhook-signature") or "").split()
+    if not (webhook_id and stamp and given):
+        raise CallbackRejected(
+            PROVIDER, "unsigned: webhook-id, webhook-timestamp and webhook-signature are required"
+        )
+    try:
+        timestamp = int(stamp)
+    except ValueError:
+        raise CallbackRejected(
+            PROVIDER, f"webhook-timestamp {stamp[:20]!r} is not unix seconds"
+        ) from None
+    now = clock()
+    if abs(now.timestamp() - timestamp) > TOLERANCE.total_seconds():
+        raise CallbackRejected(
+            PROVIDER, "webhook-timestamp is more than 5 minutes from our clock (a replay, or a"
+            " clock out of step: check NTP on the forwarding host)"
+        )  # fmt: skip
+    expected = sign_forwarded(dsn_secret(secret), webhook_id, timestamp, request.body)
+    if not any(hmac.compare_digest(expected.encode(), s.encode()) for s in given):
+        raise CallbackRejected(PROVIDER, "the webhook-signature does not match the body")
+    if replay_guard is not None:
+        replay_guard.check(PROVIDER, webhook_id)
+    try:
+        return parse_dsn(request.body, now=now)
+    except CallbackRejected as exc:
+        # the bounce address also receives auto-replies (RFC 3834 sends them to the envelope
+        # sender): authentic mail that is no bounce is dropped, so a forwarder can pass it all
+        log.info("forwarded mail is not a DSN of ours; nothing recorded (%s)", exc.reason)
+        return ()
 
 
 def _date(value: str | None) -> dt.datetime | None:

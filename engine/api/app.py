@@ -14,10 +14,11 @@ from engine.api.errors import install_error_handlers
 from engine.api.middleware import ApiMetrics, ApiMiddleware
 from engine.api.pages import personas as persona_pages
 from engine.api.pages import staff
-from engine.api.routes import customers, events, experiments, health, preview
+from engine.api.routes import customers, events, experiments, health, payments, preview
 from engine.api.routes import webhooks as webhook_routes
 from engine.api.state import ApiState
 from engine.api.webhooks import WebhookRegistry
+from engine.api.webhooks.barzahlen import BarzahlenWebhook
 from engine.api.webhooks.delivery import register_delivery_webhooks
 from engine.api.webhooks.mollie import MollieWebhook
 from engine.messages.payments.mollie import MollieClient
@@ -45,6 +46,13 @@ def default_registry(config: ApiConfig) -> WebhookRegistry:
 
 def _all_webhooks(config: ApiConfig, engine: Engine) -> WebhookRegistry:
     registry = default_registry(config)
+    if config.barzahlen_payment_key:  # a paid slip is booked like a statement credit
+        registry.register(
+            "barzahlen",
+            BarzahlenWebhook(
+                engine, config.barzahlen_payment_key, hook_url=config.barzahlen_hook_url
+            ),
+        )
     register_delivery_webhooks(registry, engine, config.channel_env)
     return registry
 
@@ -88,7 +96,7 @@ def create_app(
         webhooks=webhooks if webhooks is not None else _all_webhooks(config, engine),
     )
     install_error_handlers(app)
-    for module in (health, customers, preview, events, experiments, webhook_routes, staff):
+    for module in (health, customers, preview, events, payments, experiments, webhook_routes, staff):
         app.include_router(module.router)
     app.include_router(persona_pages.router)  # the persona cards and experiments, for staff
     app.add_middleware(ApiMiddleware, body_limit=config.body_limit, metrics=metrics)

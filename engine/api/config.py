@@ -31,6 +31,11 @@ class ApiConfig:
     mollie_base_url: str = "https://api.mollie.com/v2"
     #: the Mollie signing secret of next-gen webhooks (X-Mollie-Signature), when configured
     mollie_webhook_secret: str | None = None
+    #: Barzahlen: the payment key that signs its slip webhooks (Bz-Signature)
+    barzahlen_payment_key: str | None = None
+    #: the hook URL as configured at Barzahlen (its host, port and path are signed); behind a
+    #: proxy that rewrites them, set it, else the URL the request reached is used
+    barzahlen_hook_url: str | None = None
     #: cookies only over HTTPS (turn off for plain-HTTP loopback use and tests)
     secure_cookies: bool = True
     #: the channel providers' webhook secrets (PAYJOURNEY_TWILIO_AUTH_TOKEN, ...: docs/channels.md)
@@ -62,6 +67,8 @@ class ApiConfig:
             mollie_api_key=env.get("PAYJOURNEY_MOLLIE_API_KEY") or None,
             mollie_base_url=env.get("PAYJOURNEY_MOLLIE_BASE_URL", "https://api.mollie.com/v2"),
             mollie_webhook_secret=env.get("PAYJOURNEY_MOLLIE_WEBHOOK_SECRET") or None,
+            barzahlen_payment_key=env.get("PAYJOURNEY_BARZAHLEN_PAYMENT_KEY") or None,
+            barzahlen_hook_url=env.get("PAYJOURNEY_BARZAHLEN_HOOK_URL") or None,
             secure_cookies=env.get("PAYJOURNEY_INSECURE_COOKIES", "") != "1",
             channel_env={k: v for k, v in env.items() if k.startswith("PAYJOURNEY_")},
         )

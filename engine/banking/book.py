@@ -3,9 +3,12 @@
 The store adapter around the pure matcher. `import_statements` reads every file first (a broken
 entry anywhere: nothing is loaded), skips entries already imported (statement id + entry
 reference), matches the new ones against the invoices still open, and writes entries, matches
-and payment rows in one transaction. Then each matched debtor is settled and each reversed one
-reopened through `engine.store.settle`, which is idempotent, so a re-import also finishes what
-an interrupted import left undone.
+and payment rows in one transaction. Then `settle` records a `paid` (or `reversed`) event per
+entry and re-decides those debtors through the daemon's journey life cycle
+(`engine.daemon.jobs.refresh_customers`), the very code a payment sent to `POST /v1/events` or
+`payjourney record` takes: paid in full ends the journey, a partial payment re-plans it, a return
+reopens it. Settling is idempotent, so a re-import also finishes what an interrupted import left
+undone.
 """
 
 from __future__ import annotations
@@ -18,22 +21,28 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, tuple_, update
 
 from engine.banking.entry import StatementEntry
-from engine.banking.errors import BankingError, BrokenStatement, EntryProblem
+from engine.banking.errors import BrokenStatement, EntryProblem
 from engine.banking.match import BookedCredit, Match, Matcher, OpenInvoice, link_return
 from engine.banking.read import read_statement
+from engine.daemon.jobs import refresh_customers
+from engine.daemon.settings import PROMISE_GRACE
+from engine.rules.compile import CompiledRules
 from engine.store import tables as t
+from engine.store.events import record_event
 from engine.store.rows import EventRow, PaymentRow
-from engine.store.settle import reopen_after_reversal, settle_payment
 
 E = t.BankEntry.__table__  # type: ignore[attr-defined]
 BM = t.BankMatch.__table__  # type: ignore[attr-defined]
 I = t.Invoice.__table__  # type: ignore[attr-defined]  # noqa: E741
 P = t.Payment.__table__  # type: ignore[attr-defined]
 C = t.Customer.__table__  # type: ignore[attr-defined]
+S = t.ScheduledStep.__table__  # type: ignore[attr-defined]
+J = t.Journey.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -160,9 +169,12 @@ def _credits_for(conn: Connection, returns: Sequence[StatementEntry]) -> list[Bo
     ]
 
 
-def _paid_at(entry: StatementEntry) -> dt.datetime:
-    # statements give the booking day only: noon, read in the customer's time zone
-    return entry.booked_at or dt.datetime.combine(entry.booked_on, dt.time(12))
+def paid_at(entry: StatementEntry, zone: str, now: dt.datetime) -> dt.datetime:
+    """When the money counts as paid: the slip's moment, else noon of the booking day in the
+    customer's time zone, but never after the import (a statement of today read at 08:00 must
+    count at once, or the 08:30 reminder would still go to a debtor who paid)."""
+    at = entry.booked_at or dt.datetime.combine(entry.booked_on, dt.time(12), ZoneInfo(zone))
+    return min(at, now)
 
 
 def _entry_row(
@@ -198,7 +210,7 @@ def _entry_row(
 METHODS = {"camt053": "bank_transfer", "mt940": "bank_transfer", "barzahlen": "barzahlen"}
 
 
-def _payment_rows(match: Match, zone: str, kind: str) -> list[dict[str, Any]]:
+def payment_rows(match: Match, zone: str, kind: str, now: dt.datetime) -> list[dict[str, Any]]:
     entry = match.entry
     key = entry_key(entry)
     rows = []
@@ -210,7 +222,7 @@ def _payment_rows(match: Match, zone: str, kind: str) -> list[dict[str, Any]]:
                 "invoice_id": part.invoice_id,
                 "amount": part.amount,
                 "currency": entry.currency,
-                "paid_at": _paid_at(entry),
+                "paid_at": paid_at(entry, zone, now),
                 "method": METHODS.get(kind, "bank_transfer"),
                 "payer_name": entry.payer_name,
                 "payer_iban": entry.payer_iban,
@@ -220,14 +232,15 @@ def _payment_rows(match: Match, zone: str, kind: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _event(entry: StatementEntry, customer_id: str, kind: str, data: dict[str, Any]) -> EventRow:
+def entry_event(
+    entry: StatementEntry, customer_id: str, kind: str, data: dict[str, Any], at: dt.datetime
+) -> EventRow:
     return EventRow.model_validate(
         {
             "id": f"bank-{entry_key(entry)}",
             "customer_id": customer_id,
             "kind": kind,
-            "occurred_at": entry.booked_at
-            or dt.datetime.combine(entry.booked_on, dt.time(12), dt.UTC),
+            "occurred_at": at,
             "invoice_id": data.get("invoice_id"),
             "data": {
                 "amount": str(entry.amount),
@@ -242,7 +255,7 @@ def _event(entry: StatementEntry, customer_id: str, kind: str, data: dict[str, A
     )
 
 
-def _match_rows(entry_id: int, match: Match, payments: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:  # fmt: skip
+def match_rows(entry_id: int, match: Match, payments: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:  # fmt: skip
     return [
         {
             "entry_id": entry_id,
@@ -257,10 +270,10 @@ def _match_rows(entry_id: int, match: Match, payments: Sequence[dict[str, Any]])
     ]
 
 
-def _paid_event(match: Match) -> EventRow:
+def paid_event(match: Match, at: dt.datetime) -> EventRow:
     assert match.customer_id is not None
     invoices = [a.invoice_id for a in match.allocations if a.invoice_id]
-    return _event(
+    return entry_event(
         match.entry,
         match.customer_id,
         "paid",
@@ -271,18 +284,112 @@ def _paid_event(match: Match) -> EventRow:
             "invoices": invoices,
             "on_account": str(match.on_account),
         },
+        at,
     )
 
 
 def import_statements(
-    engine: Engine, paths: Sequence[Path], *, now: dt.datetime | None = None
+    engine: Engine,
+    paths: Sequence[Path],
+    *,
+    rules: CompiledRules,
+    now: dt.datetime | None = None,
+    grace: dt.timedelta = PROMISE_GRACE,
 ) -> ImportReport:
     """Import statement files: see the module docstring. Raises BrokenStatement (nothing
     loaded) when any entry of any file is broken."""
     files = _read_all(paths)
     return book_entries(
-        engine, [(path.name, kind, e) for path, kind, entries in files for e in entries], now=now
+        engine,
+        [(path.name, kind, e) for path, kind, entries in files for e in entries],
+        rules=rules,
+        now=now,
+        grace=grace,
     )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settled:
+    """What settling did to the debtors: steps cancelled, journeys ended, each one's state."""
+
+    steps_cancelled: int = 0
+    journeys_done: int = 0
+    states: dict[str, str | None] = field(default_factory=dict)
+
+
+def settle(
+    engine: Engine,
+    events: Sequence[EventRow],
+    *,
+    rules: CompiledRules,
+    now: dt.datetime,
+    grace: dt.timedelta = PROMISE_GRACE,
+) -> Settled:
+    """Record each money event once (`record_event`: facts re-derived) and re-decide its debtor
+    through the daemon's journey life cycle, `refresh_customers`: the one path every payment
+    takes, from a statement, a slip, a person's assignment, `POST /v1/events` or `payjourney
+    record`. Idempotent: the events are stored once by id, a re-decision changes nothing twice."""
+    for event in events:
+        record_event(engine, event, now=now)
+    customers = sorted({e.customer_id for e in events})
+    if not customers:
+        return Settled()
+    with engine.connect() as conn:
+        pending = set(
+            conn.execute(
+                select(S.c.id).where(
+                    S.c.customer_id.in_(customers), S.c.status.in_(("scheduled", "fallback"))
+                )
+            ).scalars()
+        )
+        done_before = set(
+            conn.execute(
+                select(J.c.customer_id).where(J.c.customer_id.in_(customers), J.c.state == "done")
+            ).scalars()
+        )
+    states = refresh_customers(engine, rules, customers, now, grace=grace)
+    cancelled = 0
+    if pending:
+        with engine.connect() as conn:
+            cancelled = len(
+                conn.execute(
+                    select(S.c.id).where(S.c.id.in_(pending), S.c.status == "cancelled")
+                ).all()
+            )
+    done = sum(1 for c in customers if states.get(c) == "done" and c not in done_before)
+    return Settled(steps_cancelled=cancelled, journeys_done=done, states=states)
+
+
+def stored_entry(row: Any) -> StatementEntry:
+    return StatementEntry(
+        statement_id=row.statement_id,
+        reference=row.entry_reference,
+        position=row.position,
+        account_iban=row.account_iban,
+        booked_on=row.booked_on,
+        amount=row.amount,
+        currency=row.currency,
+        direction=row.direction,
+        payer_name=row.payer_name,
+        payer_iban=row.payer_iban,
+        remittance=row.remittance or "",
+        end_to_end_id=row.end_to_end_id,
+        return_reason=row.return_reason,
+    )
+
+
+def undo_credit(
+    conn: Connection, entry: StatementEntry, original: int, customer_id: str, at: dt.datetime
+) -> tuple[list[str], EventRow]:
+    """Remove the payments the credit entry `original` became and mark it reversed; the
+    `reversed` event to settle."""
+    payment_ids = list(
+        conn.execute(select(BM.c.payment_id).where(BM.c.entry_id == original)).scalars()
+    )
+    conn.execute(delete(P).where(P.c.id.in_(payment_ids)))
+    conn.execute(update(E).where(E.c.id == original).values(status="reversed"))
+    data = {"reason_code": entry.return_reason, "payments": payment_ids, "reverses": original}
+    return payment_ids, entry_event(entry, customer_id, "reversed", data, at)
 
 
 class _Booking:
@@ -297,7 +404,6 @@ class _Booking:
         self.matched: Counter[str] = Counter()
         self.counts: Counter[str] = Counter()
         self.settle: list[EventRow] = []
-        self.reopen: list[EventRow] = []
 
     def store(self, source: str, kind: str, entry: StatementEntry, **fields: Any) -> int:
         row = _entry_row(entry, source=source, kind=kind, now=self.now, **fields)
@@ -315,9 +421,10 @@ class _Booking:
             customer_id=match.customer_id,
         )  # fmt: skip
         self.matched[match.rule or ""] += 1
-        payments = _payment_rows(match, self.zones[match.customer_id], kind)
+        zone = self.zones[match.customer_id]
+        payments = payment_rows(match, zone, kind, self.now)
         self.conn.execute(insert(P), payments)
-        self.conn.execute(insert(BM), _match_rows(entry_id, match, payments))
+        self.conn.execute(insert(BM), match_rows(entry_id, match, payments))
         self.credits.append(
             BookedCredit(
                 key=str(entry_id),
@@ -327,7 +434,7 @@ class _Booking:
                 end_to_end_id=entry.end_to_end_id,
             )
         )
-        self.settle.append(_paid_event(match))
+        self.settle.append(paid_event(match, paid_at(entry, zone, self.now)))
 
     def returned(self, source: str, kind: str, entry: StatementEntry) -> None:
         """Undo the credit a return reverses: its payments removed, the invoice open again."""
@@ -340,11 +447,8 @@ class _Booking:
             return
         self.credits.remove(undone)
         original = int(undone.key)
-        payment_ids = list(
-            self.conn.execute(select(BM.c.payment_id).where(BM.c.entry_id == original)).scalars()
-        )
-        self.conn.execute(delete(P).where(P.c.id.in_(payment_ids)))
-        self.conn.execute(update(E).where(E.c.id == original).values(status="reversed"))
+        at = paid_at(entry, self.zones[undone.customer_id], self.now)
+        payment_ids, event = undo_credit(self.conn, entry, original, undone.customer_id, at)
         why = (
             f"return {entry.return_reason or '(no reason code)'} of entry {original};"
             f" {len(payment_ids)} payment(s) undone"
@@ -353,8 +457,7 @@ class _Booking:
             source, kind, entry, status="return", reason=why, customer_id=undone.customer_id,
             reverses_id=original,
         )  # fmt: skip
-        data = {"reason_code": entry.return_reason, "payments": payment_ids}
-        self.reopen.append(_event(entry, undone.customer_id, "reversed", data))
+        self.settle.append(event)
 
     def other(self, source: str, kind: str, entry: StatementEntry) -> None:
         self.counts["other_debits"] += 1
@@ -365,7 +468,9 @@ def book_entries(
     engine: Engine,
     items: Sequence[tuple[str, str, StatementEntry]],
     *,
+    rules: CompiledRules,
     now: dt.datetime | None = None,
+    grace: dt.timedelta = PROMISE_GRACE,
 ) -> ImportReport:
     """Book entries (source name, format, entry) that are all readable: match, store, settle.
     Entries already stored (statement id + reference) are skipped."""
@@ -385,14 +490,8 @@ def book_entries(
         for source, kind, entry in sorted(fresh, key=lambda f: (f[2].booked_on, f[2].position)):
             by_direction[entry.direction](source, kind, entry)
         if seen:
-            run.settle.extend(_unsettled(conn, seen))
-    cancelled = done = 0
-    for event in run.settle:
-        result = settle_payment(engine, event, now=now)
-        cancelled += result.steps_cancelled
-        done += int(result.journey_done)
-    for event in run.reopen:
-        reopen_after_reversal(engine, event, now=now)
+            run.settle.extend(_unsettled(conn, seen, now))
+    settled = settle(engine, run.settle, rules=rules, now=now, grace=grace)
     return ImportReport(
         entries=len(items),
         already_imported=len(items) - len(fresh),
@@ -401,19 +500,21 @@ def book_entries(
         returns=run.counts["returns"],
         returns_unlinked=run.counts["returns_unlinked"],
         other_debits=run.counts["other_debits"],
-        steps_cancelled=cancelled,
-        journeys_done=done,
+        steps_cancelled=settled.steps_cancelled,
+        journeys_done=settled.journeys_done,
     )
 
 
-def _unsettled(conn: Connection, keys: Iterable[tuple[str, str]]) -> list[EventRow]:
+def _unsettled(conn: Connection, keys: Iterable[tuple[str, str]], now: dt.datetime) -> list[EventRow]:  # fmt: skip
     """Matched entries of a re-import: settling again is harmless and finishes a run that
-    stopped between booking and settling."""
+    stopped between booking and settling (their events, if stored, keep their first version)."""
     keys = list(keys)
     events = []
     for start in range(0, len(keys), 500):
         rows = conn.execute(
-            select(E).where(
+            select(E, C.c.timezone)
+            .join(C, C.c.id == E.c.customer_id)
+            .where(
                 and_(
                     tuple_(E.c.statement_id, E.c.entry_reference).in_(keys[start : start + 500]),
                     E.c.status == "matched",
@@ -421,75 +522,9 @@ def _unsettled(conn: Connection, keys: Iterable[tuple[str, str]]) -> list[EventR
             )
         )
         for r in rows:
-            entry = StatementEntry(
-                statement_id=r.statement_id,
-                reference=r.entry_reference,
-                position=r.position,
-                account_iban=r.account_iban,
-                booked_on=r.booked_on,
-                amount=r.amount,
-                currency=r.currency,
-                direction=r.direction,
-            )
+            entry = stored_entry(r)
+            at = paid_at(entry, r.timezone, now)
             events.append(
-                _event(entry, r.customer_id, "paid", {"rule": r.rule, "reason": r.reason})
+                entry_event(entry, r.customer_id, "paid", {"rule": r.rule, "reason": r.reason}, at)
             )
     return events
-
-
-class CannotAssign(BankingError):
-    """An entry a person cannot assign: unknown, already booked, not a credit, or a bad target."""
-
-
-def assign_entry(
-    engine: Engine,
-    entry_id: int,
-    customer_id: str,
-    invoice_ids: Sequence[str] = (),
-    *,
-    by: str = "a person",
-    now: dt.datetime | None = None,
-) -> Match:
-    """Book an unmatched credit for the customer a person named (rule `manual`), settle them,
-    and so teach rule 4 the payer's account for next time."""
-    now = now or dt.datetime.now(dt.UTC)
-    with engine.begin() as conn:
-        row = conn.execute(select(E).where(E.c.id == entry_id)).first()
-        if row is None or row.status != "unmatched" or row.direction != "credit":
-            state = "no such entry" if row is None else f"it is {row.direction}, {row.status}"
-            raise CannotAssign(
-                f"entry {entry_id} cannot be assigned ({state}); `payjourney payments"
-                " --unmatched` lists the credits waiting for a person"
-            )
-        zone = conn.execute(select(C.c.timezone).where(C.c.id == customer_id)).scalar()
-        if zone is None:
-            raise CannotAssign(f"no customer {customer_id!r}; check the id")
-        entry = StatementEntry(
-            statement_id=row.statement_id,
-            reference=row.entry_reference,
-            position=row.position,
-            account_iban=row.account_iban,
-            booked_on=row.booked_on,
-            amount=row.amount,
-            currency=row.currency,
-            direction=row.direction,
-            payer_name=row.payer_name,
-            payer_iban=row.payer_iban,
-            remittance=row.remittance or "",
-        )
-        try:
-            match = Matcher(open_invoices(conn, customer_id), {}).assign(
-                entry, customer_id, invoice_ids, by=by
-            )
-        except ValueError as exc:
-            raise CannotAssign(str(exc)) from exc
-        payments = _payment_rows(match, zone, row.format)
-        conn.execute(insert(P), payments)
-        conn.execute(insert(BM), _match_rows(entry_id, match, payments))
-        conn.execute(
-            update(E)
-            .where(E.c.id == entry_id)
-            .values(status="matched", rule="manual", reason=match.reason, customer_id=customer_id)
-        )
-    settle_payment(engine, _paid_event(match), now=now)
-    return match

@@ -12,20 +12,29 @@ from engine.banking.book import ImportReport, book_entries
 from engine.banking.entry import StatementEntry
 from engine.banking.errors import BankingError
 from engine.banking.match import compact, valid_rf
+from engine.daemon.settings import PROMISE_GRACE
 from engine.messages.payments.barzahlen import parse_webhook, verify_webhook
 from engine.messages.payments.base import PaymentError
+from engine.rules.compile import CompiledRules
 from engine.store.errors import CustomerNotFound
-from engine.store.events import record_event
+from engine.store.events import record_event, stored_event
 from engine.store.rows import EventRow
 
 
 class WebhookRejected(BankingError):
-    """A webhook that is not signed by our Barzahlen division, or not a slip event."""
+    """A signed webhook that is not a slip event payjourney can book."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"Barzahlen webhook rejected: {problem}")
+
+
+class SignatureMismatch(WebhookRejected):
+    """A webhook not signed by our Barzahlen division (or not over this URL)."""
 
     def __init__(self, problem: str) -> None:
         super().__init__(
-            f"Barzahlen webhook rejected: {problem}; check PAYJOURNEY_BARZAHLEN_PAYMENT_KEY and"
-            " that the hook URL's host, port and path are the ones this server is reached at"
+            f"{problem}; check PAYJOURNEY_BARZAHLEN_PAYMENT_KEY and that the hook URL's host, port"
+            " and path are the ones Barzahlen calls (PAYJOURNEY_BARZAHLEN_HOOK_URL behind a proxy)"
         )
 
 
@@ -49,14 +58,22 @@ class SlipOutcome:
 
     event: str
     slip_id: str
+    recorded: bool = True  # false: this slip event was known already (a retry), nothing changed
     booked: ImportReport | None = None
 
 
 def record_slip_webhook(
-    engine: Engine, payment_key: str, request: WebhookRequest, *, now: dt.datetime | None = None
+    engine: Engine,
+    payment_key: str,
+    request: WebhookRequest,
+    *,
+    rules: CompiledRules,
+    now: dt.datetime | None = None,
+    grace: dt.timedelta = PROMISE_GRACE,
 ) -> SlipOutcome:
     """Verify the `Bz-Signature`, then book a paid slip (matched by the RF reference we gave it,
-    once per slip transaction) or record an expired one. WebhookRejected otherwise."""
+    once per slip transaction, and settled like a statement credit) or record an expired one.
+    WebhookRejected otherwise."""
     if not verify_webhook(
         payment_key,
         signature_header=request.signature_header,
@@ -68,7 +85,7 @@ def record_slip_webhook(
         method=request.method,
         query=request.query,
     ):
-        raise WebhookRejected("the Bz-Signature does not match")
+        raise SignatureMismatch("the Bz-Signature does not match")
     try:
         slip = parse_webhook(request.body)
     except PaymentError as exc:
@@ -91,9 +108,13 @@ def record_slip_webhook(
             creditor_reference=reference if valid_rf(reference) else None,
             end_to_end_id=slip.invoice_id,
         )
-        report = book_entries(engine, [("barzahlen webhook", "barzahlen", entry)], now=now)
-        return SlipOutcome(event="paid", slip_id=slip.slip_id, booked=report)
+        report = book_entries(
+            engine, [("barzahlen webhook", "barzahlen", entry)], rules=rules, now=now, grace=grace
+        )
+        fresh = report.already_imported == 0
+        return SlipOutcome(event="paid", slip_id=slip.slip_id, recorded=fresh, booked=report)
     if slip.event == "expired":
+        fresh = False
         if slip.customer_key:
             event = EventRow.model_validate(
                 {
@@ -104,9 +125,10 @@ def record_slip_webhook(
                     "data": {"slip_id": slip.slip_id, "reference": slip.reference},
                 }
             )
+            fresh = stored_event(engine, event.id) is None
             try:
                 record_event(engine, event, now=now)
             except CustomerNotFound as exc:
                 raise WebhookRejected(f"slip {slip.slip_id} is for an unknown customer") from exc
-        return SlipOutcome(event="expired", slip_id=slip.slip_id)
+        return SlipOutcome(event="expired", slip_id=slip.slip_id, recorded=fresh)
     raise WebhookRejected(f"unknown event {slip.event!r} (expected paid or expired)")

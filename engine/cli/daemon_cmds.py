@@ -141,6 +141,17 @@ def register(app: typer.Typer) -> None:
         daemon_id: Annotated[
             str | None, typer.Option("--daemon-id", help="Name in claims and heartbeats.")
         ] = None,
+        statements: Annotated[
+            Path | None,
+            typer.Option(
+                "--statements",
+                envvar="PAYJOURNEY_STATEMENTS_DIR",
+                help="Import each CAMT.053/MT940 file dropped in this folder (docs/payments.md).",
+            ),
+        ] = None,
+        statements_every: Annotated[
+            float, typer.Option("--statements-every", help="Look for statements every N seconds.")
+        ] = 30.0,
     ) -> None:
         """The scheduler daemon: sends due steps through the channels, each exactly once.
 
@@ -165,6 +176,8 @@ def register(app: typer.Typer) -> None:
                 max_attempts=max_attempts,
                 plan_cron=plan_cron,
                 timezone=timezone,
+                statements_dir=statements,
+                statements_every=dt.timedelta(seconds=statements_every),
             )
             channels = _channels(outbox, channel_factory)
             rulebook = RuleBook(context.rules_dir, template_checks(templates))

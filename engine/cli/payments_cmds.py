@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from engine.cli.context import now_option
+from engine.cli.context import cli_context, now_option
 from engine.cli.store_cmds import NowOption, _store
 
 
@@ -28,16 +28,21 @@ def register(app: typer.Typer) -> None:
         """Import bank statements: credits become payments matched to open invoices (each with
         its rule and reason), returned direct debits reopen what they undid, and what cannot be
         matched with certainty waits in `payjourney payments --unmatched`. Importing the same
-        statement again changes nothing; a file with a broken entry loads nothing."""
+        statement again changes nothing; a file with a broken entry loads nothing. The debtors
+        paid are settled through the daemon's journey life cycle, with the rules of --rules."""
         from engine.banking.book import import_statements
+        from engine.cli.rules_cmds import load_compiled
 
+        rules = load_compiled(cli_context(ctx).rules_dir)
         with _store(ctx) as engine:
-            report = import_statements(engine, files, now=now_option(ctx, now) if now else None)
-        rules = ", ".join(f"{rule}: {n}" for rule, n in sorted(report.matched.items()))
+            report = import_statements(
+                engine, files, rules=rules, now=now_option(ctx, now) if now else None
+            )
+        by_rule = ", ".join(f"{rule}: {n}" for rule, n in sorted(report.matched.items()))
         typer.echo(
             f"{report.entries} entr{'y' if report.entries == 1 else 'ies'},"
             f" {report.already_imported} already imported;"
-            f" matched {sum(report.matched.values())} ({rules or 'none'});"
+            f" matched {sum(report.matched.values())} ({by_rule or 'none'});"
             f" unmatched {report.unmatched}; returns {report.returns}"
             f" ({report.returns_unlinked} not linked); other debits {report.other_debits}"
         )
@@ -55,23 +60,35 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option("--invoice", help="An invoice it pays (repeat; default: oldest first)."),
         ] = None,
+        reverses: Annotated[
+            int | None,
+            typer.Option("--reverses", help="For a return: the credit entry it undoes."),
+        ] = None,
         by: Annotated[str, typer.Option("--by", help="Who decided, for the audit.")] = "a person",
         now: NowOption = None,
     ) -> None:
-        """Assign an unmatched statement entry to the customer who paid: booked on their
-        invoices (the rest on account), the debtor settled, the payer's account remembered."""
-        from engine.banking.book import assign_entry
+        """Assign an entry of the unmatched list to the customer it belongs to. A credit is
+        booked on their invoices (the rest on account) and the payer's account remembered; a
+        return undoes the customer's credit it reverses (--reverses, or the one credit of the
+        same amount) and reopens the invoice. Either way the debtor is settled like a matched
+        payment."""
+        from engine.banking.assign import assign_entry
+        from engine.cli.rules_cmds import load_compiled
 
+        rules = load_compiled(cli_context(ctx).rules_dir)
         with _store(ctx) as engine:
-            match = assign_entry(
+            done = assign_entry(
                 engine,
                 entry_id,
                 customer_id,
                 invoice or (),
+                rules=rules,
                 by=by,
+                reverses=reverses,
                 now=now_option(ctx, now) if now else None,
             )
-        typer.echo(match.reason)
+        typer.echo(done.reason)
+        typer.echo(f"journey of {customer_id}: {done.journey or 'none'}")
 
     @app.command("generate-statement")
     def generate_statement(

@@ -27,6 +27,7 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Engine
 
 from channels.base import Channel
+from engine.banking.watch import FileOutcome, StatementFolder, StatementFolderError
 from engine.daemon import jobs
 from engine.daemon.dispatch import Dispatcher
 from engine.daemon.lock import SingleDaemonLock, once_across_daemons, sqlite_path
@@ -100,6 +101,18 @@ class Daemon:
             grace=settings.promise_grace,
             since=self.started_at - dt.timedelta(days=1),
         )
+        self.statements = (
+            StatementFolder(
+                settings.statements_dir,
+                engine=engine,
+                rules=lambda: self.rulebook.current,
+                clock=clock,
+                grace=settings.promise_grace,
+                quiet=settings.statements_quiet,
+            )
+            if settings.statements_dir is not None
+            else None
+        )
         self._lock: SingleDaemonLock | None = None
         self._stopped = threading.Event()
         self._rules_signature = rule_files_signature(rulebook.rules_dir)
@@ -110,6 +123,11 @@ class Daemon:
     def start(self) -> None:
         """Check the store and take the SQLite lock; loud failures here, before any claim."""
         ensure_ready(self.engine)
+        if self.statements is not None:
+            try:
+                self.statements.prepare()
+            except StatementFolderError as exc:
+                raise DaemonConfigError(str(exc)) from exc
         database = sqlite_path(self.engine)
         if database is not None:
             self._lock = SingleDaemonLock(database, self.settings.daemon_id)
@@ -149,7 +167,9 @@ class Daemon:
     # ------------------------------------------------------------------ jobs
 
     def tick(self) -> DispatchReport:
-        """One round of everything: events, resumes, fallbacks, then a dispatch pass."""
+        """One round of everything: statements, events, resumes, fallbacks, then a dispatch
+        pass (payments first, so nobody who paid is reminded)."""
+        self.import_statements()
         self.watch_events()
         self.resume()
         self.fallbacks()
@@ -168,6 +188,10 @@ class Daemon:
 
     def watch_events(self) -> int:
         return self.events()
+
+    def import_statements(self) -> list[FileOutcome]:
+        """The statement files dropped in the watched folder, imported and moved aside."""
+        return self.statements() if self.statements is not None else []
 
     def resume(self) -> int:
         return jobs.resume_paused(
@@ -261,6 +285,14 @@ class Daemon:
         scheduler.add_job(
             guarded(self.fallbacks), "interval", seconds=60, id="fallback", next_run_time=now
         )
+        if self.statements is not None:
+            scheduler.add_job(
+                guarded(self.import_statements),
+                "interval",
+                seconds=self.settings.statements_every.total_seconds(),
+                id="statements",
+                next_run_time=now,
+            )
         scheduler.add_job(guarded(self.beat), "interval", seconds=5, id="heartbeat")
         scheduler.add_job(guarded(self.reload_rules), "interval", seconds=5, id="rules")
         scheduler.add_job(

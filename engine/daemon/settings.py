@@ -8,6 +8,7 @@ import socket
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 
 from engine.errors import PayjourneyError
@@ -56,6 +57,11 @@ class DaemonSettings:
     dispatch_every: dt.timedelta = dt.timedelta(seconds=2)
     plan_cron: str = "0 2 * * *"  # nightly, in the daemon's time zone
     timezone: str = "Europe/Amsterdam"
+    #: the folder whose CAMT.053/MT940 files are imported (None: no statement watch)
+    statements_dir: Path | None = None
+    statements_every: dt.timedelta = dt.timedelta(seconds=30)
+    #: how long a statement file must be unchanged before it is taken (still being copied)
+    statements_quiet: dt.timedelta = dt.timedelta(seconds=10)
 
     def __post_init__(self) -> None:
         problems = []
@@ -63,6 +69,8 @@ class DaemonSettings:
             problems.append(f"--lease must be at least 1s, got {self.lease}")
         if self.batch < 1:
             problems.append(f"--batch must be at least 1, got {self.batch}")
+        if self.statements_every < dt.timedelta(seconds=1):
+            problems.append(f"--statements-every must be at least 1s, got {self.statements_every}")
         if self.max_attempts < 1:
             problems.append(f"max attempts must be at least 1, got {self.max_attempts}")
         for channel, rate in self.rate_limits.items():

@@ -28,6 +28,8 @@ from tests.conftest import ROOT
 from tests.store.conftest import db_url, pg_database  # noqa: F401  (fixtures)
 
 NOW = "2026-11-24T10:00:00+01:00"  # a Tuesday, inside the send window
+#: The secret forwarded email DSNs are signed with (Standard Webhooks `whsec_`), for `server`.
+DSN_SECRET = "whsec_" + "c2VjcmV0LWZvci1kc24tZm9yd2FyZGluZy0zMmJ5dGVz"
 
 NL_CUSTOMER = {"id": "C-NL", "kind": "consumer", "country": "NL", "name": "Jan de Vries"}
 DE_CUSTOMER = {"id": "C-DE", "kind": "consumer", "country": "DE", "name": "Max Müller"}
@@ -160,6 +162,7 @@ def server(sqlite_url: str) -> Iterator[str]:
         **os.environ,
         "PAYJOURNEY_API_TOKENS": "\n".join(t.line() for _, t in TOKENS.values()),
         "PAYJOURNEY_INSECURE_COOKIES": "1",
+        "PAYJOURNEY_DSN_WEBHOOK_SECRET": DSN_SECRET,
     }
     with tempfile.TemporaryFile() as log:  # the server's log: read when it fails to start
         process = subprocess.Popen(

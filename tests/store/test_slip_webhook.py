@@ -15,6 +15,7 @@ from engine.banking.slips import WebhookRejected, WebhookRequest, record_slip_we
 from engine.messages.payments.barzahlen import bz_signature
 from engine.messages.payments.options import payment_reference
 from engine.store import tables as t
+from tests.daemon.harness import rules
 from tests.store.builders import NOW, customer, load
 
 KEY = "de74310368a4718a48e0e244fbf3e22e2ae117f2"
@@ -90,10 +91,10 @@ def test_a_paid_slip_is_a_payment_that_cancels_the_reminder(store: Engine, tmp_p
     """The verified paid webhook books 75 EUR on I-7001 by our RF reference, method barzahlen,
     and the scheduled reminder is cancelled; the same webhook again changes nothing."""
     debtor(store, tmp_path)
-    outcome = record_slip_webhook(store, KEY, webhook("paid"), now=NOW)
+    outcome = record_slip_webhook(store, KEY, webhook("paid"), rules=rules(), now=NOW)
     assert outcome.booked is not None and dict(outcome.booked.matched) == {"rf_reference": 1}
     assert outcome.booked.steps_cancelled == 1
-    record_slip_webhook(store, KEY, webhook("paid"), now=NOW)
+    record_slip_webhook(store, KEY, webhook("paid"), rules=rules(), now=NOW)
     with store.connect() as conn:
         rows = conn.execute(select(P.c.invoice_id, P.c.amount, P.c.method)).all()
         assert rows == [("I-7001", Decimal("75.00"), "barzahlen")]
@@ -104,7 +105,7 @@ def test_a_paid_slip_is_a_payment_that_cancels_the_reminder(store: Engine, tmp_p
 def test_an_expired_slip_is_recorded_as_an_event(store: Engine, tmp_path: Path) -> None:
     """expired: no payment, an `expired` event for the debtor, the reminder stays."""
     debtor(store, tmp_path)
-    outcome = record_slip_webhook(store, KEY, webhook("expired"), now=NOW)
+    outcome = record_slip_webhook(store, KEY, webhook("expired"), rules=rules(), now=NOW)
     assert outcome.event == "expired" and outcome.booked is None
     with store.connect() as conn:
         assert conn.execute(select(EV.c.kind, EV.c.customer_id)).all() == [("expired", "C-7")]
@@ -115,6 +116,6 @@ def test_a_webhook_signed_with_another_key_is_rejected(store: Engine, tmp_path: 
     """A forged paid webhook books nothing and the error says what to check."""
     debtor(store, tmp_path)
     with pytest.raises(WebhookRejected, match="PAYJOURNEY_BARZAHLEN_PAYMENT_KEY"):
-        record_slip_webhook(store, KEY, webhook("paid", key="0" * 40), now=NOW)
+        record_slip_webhook(store, KEY, webhook("paid", key="0" * 40), rules=rules(), now=NOW)
     with store.connect() as conn:
         assert conn.execute(select(P.c.id)).all() == []

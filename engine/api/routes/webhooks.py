@@ -14,7 +14,7 @@ from engine.api.errors import ApiError
 from engine.api.intake import take_event
 from engine.api.models import ErrorBody
 from engine.api.state import ApiState
-from engine.api.webhooks import ForgedWebhook, WebhookRequest
+from engine.api.webhooks import ForgedWebhook, UnusableWebhook, WebhookBooking, WebhookRequest
 
 router = APIRouter(tags=["webhooks"])
 
@@ -52,13 +52,24 @@ async def webhook(
         headers={k.lower(): v for k, v in request.headers.items()},
         url=str(request.url),
     )
+    now = dt.datetime.now(dt.UTC)
+    rules = state.rulebook.current
     try:
+        if isinstance(verifier, WebhookBooking):
+            taken = await run_in_threadpool(lambda: verifier.take(hook, rules=rules, now=now))
+            return {"provider": provider, "events": taken.events, "recorded": taken.recorded}
         events = await run_in_threadpool(verifier.events, hook)
     except ForgedWebhook as exc:
         raise ApiError(401, "forged_webhook", f"{provider}: {exc}; nothing was recorded") from None
-    now = dt.datetime.now(dt.UTC)
+    except UnusableWebhook as exc:
+        raise ApiError(
+            422, "unusable_webhook", f"{provider}: {exc}; nothing was recorded"
+        ) from None
     recorded = 0
     for event in events:
-        taken = await run_in_threadpool(take_event, state.engine, event, now)
-        recorded += taken.recorded
+        # money settles the debtor at once, as `POST /v1/events` does; delivery receipts are
+        # followed by the daemon's event watch (a bounce sends the step on the next channel)
+        settle_with = rules if event.type == "paid" else None
+        taken_event = await run_in_threadpool(take_event, state.engine, event, now, settle_with)
+        recorded += taken_event.recorded
     return {"provider": provider, "events": len(events), "recorded": recorded}

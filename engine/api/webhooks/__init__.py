@@ -2,17 +2,28 @@
 otherwise authenticated) callback into events.
 
 Registration point: `WebhookRegistry.register(name, verifier)`. The app registers Mollie
-(`engine.api.webhooks.mollie`). The SMS, WhatsApp, print and email-DSN verifiers live with
-their channel adapters (`channels/`, the channels issue): at merge, register each there in
-`default_registry` below, e.g. `registry.register("messagebird", SmsReceiptVerifier(secret))`.
-A verifier raises `ForgedWebhook` when the signature does not hold; the route answers 401.
+(`mollie`) and Barzahlen (`barzahlen`, a `WebhookBooking`: a paid slip is booked like a
+statement credit) in `engine.api.app.default_registry`, and the channel providers' delivery
+receipts, email DSNs included, in `delivery.register_delivery_webhooks`. A verifier raises
+`ForgedWebhook` when the signature does not hold; the route answers 401.
 """
 
 from engine.api.webhooks.registry import (
+    Booked,
     ForgedWebhook,
+    UnusableWebhook,
+    WebhookBooking,
     WebhookRegistry,
     WebhookRequest,
     WebhookVerifier,
 )
 
-__all__ = ["ForgedWebhook", "WebhookRegistry", "WebhookRequest", "WebhookVerifier"]
+__all__ = [
+    "Booked",
+    "ForgedWebhook",
+    "UnusableWebhook",
+    "WebhookBooking",
+    "WebhookRegistry",
+    "WebhookRequest",
+    "WebhookVerifier",
+]

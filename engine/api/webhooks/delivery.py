@@ -12,11 +12,15 @@ dropped, never guessed onto a debtor.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
 
 from sqlalchemy import Engine, or_, select
 
+from channels.dsn import dsn_secret, parse_dsn_callback
 from channels.receipts import CallbackRejected, DeliveryReceipt, InboundRequest, ReplayGuard
 from channels.registry import CallbackHandler, build_callback_handlers
 from engine.api.webhooks.registry import ForgedWebhook, WebhookRegistry, WebhookRequest
@@ -26,6 +30,19 @@ from engine.store.rows import EventRow
 log = logging.getLogger("payjourney.api.webhooks")
 M = t.Message.__table__  # type: ignore[attr-defined]
 _KINDS = {"delivered": "delivered", "read": "opened", "bounced": "bounced", "failed": "bounced"}
+_PLAIN_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+#: The secret that signs forwarded email DSNs (Standard Webhooks, `whsec_...`).
+DSN_SECRET_VAR = "PAYJOURNEY_DSN_WEBHOOK_SECRET"
+
+
+def receipt_event_id(provider: str, provider_message_id: str, status: str) -> str:
+    """`provider-id-status`, or, where the provider's id does not fit an event id (an email
+    Message-ID `<...@domain>`), the same made from its digest: the same receipt, the same id."""
+    plain = f"{provider}-{provider_message_id}-{status}"
+    if _PLAIN_ID.fullmatch(plain):
+        return plain
+    digest = hashlib.sha256(provider_message_id.encode()).hexdigest()[:32]
+    return f"{provider}-{digest}-{status}"
 
 
 class _EventIdsAnswerReplays(ReplayGuard):
@@ -86,7 +103,9 @@ class DeliveryWebhook:
             events.append(
                 EventRow.model_validate(
                     {
-                        "id": f"{self.provider}-{receipt.provider_message_id}-{receipt.status}",
+                        "id": receipt_event_id(
+                            self.provider, receipt.provider_message_id, receipt.status
+                        ),
                         "customer_id": message.customer_id,
                         "kind": _KINDS[receipt.status],
                         "channel": message.channel,
@@ -106,8 +125,17 @@ def register_delivery_webhooks(
     *,
     handlers: Callable[..., dict[str, CallbackHandler]] = build_callback_handlers,
 ) -> None:
-    """Register every provider whose signing secret `env` sets (docs/channels.md). Replays are
+    """Register every provider whose signing secret `env` sets (docs/channels.md), and `dsn`
+    (email bounces forwarded by the mail system) when PAYJOURNEY_DSN_WEBHOOK_SECRET is set. Replays are
     answered by the idempotent event ids (a provider resending after a lost answer must not be
     refused), so the channels' in-memory replay guard keeps nothing here."""
-    for provider, handler in handlers(env, replay_guard=_EventIdsAnswerReplays()).items():
+    guard = _EventIdsAnswerReplays()
+    found = dict(handlers(env, replay_guard=guard))
+    if secret := env.get(DSN_SECRET_VAR, "").strip():
+        try:
+            dsn_secret(secret)
+        except ValueError as exc:  # a broken configuration fails at start, not per bounce
+            raise CallbackRejected("dsn", str(exc)) from None
+        found["dsn"] = functools.partial(parse_dsn_callback, secret=secret, replay_guard=guard)
+    for provider, handler in found.items():
         registry.register(provider, DeliveryWebhook(provider, handler, engine))
