@@ -96,7 +96,16 @@ def create_app(
         webhooks=webhooks if webhooks is not None else _all_webhooks(config, engine),
     )
     install_error_handlers(app)
-    for module in (health, customers, preview, events, payments, experiments, webhook_routes, staff):
+    for module in (
+        health,
+        customers,
+        preview,
+        events,
+        payments,
+        experiments,
+        webhook_routes,
+        staff,
+    ):
         app.include_router(module.router)
     app.include_router(persona_pages.router)  # the persona cards and experiments, for staff
     app.add_middleware(ApiMiddleware, body_limit=config.body_limit, metrics=metrics)
