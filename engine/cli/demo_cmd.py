@@ -69,7 +69,7 @@ def register(app: typer.Typer) -> None:
         ] = 60,
         sim_debtors: Annotated[
             int, typer.Option("--sim-debtors", min=10, help="Simulated portfolio size.")
-        ] = 200,
+        ] = 160,
         compare: Annotated[
             Path, typer.Option("--compare", help="The rule set the rules are compared with.")
         ] = ONE_LADDER,
@@ -121,7 +121,7 @@ def register(app: typer.Typer) -> None:
         _plan_portfolio(console, rules, database, debtors, seed, moment, templates)
         if days:
             console.print()
-            console.rule(f"5. Simulate {days} days: {rules_dir} vs {compare}")
+            console.rule(f"5. Simulate {days} days: {rules_dir} vs {_shown(compare)}")
             _simulate(
                 console,
                 rules,
@@ -393,3 +393,11 @@ def _three_messages(
     for key in sorted(found):
         customer_id, sheet, d = found[key]
         _preview_panel(console, engine, rules, customer_id, sheet, d, moment, templates)
+
+
+def _shown(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

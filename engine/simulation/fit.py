@@ -42,10 +42,15 @@ class Rate:
 
 
 def fit_rates(
-    engine: Engine, *, window_days: int = 14, until: dt.datetime | None = None
+    engine: Engine,
+    *,
+    window_days: int = 14,
+    until: dt.datetime | None = None,
+    since: dt.datetime | None = None,
 ) -> list[Rate]:
     """Every persona x channel x step cell, then every channel over all personas and steps.
-    Only messages whose whole window lies before `until` (default: the last payment) count."""
+    Only messages sent from `since` whose whole window lies before `until` (default: the last
+    payment) count."""
     with engine.connect() as conn:
         messages = conn.execute(
             select(M.c.customer_id, M.c.journey, M.c.channel, M.c.step, M.c.sent_at).where(
@@ -62,6 +67,8 @@ def fit_rates(
     for m in messages:
         if until is not None and m.sent_at + window > until:
             continue  # its window is not over: whether it worked is not known yet
+        if since is not None and m.sent_at < since:
+            continue
         times = paid.get(m.customer_id, [])
         k = bisect.bisect_right(times, m.sent_at)
         hit = int(k < len(times) and times[k] <= m.sent_at + window)

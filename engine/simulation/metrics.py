@@ -61,7 +61,9 @@ class Figures:
     messages_per_1000_eur: float | None
     messages_per_debtor: float
     handoffs: int
-    curve: tuple[float, ...] = field(repr=False)  # share paid by day CURVE_FROM.. after due
+    # share paid by day CURVE_FROM, CURVE_FROM + 1, ... after the due date (up to 30 days, or
+    # half the run when shorter), of the invoices due early enough in the run to be followed
+    curve: tuple[float, ...] = field(repr=False)
 
     def value(self, name: str) -> float | None:
         value = getattr(self, name)
@@ -196,14 +198,17 @@ def _figures(
     days_to_pay = (
         sum((full_on[i.id] - i.issue_date).days for i in paid) / len(paid) if paid else None
     )
+    # the curve follows the invoices due early enough to be seen for `reach` days after
+    reach = min(PAID_WITHIN_DAYS, days // 2)
+    followed = [inv for inv in due if inv.due_date < end - dt.timedelta(days=reach)]
     curve = []
-    for k in range(CURVE_FROM, PAID_WITHIN_DAYS + 1):
+    for k in range(CURVE_FROM, reach + 1):
         hits = sum(
             1
-            for inv in measured
+            for inv in followed
             if inv.id in full_on and full_on[inv.id] <= inv.due_date + dt.timedelta(days=k)
         )
-        curve.append(hits / len(measured) if measured else 0.0)
+        curve.append(hits / len(followed) if followed else 0.0)
     # DSO: the average of the open receivables at the end of each day of the run, over the
     # average amount invoiced per day in the SALES_DAYS up to the run's end
     change: dict[dt.date, Decimal] = defaultdict(Decimal)

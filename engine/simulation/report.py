@@ -101,7 +101,7 @@ def headline(comparison: Comparison) -> str:
     text += f"{fmt('dso', dso_b.mean if dso_b else None)} days"
     if msg_a and msg_b and msg_b.mean:
         change = (msg_a.mean - msg_b.mean) / msg_b.mean * 100
-        text += f", {abs(change):.0f}% {'fewer' if change >= 0 else 'more'} messages"
+        text += f", {abs(change):.0f}% {'more' if change >= 0 else 'fewer'} messages"
         text += f" ({msg_a.mean:,.0f} vs {msg_b.mean:,.0f})"
     return text
 
@@ -164,14 +164,15 @@ def curves_section(comparison: Comparison) -> Section:
     cols = 3
     rows = (len(groups) + cols - 1) // cols
     figure = make_subplots(rows=rows, cols=cols, subplot_titles=groups, shared_yaxes=True)
-    days = list(range(CURVE_FROM, PAID_WITHIN_DAYS + 1))
+
     colours = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
     for k, group in enumerate(groups):
         for n, rules in enumerate(comparison.rule_sets):
             runs = [comparison.runs[rules.label][s].groups.get(group) for s in comparison.seeds]
-            curves = [r.curve for r in runs if r is not None and r.measured]
+            curves = [r.curve for r in runs if r is not None and any(r.curve)]
             if not curves:
                 continue
+            days = list(range(CURVE_FROM, CURVE_FROM + len(curves[0])))
             mean = [sum(c[i] for c in curves) / len(curves) for i in range(len(days))]
             figure.add_trace(
                 go.Scatter(
@@ -193,11 +194,15 @@ def curves_section(comparison: Comparison) -> Section:
 
 
 def channel_rates(comparison: Comparison, label: str, window_days: int = 7) -> list[Rate]:
-    """Per channel, the messages sent in the first run and the share followed by a payment."""
+    """Per channel, the messages the first run sent (up to `window_days` before its end) and
+    the share followed by a payment within `window_days`."""
     result = comparison.results[label][comparison.seeds[0]]
     engine = make_engine(f"sqlite:///{result.database}")
     try:
-        rates = fit_rates(engine, window_days=window_days, until=comparison.portfolio.end)
+        portfolio = comparison.portfolio
+        rates = fit_rates(
+            engine, window_days=window_days, until=portfolio.end, since=portfolio.start
+        )
     finally:
         engine.dispose()
     return [r for r in rates if r.persona is None]
@@ -301,7 +306,9 @@ td,th{border:1px solid #ddd;padding:.25rem .5rem;text-align:left}th{background:#
 def render_html(comparison: Comparison, sections: Sequence[SectionFn]) -> str:
     built = [make(comparison) for make in sections]
     toc = "".join(f"<li><a href='#{s.id}'>{html.escape(s.title)}</a></li>" for s in built)
-    body = "".join(f"<h2 id='{s.id}'>{html.escape(s.title)}</h2>{s.body}" for s in built)
+    body = "".join(
+        f"<section id='{s.id}'><h2>{html.escape(s.title)}</h2>{s.body}</section>" for s in built
+    )
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"

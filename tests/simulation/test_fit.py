@@ -56,7 +56,7 @@ def test_fit_recovers_known_response_rates_from_a_generated_history(tmp_path: Pa
                     "trace": [],
                     "status_history": [],
                     "created_at": sent,
-                }  # fmt: skip
+                }
             )
             paid_in = rng.uniform(0.1, 14) if rng.random() < rate else rng.uniform(15, 40)
             paid_at = sent + dt.timedelta(days=paid_in)
@@ -69,7 +69,7 @@ def test_fit_recovers_known_response_rates_from_a_generated_history(tmp_path: Pa
                     "paid_at": paid_at,
                     "local_hour": paid_at.hour,
                     "local_weekday": paid_at.weekday(),
-                }  # fmt: skip
+                }
             )
     with engine.begin() as conn:
         conn.execute(insert(t.Message.__table__), messages)  # type: ignore[attr-defined]
