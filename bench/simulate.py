@@ -129,7 +129,7 @@ def main() -> None:
     goal = 10_000 * 90 / 60
     print(
         f"goal 10,000 x 90 days in 60 s = {goal:,.0f} debtor-days/s:"
-        f" {debtor_days / result.seconds / goal:.2f}x of it"
+        f" 1/{goal / (debtor_days / result.seconds):,.0f} of it"
     )
     if profiler is not None:
         stats = pstats.Stats(profiler)

@@ -45,13 +45,6 @@ def run_simulation(
     from engine.simulation.report import DEFAULT_SECTIONS, model_section_for, write_report
     from engine.simulation.simulate import personas_at_start, prepare_portfolio
 
-    for label, rules_dir in rule_sets:
-        spec, problems = validate_dir(rules_dir, template_checks(templates))
-        if spec is None:
-            for problem in problems:
-                console.print(str(problem), markup=False)
-            console.print(f"error: the rule set {label} ({rules_dir}) is not valid", markup=False)
-            raise typer.Exit(1)
     params = load_params(model_file or DEFAULT_MODEL)
     responses = None
     fitted = []
@@ -74,6 +67,13 @@ def run_simulation(
             f" message, per persona x channel x step; cells under 20 messages back off to the"
             f" channel's rate); unreminded payments from {params.path}"
         )
+    for label, rules_dir in rule_sets:
+        spec, problems = validate_dir(rules_dir, template_checks(templates))
+        if spec is None:
+            for problem in problems:
+                console.print(str(problem), markup=False)
+            console.print(f"error: the rule set {label} ({rules_dir}) is not valid", markup=False)
+            raise typer.Exit(1)
     out.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
     portfolio = prepare_portfolio(
