@@ -59,6 +59,7 @@ def run_simulation(
                 f"error: --fit found no sent messages in {fit_db}; import your history"
                 " (payjourney import) or leave --fit out to use the assumed model",
                 markup=False,
+                soft_wrap=True,
             )
             raise typer.Exit(1)
         responses = response_table(fitted)
@@ -72,7 +73,11 @@ def run_simulation(
         if spec is None:
             for problem in problems:
                 console.print(str(problem), markup=False)
-            console.print(f"error: the rule set {label} ({rules_dir}) is not valid", markup=False)
+            console.print(
+                f"error: the rule set {label} ({rules_dir}) is not valid",
+                markup=False,
+                soft_wrap=True,
+            )
             raise typer.Exit(1)
     out.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
