@@ -200,24 +200,31 @@ class _Debtor:
         for k in range(count):
             due = self.today + dt.timedelta(days=rng.randint(1, days))
             issued = due - dt.timedelta(days=terms)
-            scale = 1500.0 if business else 120.0
-            amount = Decimal(str(round(rng.lognormvariate(math.log(scale), 0.8), 2))).quantize(
-                Decimal("0.01")
-            )
             batch.invoice.append(
-                {
-                    "id": f"I-{number}-R{k + 1}",
-                    "customer_id": self.id,
-                    "number": f"{issued.year}-{number}R{k + 1}",
-                    "amount": max(amount, Decimal("5.00")),
-                    "currency": "EUR",
-                    "issue_date": issued,
-                    "due_date": due,
-                    "warns_of_default": self.country == "DE" and not business,
-                    "description": None,
-                    "updated_at": dt.datetime.combine(issued, dt.time(8), dt.UTC),
-                }
+                self._invoice(rng, f"I-{number}-R{k + 1}", f"{number}R{k + 1}", issued, due)
             )
+
+    def _invoice(
+        self, rng: random.Random, invoice_id: str, suffix: str, issued: dt.date, due: dt.date
+    ) -> dict[str, Any]:
+        """An invoice row, its amount drawn from `rng` (log-normal around the kind's scale)."""
+        business = self.kind == "business"
+        scale = 1500.0 if business else 120.0
+        amount = Decimal(str(round(rng.lognormvariate(math.log(scale), 0.8), 2))).quantize(
+            Decimal("0.01")
+        )
+        return {
+            "id": invoice_id,
+            "customer_id": self.id,
+            "number": f"{issued.year}-{suffix}",
+            "amount": max(amount, Decimal("5.00")),
+            "currency": "EUR",
+            "issue_date": issued,
+            "due_date": due,
+            "warns_of_default": self.country == "DE" and not business,
+            "description": None,
+            "updated_at": dt.datetime.combine(issued, dt.time(8), dt.UTC),
+        }
 
     def _at_local(self, day: dt.date, hour: int) -> dt.datetime:
         minute = self.rng.randint(0, 59)
@@ -246,26 +253,10 @@ class _Debtor:
         for k, offset in enumerate(issue_days):
             issued = start + dt.timedelta(days=offset)
             due = issued + dt.timedelta(days=terms)
-            scale = 1500.0 if business else 120.0
-            amount = Decimal(str(round(rng.lognormvariate(math.log(scale), 0.8), 2))).quantize(
-                Decimal("0.01")
-            )
-            amount = max(amount, Decimal("5.00"))
             invoice_id = f"I-{number}-{k + 1:02d}"
-            batch.invoice.append(
-                {
-                    "id": invoice_id,
-                    "customer_id": self.id,
-                    "number": f"{issued.year}-{number}{k + 1:02d}",
-                    "amount": amount,
-                    "currency": "EUR",
-                    "issue_date": issued,
-                    "due_date": due,
-                    "warns_of_default": self.country == "DE" and not business,
-                    "description": None,
-                    "updated_at": dt.datetime.combine(issued, dt.time(8), dt.UTC),
-                }
-            )
+            row = self._invoice(rng, invoice_id, f"{number}{k + 1:02d}", issued, due)
+            amount = row["amount"]
+            batch.invoice.append(row)
             self._settle(batch, invoice_id, amount, due, late_slip=(k == slip), index=k)
 
     def _settle(
