@@ -73,7 +73,8 @@ def fit_rates(
         k = bisect.bisect_right(times, m.sent_at)
         hit = int(k < len(times) and times[k] <= m.sent_at + window)
         step = int(m.step) if m.step is not None else None
-        for key in ((m.journey, m.channel, step), (None, m.channel, None)):
+        # a message without a journey (an imported history) counts once, in the channel's cell
+        for key in dict.fromkeys(((m.journey, m.channel, step), (None, m.channel, None))):
             cells[key][0] += 1
             cells[key][1] += hit
     return [

@@ -71,6 +71,20 @@ def test_fit_recovers_known_response_rates_from_a_generated_history(tmp_path: Pa
                     "local_weekday": paid_at.weekday(),
                 }
             )
+    for k in range(40):  # an imported history: messages without journey or step
+        sent = start + dt.timedelta(hours=k)
+        messages.append(
+            {
+                "id": f"h-{k}",
+                "customer_id": "C-000001",
+                "channel": "letter",
+                "status": "sent",
+                "sent_at": sent,
+                "trace": [],
+                "status_history": [],
+                "created_at": sent,
+            }
+        )
     with engine.begin() as conn:
         conn.execute(insert(t.Message.__table__), messages)  # type: ignore[attr-defined]
         conn.execute(insert(t.Payment.__table__), payments)  # type: ignore[attr-defined]
@@ -82,6 +96,7 @@ def test_fit_recovers_known_response_rates_from_a_generated_history(tmp_path: Pa
         assert abs(found[key].share - rate) < TOLERANCE, (key, found[key].share, rate)
     table = response_table(rates)
     assert table[("consumer-nl", "sms", 1)] == found[("consumer-nl", "sms", 1)].share
+    assert found[(None, "letter", None)].messages == 40, "counted once, not twice"
     email = found[(None, "email", None)]
     assert email.messages == 2 * PER_CELL >= MIN_MESSAGES
     assert abs(email.share - (0.12 + 0.23) / 2) < TOLERANCE
