@@ -77,6 +77,8 @@ def test_fit_recovers_known_response_rates_from_a_generated_history(tmp_path: Pa
             {
                 "id": f"h-{k}",
                 "customer_id": "C-000001",
+                "journey": None,
+                "step": None,
                 "channel": "letter",
                 "status": "sent",
                 "sent_at": sent,
