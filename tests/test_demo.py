@@ -90,5 +90,5 @@ def test_the_demo_simulates_both_rule_sets_and_prints_the_comparison(tmp_path: P
     assert "Three next messages after the run" in text
     assert "report: " in text and "outbox of the persona journeys: " in text
     assert (out / "report.html").exists() and (out / "figures.csv").exists()
-    outbox = out / "outbox-persona journeys-seed7"
+    outbox = out / "outbox-persona-journeys-seed7"
     assert outbox.is_dir() and any(outbox.iterdir()), "the outbox holds what was sent"

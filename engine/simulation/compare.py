@@ -6,6 +6,7 @@ from __future__ import annotations
 import concurrent.futures as futures
 import math
 import multiprocessing
+import re
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -111,7 +112,7 @@ def _one(
 
     # a simulation's sends are the point, not news: only warnings reach the terminal
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    name = f"{rules.label}-seed{seed}"
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", rules.label) + f"-seed{seed}"  # a plain file name
     result = run_rules(
         portfolio,
         rules.rules_dir,
