@@ -54,4 +54,4 @@ mutate-results: install
 	$(BIN)/mutmut results
 
 clean:
-	rm -rf $(VENV) payjourney.db .pytest_cache .mypy_cache mutants
+	rm -rf $(VENV) payjourney.db payjourney-demo.db demo-simulation simulation .pytest_cache .mypy_cache mutants

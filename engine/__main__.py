@@ -2,4 +2,5 @@
 
 from engine.cli import main
 
-main()
+if __name__ == "__main__":  # a spawned worker process (simulate --jobs) imports this module too
+    main()

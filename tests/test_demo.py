@@ -17,10 +17,22 @@ AT_CLOCK = (
 )
 
 
-def demo(database: Path, *args: str, clock: str | None = None) -> subprocess.CompletedProcess[str]:
+def demo(
+    database: Path, *args: str, clock: str | None = None, days: int = 0, debtors: int = 300
+) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-c", AT_CLOCK, clock] if clock else [sys.executable, "-m", "engine"]
     result = subprocess.run(
-        [*command, "demo", "--debtors", "300", "--file", str(database), *args],
+        [
+            *command,
+            "demo",
+            "--debtors",
+            str(debtors),
+            "--file",
+            str(database),
+            "--days",
+            str(days),
+            *args,
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -58,3 +70,25 @@ def test_the_demo_gives_the_same_output_at_three_at_night_and_at_two_in_the_afte
     assert "╭" in preview, "section 4 shows at least one message"
     assert "[link wordt gemaakt bij verzending]" in preview, "template text is not Rich markup"
     assert "Explore it:" in preview
+
+
+def test_the_demo_simulates_both_rule_sets_and_prints_the_comparison(tmp_path: Path) -> None:
+    """With --days the demo replays the daemon under the persona rules and the one-ladder
+    example, prints the headline, the per-persona table and the messages by persona, channel
+    and step, three next messages, and says where the report and the outbox are."""
+    out = tmp_path / "simulation"
+    result = demo(
+        tmp_path / "demo.db",
+        "--now", "2026-11-23T10:00:00+01:00",
+        "--sim-debtors", "24", "--out", str(out), "--jobs", "1",
+        days=12, debtors=40,
+    )  # fmt: skip
+    text = result.stdout
+    assert "5. Simulate 12 days" in text
+    assert "persona journeys vs one ladder: DSO" in text
+    assert "Messages by persona, channel and step" in text
+    assert "Three next messages after the run" in text
+    assert "report: " in text and "outbox of the persona journeys: " in text
+    assert (out / "report.html").exists() and (out / "figures.csv").exists()
+    outbox = out / "outbox-persona-journeys-seed7"
+    assert outbox.is_dir() and any(outbox.iterdir()), "the outbox holds what was sent"

@@ -15,6 +15,7 @@ from engine.cli import (
     payments_cmds,
     rules_cmds,
     schedule_cmds,
+    simulate_cmds,
     store_cmds,
 )
 from engine.cli.context import add_global_options
@@ -36,6 +37,7 @@ payments_cmds.register(app)
 api_cmds.register(app)
 daemon_cmds.register(app)
 experiments_cmds.register(app)
+simulate_cmds.register(app)
 
 #: Global options users may also type after the command (`payjourney explain f.json --rules r/`).
 GLOBAL_OPTIONS = ("--db", "--rules")

@@ -27,6 +27,7 @@ from engine.rules.rulebook import validate_dir
 from engine.rules.spec import RuleSpec
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "facts"
+ONE_LADDER = Path(__file__).resolve().parents[2] / "examples" / "rules-one-ladder"
 DEMO_DB = Path("payjourney-demo.db")
 #: The demo plans at this local time on the latest working day: its output never depends on the hour.
 DEMO_HOUR = dt.time(10, 0)
@@ -63,9 +64,25 @@ def register(app: typer.Typer) -> None:
         database: Annotated[
             Path, typer.Option("--file", help="The demo's SQLite file (recreated).")
         ] = DEMO_DB,
+        days: Annotated[
+            int, typer.Option("--days", min=0, help="Days to simulate (0: no simulation).")
+        ] = 60,
+        sim_debtors: Annotated[
+            int, typer.Option("--sim-debtors", min=10, help="Simulated portfolio size.")
+        ] = 160,
+        compare: Annotated[
+            Path, typer.Option("--compare", help="The rule set the rules are compared with.")
+        ] = ONE_LADDER,
+        out: Annotated[
+            Path, typer.Option("--out", help="Folder for the simulation report and outbox.")
+        ] = Path("demo-simulation"),
+        jobs: Annotated[
+            int, typer.Option("--jobs", min=1, help="Processes the simulation runs in.")
+        ] = 2,
     ) -> None:
-        """Validate the rules, explain example debtors, then generate a NL/DE portfolio into a
-        fresh SQLite file, plan every debtor's next step and preview a few messages."""
+        """Validate the rules, explain example debtors, generate a NL/DE portfolio into a
+        fresh SQLite file, plan every debtor's next step and preview a few messages; then
+        simulate DAYS days of the daemon under the rules and under --compare, and compare."""
         console = Console(highlight=False)
         console.width = max(console.width, 120)  # tables stay readable when piped
         rules_dir = cli_context(ctx).rules_dir
@@ -102,6 +119,22 @@ def register(app: typer.Typer) -> None:
         console.print()
         console.rule(f"3. Generate {debtors:,} debtors into {database} and plan")
         _plan_portfolio(console, rules, database, debtors, seed, moment, templates)
+        if days:
+            console.print()
+            console.rule(f"5. Simulate {days} days: {rules_dir} vs {_shown(compare)}")
+            _simulate(
+                console,
+                rules,
+                rules_dir,
+                compare,
+                days,
+                sim_debtors,
+                seed,
+                moment,
+                out,
+                jobs,
+                templates,
+            )
 
 
 def _examples_table(rules: CompiledRules, moment: dt.datetime) -> Table:
@@ -281,3 +314,90 @@ def _preview_panel(
             subtitle=Text(f"payment options: {options}"),
         )
     )
+
+
+def _simulate(
+    console: Console,
+    rules: CompiledRules,
+    rules_dir: Path,
+    compare: Path,
+    days: int,
+    debtors: int,
+    seed: int,
+    moment: dt.datetime,
+    out: Path,
+    jobs: int,
+    templates: Path,
+) -> None:
+    """Replay `days` days of the daemon on a generated portfolio under both rule sets, print the
+    comparison and three next messages (NL u, NL jij, DE Sie) from the simulated store."""
+    from engine.cli.simulate_cmds import messages_table, print_comparison, run_simulation
+    from engine.simulation.compare import Comparison
+    from engine.store.db import make_engine
+
+    console.print(
+        f"{debtors:,} generated debtors whose invoices fall due during the run; the daemon's"
+        " own loop (nightly plan, hourly dispatch) on a simulated clock, the outbox delivering"
+        " into the behaviour model (engine/simulation/behaviour.yaml)",
+        markup=False,
+    )
+    comparison, page, table = run_simulation(
+        console,
+        rule_sets=[("persona journeys", rules_dir), ("one ladder", compare)],
+        days=days,
+        debtors=debtors,
+        seed=seed,
+        runs=1,
+        first_day=moment.date(),
+        out=out,
+        templates=templates,
+        outbox=True,
+        jobs=jobs,
+    )
+    assert isinstance(comparison, Comparison)
+    print_comparison(console, comparison)
+    console.print(messages_table(comparison))
+    result = comparison.results["persona journeys"][comparison.seeds[0]]
+    end = comparison.portfolio.end.replace(hour=10)
+    engine = make_engine(f"sqlite:///{result.database}")
+    try:
+        console.rule("Three next messages after the run (NL u, NL jij, DE Sie)", style="dim")
+        _three_messages(console, engine, rules, debtors, end, templates)
+    finally:
+        engine.dispose()
+    console.print(
+        f"report: {page}\nfigures: {table}\noutbox of the persona journeys: {result.outbox}",
+        markup=False,
+    )
+
+
+def _three_messages(
+    console: Console,
+    engine: Any,
+    rules: CompiledRules,
+    debtors: int,
+    moment: dt.datetime,
+    templates: Path,
+) -> None:
+    from engine.store.facts_sql import fact_sheets_for
+
+    width = max(6, len(str(debtors)))
+    ids = [f"C-{i:0{width}d}" for i in range(1, debtors + 1)]
+    wanted = {("nl_NL", "u"), ("nl_NL", "jij"), ("de_DE", "Sie")}
+    found: dict[tuple[str, str], tuple[str, FactSheet, Decision]] = {}
+    for customer_id, sheet in fact_sheets_for(engine, ids, moment).items():
+        d = decide(rules, sheet, moment)
+        key = (str(d.locale), str(d.tone))
+        if key in wanted and key not in found and d.template and d.channel in ("email", "letter"):
+            found[key] = (customer_id, sheet, d)
+    for key in sorted(found):
+        customer_id, sheet, d = found[key]
+        _preview_panel(console, engine, rules, customer_id, sheet, d, moment, templates)
+
+
+def _shown(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

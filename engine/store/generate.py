@@ -43,12 +43,26 @@ _B2B_ROLES = ("accounts_payable", "accounts_payable", "controller", "owner", "di
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HiddenTraits:
+    """What a generated debtor is like, beyond its behaviour type: never stored (a simulation's
+    behaviour model reacts with it, rules must find it from behaviour alone)."""
+
+    behaviour: str
+    kind: str  # business | consumer
+    country: str
+    responsive_channel: str  # the channel a `reminder_responsive` debtor reacts to
+    lateness: float  # usual days after the due date the debtor pays, unreminded
+    pay_hour: int  # local hour the debtor habitually pays at
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GeneratedPortfolio:
     """What was written, and each debtor's hidden behaviour type (for tests and the demo)."""
 
     debtors: int
     rows: Mapping[str, int]
     behaviour_types: Mapping[str, str] = field(repr=False)
+    traits: Mapping[str, HiddenTraits] = field(default_factory=dict, repr=False)
 
 
 @dataclass(slots=True)
@@ -165,6 +179,53 @@ class _Debtor:
             "updated_at": now,
         }
 
+    def traits(self) -> HiddenTraits:
+        return HiddenTraits(
+            behaviour=self.behaviour,
+            kind=self.kind,
+            country=self.country,
+            responsive_channel=self.responsive_channel,
+            lateness=self.lateness,
+            pay_hour=self.pay_hour,
+        )
+
+    def upcoming(self, batch: _Batch, rng: random.Random, days: int, per_day: float) -> None:
+        """Invoices falling due in the `days` after today, unpaid (a simulation decides who pays
+        when). Those issued after today are stored already: facts ignore an invoice before its
+        issue date, so they appear on their day, as if invoiced then."""
+        business = self.kind == "business"
+        terms = 30 if business else 14
+        count = min(4, 1 + int(rng.expovariate(1 / max(per_day * days, 0.01))))
+        number = self.id.split("-", 1)[1]
+        for k in range(count):
+            due = self.today + dt.timedelta(days=rng.randint(1, days))
+            issued = due - dt.timedelta(days=terms)
+            batch.invoice.append(
+                self._invoice(rng, f"I-{number}-R{k + 1}", f"{number}R{k + 1}", issued, due)
+            )
+
+    def _invoice(
+        self, rng: random.Random, invoice_id: str, suffix: str, issued: dt.date, due: dt.date
+    ) -> dict[str, Any]:
+        """An invoice row, its amount drawn from `rng` (log-normal around the kind's scale)."""
+        business = self.kind == "business"
+        scale = 1500.0 if business else 120.0
+        amount = Decimal(str(round(rng.lognormvariate(math.log(scale), 0.8), 2))).quantize(
+            Decimal("0.01")
+        )
+        return {
+            "id": invoice_id,
+            "customer_id": self.id,
+            "number": f"{issued.year}-{suffix}",
+            "amount": max(amount, Decimal("5.00")),
+            "currency": "EUR",
+            "issue_date": issued,
+            "due_date": due,
+            "warns_of_default": self.country == "DE" and not business,
+            "description": None,
+            "updated_at": dt.datetime.combine(issued, dt.time(8), dt.UTC),
+        }
+
     def _at_local(self, day: dt.date, hour: int) -> dt.datetime:
         minute = self.rng.randint(0, 59)
         return dt.datetime.combine(day, dt.time(hour, minute), self.zone)
@@ -192,26 +253,10 @@ class _Debtor:
         for k, offset in enumerate(issue_days):
             issued = start + dt.timedelta(days=offset)
             due = issued + dt.timedelta(days=terms)
-            scale = 1500.0 if business else 120.0
-            amount = Decimal(str(round(rng.lognormvariate(math.log(scale), 0.8), 2))).quantize(
-                Decimal("0.01")
-            )
-            amount = max(amount, Decimal("5.00"))
             invoice_id = f"I-{number}-{k + 1:02d}"
-            batch.invoice.append(
-                {
-                    "id": invoice_id,
-                    "customer_id": self.id,
-                    "number": f"{issued.year}-{number}{k + 1:02d}",
-                    "amount": amount,
-                    "currency": "EUR",
-                    "issue_date": issued,
-                    "due_date": due,
-                    "warns_of_default": self.country == "DE" and not business,
-                    "description": None,
-                    "updated_at": dt.datetime.combine(issued, dt.time(8), dt.UTC),
-                }
-            )
+            row = self._invoice(rng, invoice_id, f"{number}{k + 1:02d}", issued, due)
+            amount = row["amount"]
+            batch.invoice.append(row)
             self._settle(batch, invoice_id, amount, due, late_slip=(k == slip), index=k)
 
     def _settle(
@@ -355,12 +400,19 @@ def generate(
     invoices_per_debtor: float = 3.0,
     batch_size: int = 5000,
     progress: Callable[[int], None] | None = None,
+    due_within_days: int = 0,
 ) -> GeneratedPortfolio:
-    """Write a generated portfolio of `debtors` debtors; same seed and today, same portfolio."""
+    """Write a generated portfolio of `debtors` debtors; same seed and today, same portfolio.
+
+    `due_within_days` > 0 also gives every debtor one to four unpaid invoices falling due in
+    that many days after today (for a simulation run); the history stays the same as without."""
     if debtors < 1:
         raise ValueError("--debtors must be at least 1")
     today = today or dt.date.today()
     rng = random.Random(seed)
+    # a stream of its own, so the history is the same with and without upcoming invoices
+    upcoming_rng = random.Random(f"{seed}-upcoming")
+    traits: dict[str, HiddenTraits] = {}
     width = max(6, len(str(debtors)))
     now = dt.datetime.combine(today, dt.time(6), dt.UTC)
     counts: dict[str, int] = {}
@@ -374,6 +426,10 @@ def generate(
             batch.customer.append(debtor.customer(now))
             batch.contact.append(debtor.contact(now))
             debtor.history(batch, invoices_per_debtor)
+            traits[debtor.id] = debtor.traits()
+            if due_within_days > 0:
+                per_day = invoices_per_debtor / HISTORY_DAYS
+                debtor.upcoming(batch, upcoming_rng, due_within_days, per_day)
         with engine.begin() as conn:
             for model, rows in batch.tables():
                 if rows:
@@ -382,4 +438,4 @@ def generate(
         done += len(batch.customer)
         if progress is not None:
             progress(len(batch.customer))
-    return GeneratedPortfolio(debtors=debtors, rows=counts, behaviour_types=hidden)
+    return GeneratedPortfolio(debtors=debtors, rows=counts, behaviour_types=hidden, traits=traits)
