@@ -12,8 +12,8 @@ from sqlalchemy import Engine
 from engine.api.config import ApiConfig
 from engine.api.errors import install_error_handlers
 from engine.api.middleware import ApiMetrics, ApiMiddleware
-from engine.api.pages import staff
-from engine.api.routes import customers, events, health, preview
+from engine.api.pages import debtor, staff
+from engine.api.routes import customers, events, health, preview, tasks
 from engine.api.routes import webhooks as webhook_routes
 from engine.api.state import ApiState
 from engine.api.webhooks import WebhookRegistry
@@ -87,7 +87,7 @@ def create_app(
         webhooks=webhooks if webhooks is not None else _all_webhooks(config, engine),
     )
     install_error_handlers(app)
-    for module in (health, customers, preview, events, webhook_routes, staff):
+    for module in (health, customers, preview, events, tasks, webhook_routes, staff, debtor):
         app.include_router(module.router)
     app.add_middleware(ApiMiddleware, body_limit=config.body_limit, metrics=metrics)
     return app

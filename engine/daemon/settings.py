@@ -56,6 +56,10 @@ class DaemonSettings:
     dispatch_every: dt.timedelta = dt.timedelta(seconds=2)
     plan_cron: str = "0 2 * * *"  # nightly, in the daemon's time zone
     timezone: str = "Europe/Amsterdam"
+    #: where debtors' own pages are served (`payjourney serve`'s public address): with it,
+    #: every message carries a personal link (docs/self-service.md); without, none does
+    public_url: str | None = None
+    link_ttl: dt.timedelta = dt.timedelta(days=60)
 
     def __post_init__(self) -> None:
         problems = []

@@ -197,6 +197,7 @@ def render_preview(
     pdf_dir: Path | None = None,
     address: Sequence[str] = (),
     letter_pdf: bool = True,
+    page_url: str | None = None,
 ) -> dict[str, Any]:
     """The rendered parts of the preview answer (shared/design/surfaces.md): `amount_due` with
     `formatted`, `payment_options` with links, references and QR, and `message`.
@@ -205,7 +206,8 @@ def render_preview(
     false, a `note` saying why). Without `creditor` it comes from configuration
     (engine.messages.creditor.load_creditor, reading `settings.creditor`). A letter also gets a PDF in
     `pdf_dir` (default: a temporary directory) with the recipient `address` lines, unless
-    `letter_pdf` is false (an answer that only links to the PDF need not build it).
+    `letter_pdf` is false (an answer that only links to the PDF need not build it). `page_url`
+    is the debtor's personal link (docs/self-service.md); without it no message mentions one.
     Decisions that send nothing get `message: null`.
     """
     extra: Mapping[str, Any] = settings.extra if settings is not None else {}
@@ -272,6 +274,7 @@ def render_preview(
         legal=legal,
         rates=legal.rates(),
         step=decision.journey_step,
+        page_url=page_url,
     )
     offered = {o["method"] for o in context["options"]}
     answer["payment_options"] = [o for o in options if o["method"] in offered]

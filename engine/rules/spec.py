@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from engine.rules.expr import Expr
+from engine.rules.self_service import SelfService, default_for
 from engine.rules.source import Source
 
 #: Payment methods the rules may name.
@@ -132,6 +133,12 @@ class RuleSpec:
     settings: Settings
     version: str  # "sha256:..." of the rule files' bytes
     files: tuple[str, ...]
+    #: what a debtor of each persona may arrange on their own page (engine/rules/self_service.py)
+    self_service: Mapping[str, SelfService] = field(default_factory=dict)
+
+    def self_service_for(self, persona: str) -> SelfService:
+        """The persona's self-service entry, or the default page (pay, ask a question)."""
+        return self.self_service.get(persona) or default_for(persona)
 
     def all_journeys(self) -> Iterator[Journey]:
         """Every journey, in file order per persona."""
