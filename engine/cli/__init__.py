@@ -15,6 +15,7 @@ from engine.cli import (
     rules_cmds,
     schedule_cmds,
     store_cmds,
+    tasks_cmds,
 )
 from engine.cli.context import add_global_options
 from engine.errors import PayjourneyError
@@ -34,6 +35,7 @@ demo_cmd.register(app)
 payments_cmds.register(app)
 api_cmds.register(app)
 daemon_cmds.register(app)
+tasks_cmds.register(app)
 
 #: Global options users may also type after the command (`payjourney explain f.json --rules r/`).
 GLOBAL_OPTIONS = ("--db", "--rules")

@@ -84,7 +84,7 @@ def _limiter(request: Request) -> _Limiter:
     return found
 
 
-def _now(request: Request) -> dt.datetime:
+def clock_now(request: Request) -> dt.datetime:
     """The clock: the system's, or one a test set on `app.state.clock`."""
     clock: Callable[[], dt.datetime] | None = getattr(request.app.state, "clock", None)
     return clock() if clock is not None else dt.datetime.now(dt.UTC)
@@ -185,7 +185,7 @@ def _link(request: Request, state: ApiState, token: str, *, action: bool) -> sto
     client = request.client.host if request.client else "unknown"
     if not limiter.allow(PER_CLIENT, "client", client):
         return _too_many(request)
-    link = store.find_link(state.engine, token, _now(request))
+    link = store.find_link(state.engine, token, clock_now(request))
     if link is None:
         return _gone(request, state)
     digest = store.token_digest(token)
@@ -326,7 +326,7 @@ def page(request: Request, token: str, state: State, done: str | None = None) ->
     found = _link(request, state, token, action=False)
     if not isinstance(found, store.Link):
         return found
-    debtor = _Debtor(state, found, _now(request))
+    debtor = _Debtor(state, found, clock_now(request))
     known = {"promise", "plan", "queued", "dispute", "question", "channel"}
     return _render(request, state, token, debtor, done=done if done in known else None)
 
@@ -339,7 +339,7 @@ def _checked(
         return None, found
     if not hmac.compare_digest(csrf, csrf_token(state, token)):
         return None, _page(request, "debtor_gone.html", {"creditor": None, "forbidden": True}, 403)
-    debtor = _Debtor(state, found, _now(request))
+    debtor = _Debtor(state, found, clock_now(request))
     if action not in debtor.policy.actions:
         return None, _render(request, state, token, debtor, status=403)
     return debtor, None

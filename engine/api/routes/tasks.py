@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from engine.api.auth import ApiToken
@@ -14,6 +14,7 @@ from engine.api.deps import get_state, require
 from engine.api.errors import ApiError
 from engine.api.intake import take_event
 from engine.api.models import ErrorBody
+from engine.api.pages.debtor import clock_now
 from engine.api.state import ApiState
 from engine.daemon import dialogue
 from engine.store import dialogue as store
@@ -64,6 +65,7 @@ class CloseRequest(BaseModel):
 
 @router.post("/v1/tasks/{task_id}/close", responses=_ERRORS)
 def close_task(
+    request: Request,
     task_id: int,
     body: CloseRequest,
     state: State,
@@ -71,7 +73,7 @@ def close_task(
 ) -> dict[str, Any]:
     """Close a task: a reply's pause ends, a dispute is resolved, an arrangement is put in force
     or refused; the journey is re-decided at once."""
-    now = dt.datetime.now(dt.UTC)
+    now = clock_now(request)
     try:
         closed = dialogue.close(
             state.engine,
@@ -102,6 +104,7 @@ class ReplyRequest(BaseModel):
 
 @router.post("/v1/replies", status_code=201, responses=_ERRORS)
 def post_reply(
+    request: Request,
     body: ReplyRequest,
     state: State,
     _token: Annotated[ApiToken, Depends(require("events"))],
@@ -109,7 +112,7 @@ def post_reply(
     """A debtor answered one of our messages: matched to it (the email's In-Reply-To, else the
     latest message to the sender on that channel), recorded as a `replied` event; the debtor's
     automatic steps pause and a task holds the text. 404 when no message matches."""
-    now = dt.datetime.now(dt.UTC)
+    now = clock_now(request)
     found = dialogue.match_reply(
         state.engine, channel=body.channel, sender=body.sender, in_reply_to=body.in_reply_to
     )
