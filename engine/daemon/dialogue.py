@@ -55,7 +55,7 @@ def _running_total(plan: dict[str, Any], number: int) -> Decimal:
     )
 
 
-def _promise_event(plan: dict[str, Any], number: int, now: dt.datetime) -> EventRow:
+def _promise_event(plan: dict[str, Any], number: int) -> EventRow:
     part = plan["instalments"][number - 1]
     return EventRow.model_validate(
         {
@@ -63,7 +63,8 @@ def _promise_event(plan: dict[str, Any], number: int, now: dt.datetime) -> Event
             "customer_id": plan["customer_id"],
             "type": "promised",
             "channel": "web",
-            "occurred_at": _aware(plan["created_at"]) if number == 1 else now,
+            # promised when the plan was made: payments since then count towards the running total
+            "occurred_at": _aware(plan["created_at"]),
             "data": {
                 "amount": str(_running_total(plan, number)),
                 "currency": plan["currency"],
@@ -90,7 +91,7 @@ def start_plan(
             return
         store.set_plan(conn, plan_id, now=now, status="active", current=1)
         plan["current"] = 1
-    event = _promise_event(plan, 1, now)
+    event = _promise_event(plan, 1)
     record_event(engine, event, now=now)
     customer_id = str(plan["customer_id"])
     refresh_customers(
@@ -218,7 +219,7 @@ def _advance(
         else:
             return 0
     if paid >= _running_total(plan, number) and number < len(plan["instalments"]):
-        record_event(engine, _promise_event(plan, number + 1, now), now=now)
+        record_event(engine, _promise_event(plan, number + 1), now=now)
     refresh_customers(engine, rules, [customer_id], now, grace=grace)
     return 1
 
