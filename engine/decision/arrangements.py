@@ -40,6 +40,7 @@ ENGLISH: dict[str, str] = {
     "withdrawn": "withdrawn after {broken} broken promise(s) (the rules allow {limit})",
     "nothing_open": "nothing is open",
     "paused": "a dispute is open: a person looks at it first",
+    "arranged": "an arrangement runs: pay by {until}",
     "latest_passed": "the latest date the rules allow ({latest}) has passed",
     "open_until": "open: any date up to {latest}",
     "plan_open": "open: up to {count} instalments every {every} days{until}",
@@ -116,6 +117,11 @@ def offers(policy: SelfService, facts: FactSheet, today: dt.date) -> list[Offer]
             continue
         if facts["behaviour.open_disputes"]:
             out.append(Offer(action=action, open=False, reason=Reason(code="paused")))
+            continue
+        promised = facts["journey.promised_until"]
+        if isinstance(promised, dt.date) and promised >= today:
+            reason = Reason(code="arranged", values={"until": promised.isoformat()})
+            out.append(Offer(action=action, open=False, reason=reason))
             continue
         limit = limits.withdraw_after_broken
         if limit is not None and broken >= limit:

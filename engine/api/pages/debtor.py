@@ -144,11 +144,15 @@ class _Debtor:
     def date(self, day: Any) -> str:
         return self.fmt.date(dt.date.fromisoformat(day) if isinstance(day, str) else day, "long")
 
-    def options(self, state: ApiState) -> list[dict[str, Any]]:
+    def options(self, state: ApiState, plan: dict[str, Any] | None) -> list[dict[str, Any]]:
         """Pay buttons: the links the latest message carried (made once per message), and the
-        bank transfer with its QR code."""
+        bank transfer with its QR code (for the instalment in force, when a plan runs)."""
         if self.open_amount <= 0:
             return []
+        amount = self.open_amount
+        if plan is not None and plan["status"] == "active" and plan["current"]:
+            part = plan["instalments"][int(plan["current"]) - 1]
+            amount = min(Decimal(part["amount"]), self.open_amount)
         trace: list[Any] = []
         with state.engine.connect() as conn:
             m = t.Message.__table__  # type: ignore[attr-defined]
@@ -167,7 +171,7 @@ class _Debtor:
         )
         found = build_payment_options(
             self.decision.payment_options or ("bank_transfer",),
-            amount=self.open_amount,
+            amount=amount,
             currency=self.currency,
             reference=reference,
             description=self.creditor.name,
@@ -177,7 +181,8 @@ class _Debtor:
             customer_id=self.link.customer_id,
             locale=self.locale,
         )
-        return [o for o in found if o.get("available", True) and (o.get("url") or o.get("iban"))]
+        shown = [o for o in found if o.get("available", True) and (o.get("url") or o.get("iban"))]
+        return [{**o, "amount": amount} for o in shown]
 
 
 def _link(request: Request, state: ApiState, token: str, *, action: bool) -> store.Link | Response:
@@ -256,8 +261,9 @@ def _render(
                     fmt.money(debtor.open_amount, debtor.currency),
                     method_names[o["method"]],
                 ),
+                "amount_text": fmt.money(o["amount"], debtor.currency),
             }
-            for o in debtor.options(state)
+            for o in debtor.options(state, plan)
         ],
         "method_names": method_names,
         "offer": debtor.offers,
@@ -276,6 +282,8 @@ def _render(
         "channels": [(c, _CHANNEL_NAMES[debtor.language][c]) for c in CHANNELS],
         "preferred": debtor.facts["customer.preferred_channel"],
         "done": done,
+        # a promise or a plan's instalment runs: say so, and offer no second arrangement
+        "arranged": bool(debtor.facts["journey.promised_until"]),
         "refused": refused,
     }
     return _page(request, "debtor.html", context, status)

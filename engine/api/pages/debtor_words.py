@@ -243,6 +243,10 @@ _REASONS: dict[str, dict[str, str]] = {
         "de": "frühere Zahlungszusagen wurden nicht eingehalten",
     },
     "nothing_open": {"nl": "er staat niets open", "de": "es ist nichts offen"},
+    "arranged": {
+        "nl": "er loopt al een afspraak: betalen uiterlijk {until}",
+        "de": "es läuft bereits eine Vereinbarung: zahlen bis {until}",
+    },
     "paused": {
         "nl": "er loopt een vraag over de factuur; een medewerker bekijkt die eerst",
         "de": "zur Rechnung ist eine Klärung offen; die prüfen wir zuerst",
@@ -301,7 +305,9 @@ def reason_text(reason: Reason, language: str, fmt_date: Any) -> str:
     if template is None:
         return reason.text
     values = {
-        k: fmt_date(v) if k in ("date", "latest") and isinstance(v, str) and len(v) == 10 else v
+        k: fmt_date(v)
+        if k in ("date", "latest", "until") and isinstance(v, str) and len(v) == 10
+        else v
         for k, v in reason.values.items()
     }
     return template.format(**values)
