@@ -141,6 +141,14 @@ def register(app: typer.Typer) -> None:
         daemon_id: Annotated[
             str | None, typer.Option("--daemon-id", help="Name in claims and heartbeats.")
         ] = None,
+        public_url: Annotated[
+            str | None,
+            typer.Option(
+                "--public-url",
+                envvar="PAYJOURNEY_PUBLIC_URL",
+                help="Where `payjourney serve` is reached by debtors (https://...): every message then carries a personal link to the debtor's page (docs/self-service.md).",
+            ),
+        ] = None,
     ) -> None:
         """The scheduler daemon: sends due steps through the channels, each exactly once.
 
@@ -165,6 +173,7 @@ def register(app: typer.Typer) -> None:
                 max_attempts=max_attempts,
                 plan_cron=plan_cron,
                 timezone=timezone,
+                public_url=public_url,
             )
             channels = _channels(outbox, channel_factory)
             rulebook = RuleBook(context.rules_dir, template_checks(templates))

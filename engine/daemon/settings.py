@@ -72,6 +72,11 @@ class DaemonSettings:
         for channel, rate in self.rate_limits.items():
             if rate <= 0:
                 problems.append(f"rate limit for {channel} must be positive, got {rate}")
+        if self.public_url is not None and not self.public_url.startswith(("https://", "http://")):
+            problems.append(
+                f"--public-url must be the address debtors reach, e.g. https://pay.example.nl,"
+                f" got {self.public_url!r}"
+            )
         if problems:
             raise DaemonConfigError("; ".join(problems))
         object.__setattr__(self, "rate_limits", MappingProxyType(dict(self.rate_limits)))
