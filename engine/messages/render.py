@@ -381,7 +381,30 @@ def check_templates(spec: RuleSpec, templates_dir: Path) -> list[RuleProblem]:
                 problems.extend(
                     _check_one(renderer, spec, journey, step, channel, creditor, legal, rates)
                 )
+    problems.extend(_plan_reminders(spec, renderer))
     return problems
+
+
+def _plan_reminders(spec: RuleSpec, renderer: Renderer) -> list[RuleProblem]:
+    """A persona whose page offers payment plans needs the instalment reminder in its journeys'
+    language and tone (docs/self-service.md)."""
+    out: list[RuleProblem] = []
+    for journey in spec.all_journeys():
+        offered = "plan" in spec.self_service_for(journey.persona).actions
+        if offered and not renderer.exists("instalment-reminder", journey.language, journey.tone):
+            name = renderer.template_name("instalment-reminder", journey.language, journey.tone)
+            out.append(
+                RuleProblem(
+                    path=journey.source.path,
+                    line=journey.source.line,
+                    column=journey.source.column,
+                    key_path=f"self_service[persona={journey.persona}]",
+                    problem=f"persona '{journey.persona}' offers payment plans, but {name} is missing",
+                    hint=f"create it (copy a sibling such as {journey.language}/instalment-reminder"
+                    f".{'u' if journey.language == 'nl' else 'Sie'}.j2), or drop `plan` from `offer`",
+                )
+            )
+    return out
 
 
 def _check_one(

@@ -372,3 +372,14 @@ def test_the_staff_page_lists_open_tasks_with_the_debtors_history(
     post(page, link(engine), "dispute", reason="Verkeerd bedrag")
     html = page.get("/tasks", headers=bearer("preview")).text
     assert "dispute" in html and "Verkeerd bedrag" in html and "C-NL" in html
+
+
+def test_a_forgotten_debtors_link_opens_nothing(page: TestClient, engine: Engine) -> None:
+    from engine.store.forget import forget
+
+    token = link(engine)
+    post(page, token, "question", text="Wie ben ik?")
+    forget(engine, "C-NL", now=AT)
+    assert page.get(f"/p/{token}").status_code == 404
+    [task] = rows(engine, t.Task)
+    assert task.text is None and task.customer_id.startswith("forgotten-")
