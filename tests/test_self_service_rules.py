@@ -6,9 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import subprocess
-import sys
 from decimal import Decimal
+from pathlib import Path
 
 from engine.decision.arrangements import Outcome, judge_plan, judge_promise, offers
 from engine.decision.model import FactSheet
@@ -146,7 +145,11 @@ def test_a_plan_within_the_limits_is_approved_and_beyond_them_queued() -> None:
     assert "4 instalments is more than the 3 the rules allow" in [r.text for r in too_many.reasons]
 
 
-def test_explain_shows_what_a_debtor_may_arrange_and_why(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_explain_shows_what_a_debtor_may_arrange_and_why(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from engine.cli import app
+
     sheet = tmp_path / "facts.json"
     sheet.write_text(
         json.dumps(
@@ -161,29 +164,16 @@ def test_explain_shows_what_a_debtor_may_arrange_and_why(tmp_path) -> None:  # t
         )
     )
     args = [
+        "--rules",
+        str(ROOT / "rules"),
         "explain",
         str(sheet),
         "--now",
         "2026-11-24T10:00:00+01:00",
-        "--rules",
-        str(ROOT / "rules"),
     ]
-    text = subprocess.run(
-        [sys.executable, "-m", "engine", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    ).stdout
-    assert "self-service (" in text and "rules/self_service.yaml:" in text
+    runner = CliRunner()
+    text = runner.invoke(app, args).output
+    assert "self-service (" in text and "self_service.yaml:" in text
     assert re.search(r"open\s+promise\s+open: any date up to 2026-12-10", text), text
-    answer = json.loads(
-        subprocess.run(
-            [sys.executable, "-m", "engine", *args, "--json"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=ROOT,
-        ).stdout
-    )
+    answer = json.loads(runner.invoke(app, [*args, "--json"]).output)
     assert {a["action"]: a["open"] for a in answer["self_service"]["actions"]}["plan"] is True

@@ -4,6 +4,7 @@ journey's life cycle, limits refuse or queue with the reason shown, and a link i
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import shutil
 from collections.abc import Iterator
@@ -383,3 +384,27 @@ def test_a_forgotten_debtors_link_opens_nothing(page: TestClient, engine: Engine
     assert page.get(f"/p/{token}").status_code == 404
     [task] = rows(engine, t.Task)
     assert task.text is None and task.customer_id.startswith("forgotten-")
+
+
+def test_payjourney_tasks_lists_and_closes_what_awaits_a_person(
+    page: TestClient, engine: Engine, sqlite_url: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from engine.cli import app
+
+    post(page, link(engine), "dispute", reason="Dubbel gefactureerd")
+    runner = CliRunner()
+    listed = runner.invoke(app, ["--db", sqlite_url, "tasks", "--json"])
+    assert listed.exit_code == 0, listed.output
+    [task] = json.loads(listed.output)
+    assert (task["kind"], task["text"]) == ("dispute", "Dubbel gefactureerd")
+    assert [h["what"] for h in task["history"]] == ["disputed"]
+    closed = runner.invoke(
+        app,
+        ["--db", sqlite_url, "--rules", str(ROOT / "rules"), "tasks", "--close", str(task["id"])],
+    )
+    assert closed.exit_code == 0, closed.output
+    assert fact_sheet_for(engine, "C-NL", dt.datetime.now(dt.UTC))["behaviour.open_disputes"] == 0
+    again = runner.invoke(app, ["--db", sqlite_url, "tasks", "--close", str(task["id"])])
+    assert again.exit_code == 1 and "closed already" in again.output
