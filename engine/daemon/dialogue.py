@@ -125,31 +125,16 @@ def _schedule_reminders(
             policy.holidays,
         )
         rows.append(
-            {
-                "customer_id": plan["customer_id"],
-                "journey": decision.persona,
-                "step": lifecycle.CONFIRMATION_STEP,
-                "steps": decision.journey_steps or 0,
-                "ruleset_version": f"plan:{plan['id']}:{part['number']}"[:80],
-                "action": "send",
-                "template": INSTALMENT_TEMPLATE,
-                "channel": channels[0],
-                "fallback_channels": channels[1:],
-                "fallback_after_s": None,
-                "locale": decision.locale,
-                "tone": decision.tone,
-                "payment_options": list(decision.payment_options),
-                "amount_due": Decimal(part["amount"]),
-                "currency": plan["currency"],
-                "send_at": send_at,
-                "status": "scheduled",
-                "attempts": 0,
-                "trace": [
-                    {"rule": "plan", "note": f"instalment {part['number']} of plan {plan['id']}"}
-                ],
-                "created_at": now,
-                "updated_at": now,
-            }
+            lifecycle.side_message(
+                decision,
+                template=INSTALMENT_TEMPLATE,
+                channels=channels,
+                send_at=send_at,
+                version=f"plan:{plan['id']}:{part['number']}",
+                amount=(Decimal(part["amount"]), str(plan["currency"])),
+                trace={"rule": "plan", "note": f"instalment {part['number']} of plan {plan['id']}"},
+                now=now,
+            )
         )
     if rows:
         with engine.begin() as conn:

@@ -412,15 +412,8 @@ def promise(
         "until": day.isoformat(),
     }
     if verdict.outcome is Outcome.QUEUED:
-        with state.engine.begin() as conn:
-            store.add_task(
-                conn,
-                customer_id=debtor.link.customer_id,
-                kind="arrangement",
-                now=debtor.now,
-                channel="page",
-                data={"promise": data, "reasons": [r.text for r in verdict.reasons]},
-            )
+        reasons = [r.text for r in verdict.reasons]
+        _task(state, debtor, "arrangement", None, data={"promise": data, "reasons": reasons})
         return _done(token, "queued")
     take_event(state.engine, _event(debtor, "promised", data), debtor.now, state.rulebook.current)
     return _done(token, "promise")
@@ -490,16 +483,7 @@ def dispute(
         return answer  # type: ignore[return-value]
     event = _event(debtor, "disputed", {"reason": reason.strip()})
     take_event(state.engine, event, debtor.now, state.rulebook.current)
-    with state.engine.begin() as conn:
-        store.add_task(
-            conn,
-            customer_id=debtor.link.customer_id,
-            kind="dispute",
-            now=debtor.now,
-            text=reason.strip(),
-            channel="page",
-            event_id=event.id,
-        )
+    _task(state, debtor, "dispute", reason.strip(), event_id=event.id)
     return _done(token, "dispute")
 
 
@@ -514,16 +498,33 @@ def question(
     debtor, answer = _checked(request, state, token, csrf, "question")
     if debtor is None:
         return answer  # type: ignore[return-value]
+    _task(state, debtor, "question", text.strip())
+    return _done(token, "question")
+
+
+def _task(
+    state: ApiState,
+    debtor: _Debtor,
+    kind: str,
+    text: str | None,
+    *,
+    event_id: str | None = None,
+    plan_id: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """A task for the credit team from the debtor's page."""
     with state.engine.begin() as conn:
         store.add_task(
             conn,
             customer_id=debtor.link.customer_id,
-            kind="question",
+            kind=kind,
             now=debtor.now,
-            text=text.strip(),
+            text=text,
             channel="page",
+            event_id=event_id,
+            plan_id=plan_id,
+            data=data,
         )
-    return _done(token, "question")
 
 
 @router.post("/p/{token}/channel")
