@@ -186,7 +186,7 @@ def test_a_debtor_pays_promises_plans_and_disputes_on_a_phone(
     links = {c: message_link(base, engine, c, checkout) for c in ("C-1", "C-2", "C-3")}
     in_a_week = (dt.date.today() + dt.timedelta(days=7)).isoformat()
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--lang=nl-NL"])
         context = browser.new_context(
             viewport=PHONE, is_mobile=True, has_touch=True, bypass_csp=True, locale="nl-NL"
         )
