@@ -213,6 +213,8 @@ def test_a_dispute_pauses_and_creates_a_task_with_the_reason(
     listed = page.get("/v1/tasks", headers=bearer("preview")).json()["tasks"]
     assert [h["what"] for h in listed[0]["history"]] == ["disputed"]
     assert "we zoeken het uit" in page.get(answer.headers["location"]).text
+    later = page.get(answer.headers["location"].split("?")[0]).text  # the next visit
+    assert 'id="disputed"' in later and 'id="dispute"' not in later
 
 
 def test_a_question_creates_a_task_and_pauses_nothing(page: TestClient, engine: Engine) -> None:

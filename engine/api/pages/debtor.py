@@ -284,6 +284,8 @@ def _render(
         "done": done,
         # a promise or a plan's instalment runs: say so, and offer no second arrangement
         "arranged": bool(debtor.facts["journey.promised_until"]),
+        # a dispute is being looked at: say so, and ask no second time
+        "disputed": bool(debtor.facts["behaviour.open_disputes"]),
         "refused": refused,
     }
     return _page(request, "debtor.html", context, status)
