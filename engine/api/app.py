@@ -12,9 +12,9 @@ from sqlalchemy import Engine
 from engine.api.config import ApiConfig
 from engine.api.errors import install_error_handlers
 from engine.api.middleware import ApiMetrics, ApiMiddleware
+from engine.api.pages import debtor, staff
 from engine.api.pages import personas as persona_pages
-from engine.api.pages import staff
-from engine.api.routes import customers, events, experiments, health, payments, preview
+from engine.api.routes import customers, events, experiments, health, payments, preview, tasks
 from engine.api.routes import webhooks as webhook_routes
 from engine.api.state import ApiState
 from engine.api.webhooks import WebhookRegistry
@@ -104,7 +104,9 @@ def create_app(
         payments,
         experiments,
         webhook_routes,
+        tasks,
         staff,
+        debtor,
     ):
         app.include_router(module.router)
     app.include_router(persona_pages.router)  # the persona cards and experiments, for staff

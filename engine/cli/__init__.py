@@ -17,6 +17,7 @@ from engine.cli import (
     schedule_cmds,
     simulate_cmds,
     store_cmds,
+    tasks_cmds,
 )
 from engine.cli.context import add_global_options
 from engine.errors import PayjourneyError
@@ -38,6 +39,7 @@ api_cmds.register(app)
 daemon_cmds.register(app)
 experiments_cmds.register(app)
 simulate_cmds.register(app)
+tasks_cmds.register(app)
 
 #: Global options users may also type after the command (`payjourney explain f.json --rules r/`).
 GLOBAL_OPTIONS = ("--db", "--rules")

@@ -152,6 +152,14 @@ def register(app: typer.Typer) -> None:
         statements_every: Annotated[
             float, typer.Option("--statements-every", help="Look for statements every N seconds.")
         ] = 30.0,
+        public_url: Annotated[
+            str | None,
+            typer.Option(
+                "--public-url",
+                envvar="PAYJOURNEY_PUBLIC_URL",
+                help="Where `payjourney serve` is reached by debtors (https://...): every message then carries a personal link to the debtor's page (docs/self-service.md).",
+            ),
+        ] = None,
     ) -> None:
         """The scheduler daemon: sends due steps through the channels, each exactly once.
 
@@ -178,6 +186,7 @@ def register(app: typer.Typer) -> None:
                 timezone=timezone,
                 statements_dir=statements,
                 statements_every=dt.timedelta(seconds=statements_every),
+                public_url=public_url,
             )
             channels = _channels(outbox, channel_factory)
             rulebook = RuleBook(context.rules_dir, template_checks(templates))

@@ -195,11 +195,37 @@ def register(app: typer.Typer) -> None:
         else:
             decision = decide(rules, facts, moment)
             answer = decision.to_json()
+        arranged = _self_service(rules, facts, decision, moment)
         if as_json:
+            if arranged is not None:
+                answer = {**answer, "self_service": arranged}
             typer.echo(json.dumps(answer, indent=2, ensure_ascii=False))
         else:
             labels = {p.id: p.label for p in rules.spec.personas if p.label != p.id}
             print_decision(decision, answer, labels.get(decision.persona or ""))
+            if arranged is not None:
+                _print_self_service(arranged)
+
+
+def _self_service(
+    rules: CompiledRules, facts: FactSheet, decision: Decision, now: dt.datetime
+) -> dict[str, Any] | None:
+    """What the debtor may arrange on their own page, and why (docs/self-service.md)."""
+    from engine.decision import timing
+    from engine.decision.arrangements import explained
+
+    if decision.persona is None:
+        return None
+    today = now.astimezone(timing.zone(facts["customer.timezone"] or "Europe/Amsterdam")).date()
+    return explained(rules.spec.self_service_for(decision.persona), facts, today)
+
+
+def _print_self_service(arranged: dict[str, Any]) -> None:
+    out = Console(highlight=False, soft_wrap=True)
+    out.print(f"\n[bold]self-service[/bold] ({arranged['source']}):")
+    for a in arranged["actions"]:
+        mark = "[green]open[/green]  " if a["open"] else "[dim]closed[/dim]"
+        out.print(f"  {mark} {a['action']:<9} {escape(a['why'])}", markup=True)
 
 
 def _facts(

@@ -53,6 +53,7 @@ from engine.messages.render import DEFAULT_TEMPLATES_DIR, render_preview
 from engine.rules.compile import CompiledRules
 from engine.store import tables as t
 from engine.store.bulk import insert_new
+from engine.store.dialogue import issue_link
 from engine.store.facts_sql import fact_sheets_for
 from engine.store.message_data import MessageData, message_data_for
 
@@ -664,6 +665,7 @@ class Dispatcher:
                 settings=rules.spec.settings,
                 pdf_dir=folder,
                 address=data.address,
+                page_url=self._page_url(step, key),
             )
             message = answer["message"]
             if message is None:
@@ -694,6 +696,21 @@ class Dispatcher:
         fields = ("method", "url", "provider", "link_id", "expires_at")
         links = [{f: o.get(f) for f in fields} for o in answer["payment_options"] if o.get("url")]
         return outgoing, content_hash, links
+
+    def _page_url(self, step: Row[Any], key: str) -> str | None:
+        """A fresh personal link for the message (docs/self-service.md), when pages are served."""
+        if not self.settings.public_url:
+            return None
+        with self.engine.begin() as conn:
+            token = issue_link(
+                conn,
+                customer_id=step.customer_id,
+                journey=step.journey,
+                now=self.clock(),
+                ttl=self.settings.link_ttl,
+                message_id=key,
+            )
+        return f"{self.settings.public_url.rstrip('/')}/p/{token}"
 
     # ------------------------------------------------------------------ records
 

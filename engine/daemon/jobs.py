@@ -97,6 +97,11 @@ class EventWatch:
         fresh = [r for r in rows if r.id not in self.seen]
         if not fresh:
             return 0
+        replies = [r.id for r in fresh if r.kind == "replied"]
+        if replies:  # a reply pauses the debtor's steps and makes a task (docs/self-service.md)
+            from engine.daemon.dialogue import pause_for_replies
+
+            pause_for_replies(self.engine, self.rules(), replies, now)
         promises: dict[str, str] = {}
         for row in fresh:
             if row.kind == "promised":

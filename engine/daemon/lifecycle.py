@@ -198,28 +198,53 @@ def schedule_confirmation(
         now, policy.send_window, zone, facts["customer.country"], policy.holidays
     )
     amount = decision.amount_due
-    row: dict[str, Any] = {
+    row = side_message(
+        decision,
+        template=CONFIRMATION_TEMPLATE,
+        channels=channels,
+        send_at=send_at,
+        version=f"promise:{key}",
+        amount=(amount.amount, amount.currency) if amount else None,
+        trace={"rule": "promise", "note": f"confirms promise {key}"},
+        now=now,
+    )
+    insert_new(conn, S, [row], key=("customer_id", "journey", "step", "ruleset_version"))
+    return True
+
+
+def side_message(
+    decision: Decision,
+    *,
+    template: str,
+    channels: Sequence[str],
+    send_at: dt.datetime,
+    version: str,
+    amount: tuple[Decimal, str] | None,
+    trace: dict[str, Any],
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """A scheduled message beside the journey's steps (a promise confirmation, a plan's
+    instalment reminder): step CONFIRMATION_STEP, kept through a pause, unique by `version`."""
+    return {
         "customer_id": decision.customer_id,
         "journey": decision.persona,
         "step": CONFIRMATION_STEP,
         "steps": decision.journey_steps or 0,
-        "ruleset_version": f"promise:{key}"[:80],
+        "ruleset_version": version[:80],
         "action": "send",
-        "template": CONFIRMATION_TEMPLATE,
+        "template": template,
         "channel": channels[0],
-        "fallback_channels": channels[1:],
+        "fallback_channels": list(channels[1:]),
         "fallback_after_s": None,
         "locale": decision.locale,
         "tone": decision.tone,
         "payment_options": list(decision.payment_options),
-        "amount_due": amount.amount if amount else None,
-        "currency": amount.currency if amount else None,
+        "amount_due": amount[0] if amount else None,
+        "currency": amount[1] if amount else None,
         "send_at": send_at,
         "status": "scheduled",
         "attempts": 0,
-        "trace": [{"rule": "promise", "note": f"confirms promise {key}"}],
+        "trace": [trace],
         "created_at": now,
         "updated_at": now,
     }
-    insert_new(conn, S, [row], key=("customer_id", "journey", "step", "ruleset_version"))
-    return True

@@ -29,6 +29,7 @@ from sqlalchemy import Engine
 from channels.base import Channel
 from engine.banking.watch import FileOutcome, StatementFolder, StatementFolderError
 from engine.daemon import jobs
+from engine.daemon import dialogue, jobs
 from engine.daemon.dispatch import Dispatcher
 from engine.daemon.lock import SingleDaemonLock, once_across_daemons, sqlite_path
 from engine.daemon.metrics import Metrics
@@ -194,9 +195,10 @@ class Daemon:
         return self.statements() if self.statements is not None else []
 
     def resume(self) -> int:
-        return jobs.resume_paused(
-            self.engine, self.rulebook.current, self.clock(), grace=self.settings.promise_grace
-        )
+        rules, now, grace = self.rulebook.current, self.clock(), self.settings.promise_grace
+        # payment plans first: a paid instalment makes the next one the promise in force
+        dialogue.advance_plans(self.engine, rules, now, grace=grace)
+        return jobs.resume_paused(self.engine, rules, now, grace=grace)
 
     def fallbacks(self) -> int:
         return jobs.fallback_on_no_reaction(self.engine, self.clock())

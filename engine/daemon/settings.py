@@ -62,6 +62,10 @@ class DaemonSettings:
     statements_every: dt.timedelta = dt.timedelta(seconds=30)
     #: how long a statement file must be unchanged before it is taken (still being copied)
     statements_quiet: dt.timedelta = dt.timedelta(seconds=10)
+    #: where debtors' own pages are served (`payjourney serve`'s public address): with it,
+    #: every message carries a personal link (docs/self-service.md); without, none does
+    public_url: str | None = None
+    link_ttl: dt.timedelta = dt.timedelta(days=60)
 
     def __post_init__(self) -> None:
         problems = []
@@ -76,6 +80,11 @@ class DaemonSettings:
         for channel, rate in self.rate_limits.items():
             if rate <= 0:
                 problems.append(f"rate limit for {channel} must be positive, got {rate}")
+        if self.public_url is not None and not self.public_url.startswith(("https://", "http://")):
+            problems.append(
+                f"--public-url must be the address debtors reach, e.g. https://pay.example.nl,"
+                f" got {self.public_url!r}"
+            )
         if problems:
             raise DaemonConfigError("; ".join(problems))
         object.__setattr__(self, "rate_limits", MappingProxyType(dict(self.rate_limits)))

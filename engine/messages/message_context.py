@@ -118,8 +118,10 @@ def build_context(
     legal: LegalSettings,
     rates: RateTable,
     step: int | None = None,
+    page_url: str | None = None,
 ) -> dict[str, Any]:
-    """Every variable of docs/templates.md for one message part."""
+    """Every variable of docs/templates.md for one message part (`page_url`: the debtor's own
+    page, docs/self-service.md)."""
     fmt = LocaleFormat(locale)
     language = fmt.language
     amount, currency, due = claim.amount, claim.currency, claim.due_date
@@ -193,6 +195,7 @@ def build_context(
         ),
         "creditor": creditor_data,
         "sender": creditor.agent_name or None,
+        "page_url": page_url,
     }
 
 

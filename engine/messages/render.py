@@ -198,6 +198,7 @@ def render_preview(
     pdf_dir: Path | None = None,
     address: Sequence[str] = (),
     letter_pdf: bool = True,
+    page_url: str | None = None,
 ) -> dict[str, Any]:
     """The rendered parts of the preview answer (shared/design/surfaces.md): `amount_due` with
     `formatted`, `payment_options` with links, references and QR, and `message`.
@@ -206,7 +207,8 @@ def render_preview(
     false, a `note` saying why). Without `creditor` it comes from configuration
     (engine.messages.creditor.load_creditor, reading `settings.creditor`). A letter also gets a PDF in
     `pdf_dir` (default: a temporary directory) with the recipient `address` lines, unless
-    `letter_pdf` is false (an answer that only links to the PDF need not build it).
+    `letter_pdf` is false (an answer that only links to the PDF need not build it). `page_url`
+    is the debtor's personal link (docs/self-service.md); without it no message mentions one.
     Decisions that send nothing get `message: null`.
     """
     extra: Mapping[str, Any] = settings.extra if settings is not None else {}
@@ -273,6 +275,7 @@ def render_preview(
         legal=legal,
         rates=legal.rates(),
         step=decision.journey_step,
+        page_url=page_url,
     )
     offered = {o["method"] for o in context["options"]}
     answer["payment_options"] = [o for o in options if o["method"] in offered]
@@ -381,7 +384,30 @@ def check_templates(spec: RuleSpec, templates_dir: Path) -> list[RuleProblem]:
                 problems.extend(
                     _check_one(renderer, spec, journey, step, channel, creditor, legal, rates)
                 )
+    problems.extend(_plan_reminders(spec, renderer))
     return problems
+
+
+def _plan_reminders(spec: RuleSpec, renderer: Renderer) -> list[RuleProblem]:
+    """A persona whose page offers payment plans needs the instalment reminder in its journeys'
+    language and tone (docs/self-service.md)."""
+    out: list[RuleProblem] = []
+    for journey in spec.all_journeys():
+        offered = "plan" in spec.self_service_for(journey.persona).actions
+        if offered and not renderer.exists("instalment-reminder", journey.language, journey.tone):
+            name = renderer.template_name("instalment-reminder", journey.language, journey.tone)
+            out.append(
+                RuleProblem(
+                    path=journey.source.path,
+                    line=journey.source.line,
+                    column=journey.source.column,
+                    key_path=f"self_service[persona={journey.persona}]",
+                    problem=f"persona '{journey.persona}' offers payment plans, but {name} is missing",
+                    hint=f"create it (copy a sibling such as {journey.language}/instalment-reminder"
+                    f".{'u' if journey.language == 'nl' else 'Sie'}.j2), or drop `plan` from `offer`",
+                )
+            )
+    return out
 
 
 def _check_one(

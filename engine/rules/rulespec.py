@@ -15,6 +15,7 @@ import holidays as holidays_lib
 from engine.errors import RuleError, RuleProblem
 from engine.rules import expr as ex
 from engine.rules.facts import CHANNELS, SCHEMA, FactType, suggest
+from engine.rules.self_service import read_self_service
 from engine.rules.spec import (
     PAYMENT_METHODS,
     STEP_ACTIONS,
@@ -31,7 +32,15 @@ from engine.rules.spec import (
 )
 from engine.rules.yamlnodes import Pos, YMap, YNode, YScalar, YSeq, load_yaml, plain
 
-SECTIONS = ("personas", "journeys", "payment_options", "channels", "settings", "experiments")
+SECTIONS = (
+    "personas",
+    "journeys",
+    "payment_options",
+    "channels",
+    "settings",
+    "experiments",
+    "self_service",
+)
 STEP_CHANNELS = (*CHANNELS, "preferred")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _AT = re.compile(r"^due\s*(?:(?P<sign>[+-])\s*(?P<n>\d+)\s*(?P<unit>[dw]))?$")
@@ -991,6 +1000,7 @@ def validate_partly(sources: list[RuleSource]) -> tuple[RuleSpec, list[RuleProbl
         version=ruleset_version(sources),
         files=tuple(s.name for s in sources),
         experiments=tuple(experiments),
+        self_service=read_self_service(sections["self_service"], persona_ids, read),
     )
     return spec, out.problems
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from engine.rules.expr import Expr
+from engine.rules.self_service import SelfService, default_for
 from engine.rules.source import Source
 
 if TYPE_CHECKING:
@@ -138,6 +139,12 @@ class RuleSpec:
     version: str  # "sha256:..." of the rule files' bytes
     files: tuple[str, ...]
     experiments: tuple[Experiment, ...] = ()  # engine/rules/experiments.py
+    #: what a debtor of each persona may arrange on their own page (engine/rules/self_service.py)
+    self_service: Mapping[str, SelfService] = field(default_factory=dict)
+
+    def self_service_for(self, persona: str) -> SelfService:
+        """The persona's self-service entry, or the default page (pay, ask a question)."""
+        return self.self_service.get(persona) or default_for(persona)
 
     def all_journeys(self) -> Iterator[Journey]:
         """Every journey, in file order per persona."""

@@ -83,6 +83,8 @@ def forget(engine: Engine, customer_id: str, *, now: dt.datetime | None = None) 
         )
         contact = t.Contact.__table__  # type: ignore[attr-defined]
         contacts = conn.execute(delete(contact).where(contact.c.customer_id == customer_id))
+        links = t.DebtorLink.__table__  # type: ignore[attr-defined]
+        conn.execute(delete(links).where(links.c.customer_id == customer_id))  # no page opens
         erase: dict[Any, dict[str, Any]] = {
             t.Invoice: {"description": None},
             t.Payment: {"payer_name": None, "payer_iban": None},
@@ -93,6 +95,10 @@ def forget(engine: Engine, customer_id: str, *, now: dt.datetime | None = None) 
             t.Message: {"recipient": None},
             t.Event: {"data": {}},
             t.ChannelBlock: {"reason": None},
+            # the debtor's own page: their words and addresses go, the records stay
+            t.Task: {"text": None, "data": {}, "note": None},
+            t.PaymentPlan: {},
+            t.ConsentRecord: {"address": None},
         }
         kept: dict[str, int] = {}
         for model, values in erase.items():

@@ -414,6 +414,89 @@ class DaemonBeat(SQLModel, table=True):
     ruleset_version: str | None = Field(default=None, max_length=80)
 
 
+class DebtorLink(SQLModel, table=True):
+    """A debtor's personal link to their own page: only the token's SHA-256 is kept, per debtor
+    and journey; it expires and can be revoked."""
+
+    __tablename__ = "debtor_link"
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: str = _customer_fk()
+    journey: str = Field(max_length=64)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: dt.datetime = _created()
+    expires_at: dt.datetime = _when()
+    revoked_at: dt.datetime | None = _when(nullable=True)
+    message_id: str | None = Field(default=None, max_length=64)
+
+
+#: What a task for the credit team is about, and where it stands.
+TASK_KINDS: tuple[str, ...] = ("dispute", "question", "arrangement", "reply")
+TASK_STATUSES: tuple[str, ...] = ("open", "closed")
+
+
+class Task(SQLModel, table=True):
+    """Something a person must look at: a dispute, a question, an arrangement awaiting approval,
+    a reply to a message. A reply pauses the journey until the task is closed or the pause ends."""
+
+    __tablename__ = "task"
+    __table_args__ = (Index("ix_task_status_created", "status", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: str = _customer_fk()
+    kind: str = Field(max_length=16)
+    status: str = Field(default="open", max_length=16)
+    text: str | None = None  # the debtor's words: personal data, erased by `forget`
+    channel: str | None = Field(default=None, max_length=16)
+    message_id: str | None = Field(default=None, max_length=64)
+    event_id: str | None = Field(default=None, max_length=64, unique=True)
+    plan_id: str | None = Field(default=None, max_length=64)
+    data: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, default=lambda: {})
+    )
+    created_at: dt.datetime = _created()
+    closed_at: dt.datetime | None = _when(nullable=True)
+    closed_by: str | None = Field(default=None, max_length=128)
+    note: str | None = None
+
+
+#: Where a payment plan stands.
+PLAN_STATUSES: tuple[str, ...] = ("awaiting_approval", "active", "completed", "broken", "refused")
+
+
+class PaymentPlan(SQLModel, table=True):
+    """Instalments a debtor arranged: each is a promise to pay the running total by its date;
+    `current` is the instalment in force. A missed one breaks the plan and the journey resumes."""
+
+    __tablename__ = "payment_plan"
+
+    id: str = Field(primary_key=True, max_length=64)
+    customer_id: str = _customer_fk()
+    status: str = Field(max_length=20)
+    total: Decimal = _money()
+    currency: str = Field(max_length=3)
+    instalments: list[dict[str, Any]] = Field(default_factory=list, sa_column=_json_list())
+    current: int = 0
+    source: str = Field(default="page", max_length=16)  # page | staff
+    created_at: dt.datetime = _created()
+    updated_at: dt.datetime = _created()
+
+
+class ConsentRecord(SQLModel, table=True):
+    """A channel preference or consent the debtor gave or withdrew: when, how, and what."""
+
+    __tablename__ = "consent_record"
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: str = _customer_fk()
+    channel: str = Field(max_length=16)
+    granted: bool
+    preferred: bool = False
+    address: str | None = None  # personal data: erased by `forget`
+    source: str = Field(max_length=32)  # e.g. debtor-page
+    recorded_at: dt.datetime = _when()
+
+
 #: Tables in dependency order (parents first): the order to load, and reversed, to delete.
 TABLES = (
     Customer,
@@ -430,4 +513,8 @@ TABLES = (
     BankMatch,
     ChannelBlock,
     DaemonBeat,
+    DebtorLink,
+    Task,
+    PaymentPlan,
+    ConsentRecord,
 )

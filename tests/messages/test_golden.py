@@ -35,6 +35,7 @@ NL_TEMPLATES = (
     "final-reminder",
     "wik-14-day-letter",
     "promise-confirmation",
+    "instalment-reminder",
     "handoff-notice",
 )
 DE_TEMPLATES = (
@@ -43,6 +44,7 @@ DE_TEMPLATES = (
     "mahnung-1",
     "mahnung-2",
     "promise-confirmation",
+    "instalment-reminder",
     "handoff-notice",
 )
 #: Who each tone is rendered for: a Dutch consumer in u and jij, a German business (in
@@ -94,6 +96,12 @@ AFTER_A_REMINDER = {
 }
 
 
+#: Templates rendered while a promise runs (a plan's instalment is one).
+PROMISED = {"promise-confirmation", "instalment-reminder"}
+#: The instalment reminders show the personal link every sent message carries.
+PAGE_URL = "https://pay.example.nl/p/QxH3v9kT0bYw2s8mN4rLd6fZ1aPcU7eJ5gV0iKoWqR8"
+
+
 def render_all(template: str, language: str, tone: str, tmp: Path) -> str:
     """Every channel of one template and tone, as the golden file shows it."""
     facts = FactSheet.build(
@@ -102,9 +110,7 @@ def render_all(template: str, language: str, tone: str, tmp: Path) -> str:
             "balance.open_amount": Decimal("1234.50"),
             "balance.open_invoices": 2,
             "balance.oldest_due_date": dt.date(2026, 11, 1),
-            "journey.promised_until": (
-                dt.date(2026, 12, 4) if template == "promise-confirmation" else None
-            ),
+            "journey.promised_until": (dt.date(2026, 12, 4) if template in PROMISED else None),
             "journey.reminders_sent": 1 if template in AFTER_A_REMINDER else 0,
             **PERSONS[(language, tone)],
         }
@@ -129,7 +135,12 @@ def render_all(template: str, language: str, tone: str, tmp: Path) -> str:
             amount_due=Money(amount=Decimal("1234.50"), currency="EUR"),
         )
         answer = render_preview(
-            decision, facts, templates_dir=TEMPLATES, invoices=INVOICES, pdf_dir=tmp
+            decision,
+            facts,
+            templates_dir=TEMPLATES,
+            invoices=INVOICES,
+            pdf_dir=tmp,
+            page_url=PAGE_URL if template == "instalment-reminder" else None,
         )
         message = answer["message"]
         if message["subject"] is not None:

@@ -238,7 +238,7 @@ def test_every_message_states_only_what_is_true_when_it_is_sent(
     assert len(found) <= 1, (template, channel, found)
     if found:
         (deadline,) = found
-        assert deadline >= on
+        assert deadline >= on, (template, text)
         for option in answer["payment_options"]:
             earliest = option.get("earliest_collection")
             assert earliest is None or dt.date.fromisoformat(earliest) <= deadline

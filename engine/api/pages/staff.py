@@ -171,3 +171,14 @@ def _when(text: Any) -> str | None:
         return None
     at = dt.datetime.fromisoformat(text)
     return at.strftime("%a %d %b %Y, %H:%M") + f" ({at.tzname() or at.strftime('%z')})"
+
+
+@router.get("/tasks")
+def task_list(request: Request, state: State, _staff: Staff) -> HTMLResponse:
+    """Disputes, questions, replies and arrangements awaiting a person, each with the debtor's
+    latest messages and events beside it (close them with `payjourney tasks` or the API)."""
+    from engine.store import dialogue
+
+    rows = dialogue.tasks(state.engine, status="open")
+    items = [(r, dialogue.history(state.engine, str(r["customer_id"]), limit=8)) for r in rows]
+    return _page(request, "tasks.html", {"items": items})
