@@ -28,7 +28,6 @@ from sqlalchemy import Engine
 
 from channels.base import Channel
 from engine.banking.watch import FileOutcome, StatementFolder, StatementFolderError
-from engine.daemon import jobs
 from engine.daemon import dialogue, jobs
 from engine.daemon.dispatch import Dispatcher
 from engine.daemon.lock import SingleDaemonLock, once_across_daemons, sqlite_path
