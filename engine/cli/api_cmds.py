@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
         from engine.api import ApiConfig, create_app
 
         options = cli_context(ctx)
-        err = Console(stderr=True, highlight=False)
+        err = Console(stderr=True, soft_wrap=True, highlight=False)
         try:
             config = ApiConfig.from_env(
                 db_url=options.db_url,
@@ -104,7 +104,9 @@ def register(app: typer.Typer) -> None:
                 engine, rules, customer_id, moment, PreviewSettings(templates_dir=templates)
             )
         except PayjourneyError as exc:
-            Console(stderr=True, highlight=False).print(f"error: {exc}", markup=False)
+            Console(stderr=True, soft_wrap=True, highlight=False).print(
+                f"error: {exc}", markup=False
+            )
             raise typer.Exit(1) from exc
         finally:
             engine.dispose()

@@ -172,7 +172,7 @@ def register(app: typer.Typer) -> None:
         from engine.rules.rulebook import RuleBook
 
         _configure_logging()
-        err = Console(stderr=True, highlight=False)
+        err = Console(stderr=True, soft_wrap=True, highlight=False)
         context = cli_context(ctx)
         try:
             settings = DaemonSettings(
@@ -278,7 +278,7 @@ def register(app: typer.Typer) -> None:
         from engine.daemon.reconcile import reconcile as run
 
         if sent == not_sent:
-            Console(stderr=True).print("error: say --sent or --not-sent")
+            Console(stderr=True, soft_wrap=True).print("error: say --sent or --not-sent")
             raise typer.Exit(2)
         with _store(ctx) as engine:
             result = run(engine, message_id, sent=sent, now=dt.datetime.now(dt.UTC))

@@ -179,7 +179,7 @@ def _plan_portfolio(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            console=Console(stderr=True),
+            console=Console(stderr=True, soft_wrap=True),
         )
         with bar:
             task = bar.add_task("generating", total=debtors)

@@ -134,7 +134,7 @@ def register(app: typer.Typer) -> None:
         try:
             found = suggest(sheets, rules, max_personas=max_personas)
         except ValueError as exc:
-            Console(stderr=True).print(f"error: {exc}", markup=False)
+            Console(stderr=True, soft_wrap=True).print(f"error: {exc}", markup=False)
             raise typer.Exit(1) from exc
         if as_json:
             payload = {
@@ -222,7 +222,7 @@ def register(app: typer.Typer) -> None:
         rules = load_compiled(context.rules_dir)
         known = [p.id for p in rules.spec.personas]
         if persona_id is not None and persona_id not in known:
-            Console(stderr=True).print(
+            Console(stderr=True, soft_wrap=True).print(
                 f"error: unknown persona '{persona_id}'; the rules have: {', '.join(known)}",
                 markup=False,
             )

@@ -111,7 +111,7 @@ def load_compiled(rules_dir: Path) -> CompiledRules:
     """Load, validate and compile the rules; print every problem and exit 1 when they are bad."""
     spec, problems = validate_dir(rules_dir)
     if spec is None:
-        err = Console(stderr=True, highlight=False)
+        err = Console(stderr=True, soft_wrap=True, highlight=False)
         for problem in problems:
             err.print(str(problem), markup=False)
         err.print(f"{rules_dir}: the rules have errors; fix them and run `payjourney validate`")
@@ -231,7 +231,7 @@ def _print_self_service(arranged: dict[str, Any]) -> None:
 def _facts(
     db_url: str, facts_file: Path | None, customer: str | None, now: dt.datetime
 ) -> FactSheet:
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, soft_wrap=True, highlight=False)
     if (facts_file is None) == (customer is None):
         err.print("give a fact sheet file or --customer ID (one of them)")
         raise typer.Exit(2)

@@ -91,7 +91,7 @@ def run_simulation(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        console=Console(stderr=True),
+        console=Console(stderr=True, soft_wrap=True),
     )
     with bar:
         task = bar.add_task(

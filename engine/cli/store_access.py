@@ -22,7 +22,7 @@ def open_store(db_url: str, *, ready: bool = True) -> Iterator[Engine]:
     from engine.store.db import make_engine
     from engine.store.migrate import ensure_ready, remove_sqlite_file, sqlite_file
 
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, soft_wrap=True, highlight=False)
     path = sqlite_file(db_url)
     created = path is not None and not path.exists()
     engine: Engine | None = None

@@ -107,7 +107,7 @@ def register(app: typer.Typer) -> None:
                 f"{today!r} is not a date; give YYYY-MM-DD, e.g. 2026-11-23",
                 param_hint="--today",
             ) from None
-        console = Console(stderr=True)
+        console = Console(stderr=True, soft_wrap=True)
         with _store(ctx) as engine, _progress(console) as progress:
             task = progress.add_task("generating", total=debtors)
             result = run(
@@ -144,7 +144,7 @@ def register(app: typer.Typer) -> None:
                 total = conn.execute(
                     select(func.count()).where(customers.c.forgotten_at.is_(None))
                 ).scalar_one()
-            with _progress(Console(stderr=True)) as progress:
+            with _progress(Console(stderr=True, soft_wrap=True)) as progress:
                 task = progress.add_task("planning", total=total)
                 advance: Callable[[int], None] = lambda n: progress.advance(task, n)  # noqa: E731
                 summary = run(

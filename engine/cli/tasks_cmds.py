@@ -121,7 +121,7 @@ def _close(
             approve=approve,
         )
     except (LookupError, ValueError) as exc:
-        Console(stderr=True, highlight=False).print(str(exc), markup=False)
+        Console(stderr=True, soft_wrap=True, highlight=False).print(str(exc), markup=False)
         raise typer.Exit(1) from None
     verb = {None: "closed", True: "approved", False: "refused"}[approve]
     typer.echo(f"task {task_id} {verb}")
