@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import json
 import threading
@@ -51,7 +52,12 @@ class FakeMollie(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length", "0"))
         body = json.loads(self.rfile.read(length))
         type(self).requests.append(
-            {"path": self.path, "auth": self.headers.get("Authorization"), "body": body}
+            {
+                "path": self.path,
+                "auth": self.headers.get("Authorization"),
+                "idempotency_key": self.headers.get("Idempotency-Key"),
+                "body": body,
+            }
         )
         if type(self).answers:
             status, answer = type(self).answers.pop(0)
@@ -128,6 +134,33 @@ def test_mollie_creates_a_link_for_one_method_with_amount_reference_and_expiry(
     assert sent["body"]["allowedMethods"] == ["ideal"]
     assert "RF34C1001" in sent["body"]["description"]
     assert sent["body"]["expiresAt"] == "2026-12-24T09:00:00+00:00"
+
+
+def test_a_link_request_carries_its_idempotency_key_to_mollie(
+    mollie: tuple[MollieProvider, type[FakeMollie]],
+) -> None:
+    """The message's key plus the method goes as Mollie's Idempotency-Key header, so a request
+    repeated after a lost answer gets the first link; a preview's request sends none."""
+    provider, server = mollie
+    build_payment_options(
+        ("ideal", "paypal", "bank_transfer"),
+        amount=Decimal("250.00"),
+        currency="EUR",
+        reference="RF34C1001",
+        description="Voorbeeld B.V.",
+        creditor=Creditor.example("NL"),
+        provider=provider,
+        send_at=SEND_AT,
+        idempotency_key="pj-17-email",
+    )
+    provider.create_link(_request())
+    keys = [r["idempotency_key"] for r in server.requests]
+    assert keys == ["pj-17-email-ideal", "pj-17-email-paypal", None]
+
+
+def test_an_idempotency_key_longer_than_providers_take_is_refused() -> None:
+    with pytest.raises(PaymentError, match="1-255 characters"):
+        dataclasses.replace(_request(), idempotency_key="k" * 256)
 
 
 def test_card_and_wero_map_to_mollie_method_names(
