@@ -3,7 +3,8 @@
     python bench/dispatch.py [--steps 20000] [--runs pg1,pg2,sqlite1,kill]
 
 Each run seeds `--steps` debtors with one due step, starts N `payjourney run` processes (the
-real CLI, the SMTP channel of tests/daemon/smtp_channel.py) and times until every step is sent.
+real CLI sending through the real email adapter, channels/email.py, configured by environment)
+and times until every step is sent.
 The sink (aiosmtpd, bench/smtp_sink.py) runs in its own process; its own rate is measured in the
 same run by blasting ready-made messages at it from as many client processes as daemons, and
 every figure is printed as a ratio to it. `kill` is the 3-daemon SIGKILL scenario of
@@ -36,7 +37,7 @@ from channels.outbox import email_bytes  # noqa: E402
 from engine.store import tables as t  # noqa: E402
 from engine.store.db import make_engine  # noqa: E402
 from engine.store.migrate import upgrade  # noqa: E402
-from tests.daemon.fleet import fleet_rules, seed  # noqa: E402
+from tests.daemon.fleet import fleet_rules, seed, sink_channel_env  # noqa: E402
 
 PG = os.environ.get("PAYJOURNEY_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 PAYJOURNEY = Path(sys.executable).with_name("payjourney")
@@ -149,10 +150,9 @@ def run_daemons(kind: str, daemons: int, steps: int, workdir: Path) -> tuple[flo
     rules = fleet_rules(workdir / "rules")
     seed(engine, steps, rules, dt.datetime.now(dt.UTC))
     sink = SinkProcess(workdir)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PAYJOURNEY_TEST_SMTP": f"127.0.0.1:{sink.port}"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **sink_channel_env(sink.port)}
     command = [
         str(PAYJOURNEY), "--db", url, "--rules", str(rules), "run",
-        "--channel-factory", "tests.daemon.smtp_channel:channels",
         "--templates", str(ROOT / "templates"), "--every", "0.3", "--batch", "200",
     ]  # fmt: skip
     logs = [open(workdir / f"{kind}-{daemons}-{n}.log", "wb") for n in range(daemons)]  # noqa: SIM115
