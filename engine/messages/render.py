@@ -174,9 +174,15 @@ def _cached_renderer(root: Path) -> Renderer:
     return Renderer(root)
 
 
-@functools.lru_cache(maxsize=8)
 def renderer_for(templates_dir: Path) -> Renderer:
     """A shared Renderer per templates directory (it recompiles files that changed on disk)."""
+    if templates_dir.is_absolute():  # resolving a path per message cost more than its render
+        return _absolute_renderer(templates_dir)
+    return _cached_renderer(templates_dir.resolve())  # relative: to the working folder of now
+
+
+@functools.lru_cache(maxsize=8)
+def _absolute_renderer(templates_dir: Path) -> Renderer:
     return _cached_renderer(templates_dir.resolve())
 
 
