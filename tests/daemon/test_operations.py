@@ -345,3 +345,32 @@ def test_a_lease_that_ran_out_mid_send_makes_the_step_unknown(
     assert world.steps("C-1")[0].claimed_by == "dead-daemon"
     assert world.steps("C-2")[0].status == "sent"
     assert world.channels["email"].calls == [f"pj-{untouched.id}-email"]
+
+
+def outbox_factory() -> object:
+    """A channel factory as `--channel-factory tests.daemon.test_operations:outbox_factory`."""
+    import tempfile
+
+    return outbox_channels(Path(tempfile.mkdtemp(prefix="pj-factory-")))
+
+
+def not_channels() -> object:
+    return ["email"]
+
+
+def test_a_channel_factory_is_module_function_returning_channels_by_name() -> None:
+    """`run --channel-factory module:function` builds the adapters; a wrong name or a wrong
+    answer stops the daemon at start and says what to write."""
+    from engine.cli.daemon_cmds import _channels
+    from engine.daemon.settings import DaemonConfigError
+
+    here = "tests.daemon.test_operations"
+    assert "email" in _channels(None, f"{here}:outbox_factory")
+    with pytest.raises(DaemonConfigError, match="write module:function"):
+        _channels(None, here)
+    with pytest.raises(DaemonConfigError, match="no_such_function"):
+        _channels(None, f"{here}:no_such_function")
+    with pytest.raises(DaemonConfigError, match="must return a mapping"):
+        _channels(None, f"{here}:not_channels")
+    with pytest.raises(DaemonConfigError, match="not both"):
+        _channels(Path("out"), f"{here}:outbox_factory")
