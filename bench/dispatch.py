@@ -3,11 +3,13 @@
     python bench/dispatch.py [--steps 20000] [--runs pg1,pg2,sqlite1,kill]
 
 Each run seeds `--steps` debtors with one due step, starts N `payjourney run` processes (the
-real CLI, the SMTP channel of tests/daemon/smtp_channel.py) and times until every step is sent.
+real CLI sending through the real email adapter, channels/email.py, configured by environment)
+and times until every step is sent.
 The sink (aiosmtpd, bench/smtp_sink.py) runs in its own process; its own rate is measured in the
 same run by blasting ready-made messages at it from as many client processes as daemons, and
 every figure is printed as a ratio to it. `kill` is the 3-daemon SIGKILL scenario of
-tests/daemon/test_many_daemons.py at full size. `--profile` shows where one daemon's time goes.
+tests/daemon/test_many_daemons.py at full size. `--profile postgresql|sqlite` samples one
+daemon's pass with py-spy and prints where its time goes, by stage.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -36,7 +39,7 @@ from channels.outbox import email_bytes  # noqa: E402
 from engine.store import tables as t  # noqa: E402
 from engine.store.db import make_engine  # noqa: E402
 from engine.store.migrate import upgrade  # noqa: E402
-from tests.daemon.fleet import fleet_rules, seed  # noqa: E402
+from tests.daemon.fleet import fleet_rules, seed, sink_channel_env  # noqa: E402
 
 PG = os.environ.get("PAYJOURNEY_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 PAYJOURNEY = Path(sys.executable).with_name("payjourney")
@@ -142,17 +145,18 @@ def drop_database(url: str) -> None:
     admin.dispose()
 
 
-def run_daemons(kind: str, daemons: int, steps: int, workdir: Path) -> tuple[float, int | None]:
+def run_daemons(
+    kind: str, daemons: int, steps: int, workdir: Path, options: str
+) -> tuple[float, int | None]:
     """Seconds from start until every step is sent, and how many Message-IDs arrived twice."""
     url = fresh_database(kind, workdir)
     engine = make_engine(url)
-    rules = fleet_rules(workdir / "rules")
+    rules = fleet_rules(workdir / "rules", options=options)
     seed(engine, steps, rules, dt.datetime.now(dt.UTC))
     sink = SinkProcess(workdir)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PAYJOURNEY_TEST_SMTP": f"127.0.0.1:{sink.port}"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **sink_channel_env(sink.port)}
     command = [
         str(PAYJOURNEY), "--db", url, "--rules", str(rules), "run",
-        "--channel-factory", "tests.daemon.smtp_channel:channels",
         "--templates", str(ROOT / "templates"), "--every", "0.3", "--batch", "200",
     ]  # fmt: skip
     logs = [open(workdir / f"{kind}-{daemons}-{n}.log", "wb") for n in range(daemons)]  # noqa: SIM115
@@ -186,29 +190,95 @@ def run_daemons(kind: str, daemons: int, steps: int, workdir: Path) -> tuple[flo
     return seconds, None if ids is None else len(ids) - len(set(ids))
 
 
-def profile(steps: int, workdir: Path) -> None:
-    import cProfile
-    import pstats
+#: Where a dispatch pass spends its time: the innermost of these frames on a sampled stack.
+STAGES = (
+    ("claim due steps", "claim_due"),
+    ("facts, journeys, contacts, invoices", "_load"),
+    ("re-decide", "_handle"),
+    ("render: templates", "render_limited"),
+    ("render: EPC QR", "qr_data_uri"),
+    ("render: payment links, context", "render_preview"),
+    ("render: the rest (MIME hash, message)", "_render"),
+    ("outbox rows + claim renewal", "_commit_outbox"),
+    ("MIME + SMTP to the sink", "_deliver"),
+    ("record sent, journeys on", "_record_sent"),
+)
 
-    from channels.outbox import outbox_channels
+
+def profile_pass(kind: str, steps: int, options: str, workdir: Path) -> None:
+    """One daemon's dispatch pass in this process (what --profile samples): `steps` due steps
+    on `kind`, sent through the real email adapter to the sink."""
+    from channels.email import SmtpEmailChannel, SmtpSettings
     from engine.daemon.dispatch import Dispatcher
     from engine.daemon.settings import DaemonSettings
     from engine.rules.compile import compile_rules
     from engine.rules.rulespec import load_rules
 
-    url = fresh_database("sqlite", workdir)
+    url = fresh_database(kind, workdir)
     engine = make_engine(url)
-    rules_dir = fleet_rules(workdir / "rules")
+    rules_dir = fleet_rules(workdir / "rules", options=options)
     seed(engine, steps, rules_dir, dt.datetime.now(dt.UTC))
     rules = compile_rules(load_rules(rules_dir))
+    sink = SinkProcess(workdir)
+    settings = SmtpSettings(
+        host="127.0.0.1", port=sink.port, sender="debiteuren@voorbeeld.example", security="none"
+    )
     dispatcher = Dispatcher(
-        engine=engine, rules=lambda: rules, channels=outbox_channels(workdir / "out"),
+        engine=engine, rules=lambda: rules, channels={"email": SmtpEmailChannel(settings)},
         settings=DaemonSettings(batch=200), clock=lambda: dt.datetime.now(dt.UTC),
     )  # fmt: skip
-    profiler = cProfile.Profile()
-    profiler.runcall(dispatcher.run_once)
-    stats = pstats.Stats(profiler).sort_stats("cumulative")
-    stats.print_stats("dispatch.py|render.py:(182|102)|outbox.py|facts_sql|message_data", 25)
+    dispatcher.run_once(max_batches=1)  # warm: imports, compiled statements and templates
+    _measured(dispatcher)
+    sink.stop()
+    engine.dispose()
+    drop_database(url)
+
+
+def _measured(dispatcher: Any) -> None:
+    """The pass --profile counts (its name marks the samples)."""
+    started, cpu = time.perf_counter(), time.process_time()
+    report = dispatcher.run_once()
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    print(f"PASS {report.claimed} {seconds:.3f} {cpu:.3f}", flush=True)
+
+
+def profile(kind: str, steps: int, options: str, workdir: Path) -> None:
+    """Sample one daemon's pass with py-spy (pip install py-spy) and say where the time goes."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(spy).exists():
+        sys.exit("--profile needs py-spy: pip install py-spy")
+    raw = workdir / "profile.txt"
+    command = [
+        spy, "record", "--idle", "-r", "250", "-f", "raw", "-o", str(raw), "--",
+        sys.executable, __file__, "--profile-pass", kind, "--steps", str(steps),
+        "--options", options,
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    line = next(x for x in done.stdout.splitlines() if x.startswith("PASS "))
+    claimed, seconds, cpu = line.split()[1:]
+    shares: dict[str, int] = dict.fromkeys([name for name, _ in STAGES], 0)
+    total = 0
+    for sample in raw.read_text().splitlines():
+        stack, _, count = sample.rpartition(" ")
+        if "_measured (" not in stack:
+            continue
+        frames = [frame.split(" (")[0].rpartition(".")[2] for frame in stack.split(";")]
+        total += int(count)
+        depth = {f: i for i, f in enumerate(frames)}  # the innermost stage named on the stack
+        found = [(depth[function], name) for name, function in STAGES if function in depth]
+        if found:
+            shares[max(found)[1]] += int(count)
+    rate = int(claimed) / float(seconds)
+    print(
+        f"one daemon, {kind}, options [{options}]: {claimed} messages in {float(seconds):.1f} s"
+        f" ({rate:.0f}/s), {float(cpu) / int(claimed) * 1000:.2f} ms CPU per message in the"
+        " daemon's process"
+    )
+    print("share of the pass's wall time (py-spy, idle included):")
+    for name, count in shares.items():
+        print(f"  {name:40}{count / max(total, 1) * 100:6.1f} %")
+    rest = total - sum(shares.values())
+    print(f"  {'other (sweep, counting, logging)':40}{rest / max(total, 1) * 100:6.1f} %")
 
 
 def main() -> None:
@@ -217,12 +287,23 @@ def main() -> None:
     )
     parser.add_argument("--steps", type=int, default=20000)
     parser.add_argument("--runs", default="pg1,pg2,sqlite1")
-    parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--profile", choices=("postgresql", "sqlite"), help="sample one daemon's pass (py-spy)"
+    )
+    parser.add_argument(
+        "--options",
+        default="ideal, bank_transfer",
+        help="the step's payment options (bank_transfer: every email carries its EPC QR code)",
+    )
+    parser.add_argument("--profile-pass", choices=("postgresql", "sqlite"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="pj-bench-") as tmp:
         workdir = Path(tmp)
+        if args.profile_pass:
+            profile_pass(args.profile_pass, args.steps, args.options, workdir)
+            return
         if args.profile:
-            profile(min(args.steps, 2000), workdir)
+            profile(args.profile, min(args.steps, 3000), args.options, workdir)
             return
         runs = args.runs.split(",")
         if "kill" in runs:
@@ -232,13 +313,13 @@ def main() -> None:
                 env={**os.environ, "PAYJOURNEY_FLEET_STEPS": str(args.steps)}, check=True,
             )  # fmt: skip
             runs.remove("kill")
-        print(f"sink: {SINK}; {args.steps} due steps per run")
+        print(f"sink: {SINK}; {args.steps} due steps per run; payment options [{args.options}]")
         print(f"{'run':<24}{'msg/s':>10}{'sink msg/s':>12}{'ratio':>8}{'doubles':>9}")
         for run in runs:
             kind = "sqlite" if run.startswith("sqlite") else "postgresql"
             daemons = int(run[-1])
             limit = sink_rate(workdir, daemons)
-            seconds, doubles = run_daemons(kind, daemons, args.steps, workdir)
+            seconds, doubles = run_daemons(kind, daemons, args.steps, workdir, args.options)
             rate = args.steps / seconds
             name = f"{daemons} daemon(s), {kind}"
             shown = "-" if doubles is None else str(doubles)

@@ -11,20 +11,17 @@ The file name is the idempotency key: the same message written twice is one file
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
 import json
 import os
-import quopri
 import re
 from collections.abc import Callable, Mapping
 from email.utils import format_datetime
 from pathlib import Path
 
+from channels import mime
 from channels.base import (
     CHANNEL_NAMES,
-    Attachment,
     Channel,
     OutgoingMessage,
     Receipt,
@@ -46,80 +43,17 @@ def message_id(idempotency_key: str, domain: str = "payjourney") -> str:
 def email_bytes(
     message: OutgoingMessage, *, sender: str = DEFAULT_SENDER, extra: Mapping[str, str] = {}
 ) -> bytes:
-    """The MIME email for a message, as the bytes an SMTP server receives: text and an HTML
-    alternative (quoted-printable UTF-8), attachments (base64; inline when they have a content
-    id), Message-ID from the idempotency key.
-
-    Written out by hand: the standard library's generator costs more than rendering the
-    message itself (measured in bench/dispatch.py); the parts are few and fixed."""
-    boundary = "pj-" + hashlib.sha256(message.idempotency_key.encode()).hexdigest()[:24]
+    """The MIME email for a message as the SMTP channel builds it (channels/mime.py), with the
+    outbox's Message-ID from the idempotency key and the `extra` headers."""
     headers = {
         "From": sender,
         "To": message.recipient,
-        "Subject": _header(message.subject or ""),
+        "Subject": message.subject or "",
         "Message-ID": message_id(message.idempotency_key),
         "Content-Language": message.locale.replace("_", "-"),
-        "MIME-Version": "1.0",
         **extra,
     }
-    text = _text_part("plain", message.text)
-    body = text
-    if message.html:
-        body = _multipart("alternative", boundary + "a", [text, _text_part("html", message.html)])
-    if message.attachments:
-        parts = [body, *(_attachment(a) for a in message.attachments)]
-        body = _multipart("mixed", boundary + "m", parts)
-    head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-    return head.encode("ascii") + body
-
-
-def _header(text: str) -> str:
-    """RFC 2047 encoded words (base64 UTF-8, at most 75 characters each) for non-ASCII text."""
-    if text.isascii():
-        return text
-    words, chunk = [], ""
-    for char in text:
-        if len((chunk + char).encode()) > 45:
-            words.append(chunk)
-            chunk = ""
-        chunk += char
-    words.append(chunk)
-    encoded = (base64.b64encode(w.encode()).decode() for w in words)
-    return "\r\n ".join(f"=?utf-8?b?{e}?=" for e in encoded)
-
-
-def _text_part(subtype: str, text: str) -> bytes:
-    encoded = quopri.encodestring(text.replace("\r\n", "\n").encode("utf-8"))
-    encoded = encoded.replace(b"\n", b"\r\n")
-    return (
-        (
-            f"Content-Type: text/{subtype}; charset=utf-8\r\n"
-            "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
-        ).encode()
-        + encoded
-        + b"\r\n"
-    )
-
-
-def _attachment(part: Attachment) -> bytes:
-    disposition = "inline" if part.content_id else "attachment"
-    head = (
-        f"Content-Type: {part.content_type}\r\n"
-        "Content-Transfer-Encoding: base64\r\n"
-        f'Content-Disposition: {disposition}; filename="{part.filename}"\r\n'
-    )
-    if part.content_id:
-        head += f"Content-ID: <{part.content_id}>\r\n"
-    data = base64.encodebytes(part.data).replace(b"\n", b"\r\n")
-    return head.encode() + b"\r\n" + data
-
-
-def _multipart(kind: str, boundary: str, parts: list[bytes]) -> bytes:
-    out = [f'Content-Type: multipart/{kind}; boundary="{boundary}"\r\n\r\n'.encode()]
-    for part in parts:
-        out.append(f"--{boundary}\r\n".encode() + part)
-    out.append(f"--{boundary}--\r\n".encode())
-    return b"".join(out)
+    return mime.email_bytes(message, headers)
 
 
 class OutboxChannel:

@@ -652,10 +652,13 @@ class Dispatcher:
             payments = ReusedLinks(payments, recorded_links(earlier.trace))
         with contextlib.ExitStack() as stack:
             # a letter's PDF is read into the message at once; without a pdf_dir to keep it,
-            # its folder goes when the message is built (no temp folder left per letter)
-            folder = self.pdf_dir or Path(
-                stack.enter_context(tempfile.TemporaryDirectory(prefix="payjourney-letter-"))
-            )
+            # its folder goes when the message is built (no temp folder left per letter). Only
+            # a letter gets one: making and removing a folder per email was a third of a pass
+            folder = self.pdf_dir
+            if folder is None and decision.channel == "letter":
+                folder = Path(
+                    stack.enter_context(tempfile.TemporaryDirectory(prefix="payjourney-letter-"))
+                )
             answer = render_preview(
                 decision,
                 facts,
@@ -666,6 +669,7 @@ class Dispatcher:
                 pdf_dir=folder,
                 address=data.address,
                 page_url=self._page_url(step, key),
+                idempotency_key=key,
             )
             message = answer["message"]
             if message is None:

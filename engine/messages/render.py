@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import os
 import re
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -25,6 +26,7 @@ from jinja2.exceptions import SecurityError
 from engine.decision.model import Decision, FactSheet
 from engine.errors import PayjourneyError, RuleProblem
 from engine.messages.claim import claim_on
+from engine.messages.creditor import ENV_VAR as CREDITOR_VAR
 from engine.messages.creditor import Creditor, load_creditor
 from engine.messages.formatting import LocaleFormat
 from engine.messages.legal import LegalSettings, RateTable
@@ -175,6 +177,13 @@ def _cached_renderer(root: Path) -> Renderer:
 
 def renderer_for(templates_dir: Path) -> Renderer:
     """A shared Renderer per templates directory (it recompiles files that changed on disk)."""
+    if templates_dir.is_absolute():  # resolving a path per message cost more than its render
+        return _absolute_renderer(templates_dir)
+    return _cached_renderer(templates_dir.resolve())  # relative: to the working folder of now
+
+
+@functools.lru_cache(maxsize=8)
+def _absolute_renderer(templates_dir: Path) -> Renderer:
     return _cached_renderer(templates_dir.resolve())
 
 
@@ -199,6 +208,7 @@ def render_preview(
     address: Sequence[str] = (),
     letter_pdf: bool = True,
     page_url: str | None = None,
+    idempotency_key: str | None = None,
 ) -> dict[str, Any]:
     """The rendered parts of the preview answer (shared/design/surfaces.md): `amount_due` with
     `formatted`, `payment_options` with links, references and QR, and `message`.
@@ -209,14 +219,15 @@ def render_preview(
     `pdf_dir` (default: a temporary directory) with the recipient `address` lines, unless
     `letter_pdf` is false (an answer that only links to the PDF need not build it). `page_url`
     is the debtor's personal link (docs/self-service.md); without it no message mentions one.
-    Decisions that send nothing get `message: null`.
+    Decisions that send nothing get `message: null`. `idempotency_key` (the message's, when
+    it is sent) goes with each payment link request.
     """
     extra: Mapping[str, Any] = settings.extra if settings is not None else {}
     locale = decision.locale or (settings.default_locale if settings else "nl_NL")
     fmt = LocaleFormat(locale)
     country = str(facts["customer.country"] or "NL")
-    creditor = creditor or load_creditor(extra, country=country)
-    legal = LegalSettings.from_mapping(_mapping(extra.get("legal")))
+    configured, legal = _configuration(extra, country)
+    creditor = creditor or configured
     if decision.amount_due is not None:
         amount, currency = decision.amount_due.amount, decision.amount_due.currency
     else:
@@ -260,6 +271,7 @@ def render_preview(
         send_at=moment,
         customer_id=decision.customer_id,
         locale=locale,
+        idempotency_key=idempotency_key,
     )
     context = build_context(
         facts=facts,
@@ -310,6 +322,27 @@ def render_preview(
         message = dataclasses.replace(message, pdf=pdf)
     answer["message"] = message.to_json()
     return answer
+
+
+#: (id of settings.extra, country, PAYJOURNEY_CREDITOR) -> (that extra, creditor, legal).
+_CONFIGURED: dict[tuple[int, str, str | None], tuple[Mapping[str, Any], Creditor, LegalSettings]]
+_CONFIGURED = {}
+
+
+def _configuration(extra: Mapping[str, Any], country: str) -> tuple[Creditor, LegalSettings]:
+    """The creditor and legal settings of one rule set, built once rather than per message
+    (they were a twentieth of a daemon's pass). Reloaded rules are a new `extra`; a changed
+    PAYJOURNEY_CREDITOR file is read again with them."""
+    key = (id(extra), country, os.environ.get(CREDITOR_VAR))
+    found = _CONFIGURED.get(key)
+    if found is not None and found[0] is extra:
+        return found[1], found[2]
+    creditor = load_creditor(extra, country=country)
+    legal = LegalSettings.from_mapping(_mapping(extra.get("legal")))
+    if len(_CONFIGURED) > 64:
+        _CONFIGURED.clear()
+    _CONFIGURED[key] = (extra, creditor, legal)
+    return creditor, legal
 
 
 def _mapping(value: object) -> Mapping[str, Any] | None:

@@ -11,6 +11,7 @@ do not.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
 from pathlib import Path
@@ -98,6 +99,12 @@ def _refused_filter(name: str, hint: str) -> Callable[..., Any]:
     return refuse
 
 
+#: Seconds a compiled template is trusted before its file's modification time is looked at
+#: again. Jinja's auto-reload stats every file of a template's chain on every render (17 per
+#: email); an edit is still picked up within this time.
+RELOAD_CHECK_SECONDS = 1.0
+
+
 class MessageLoader(FileSystemLoader):
     """Loads `name@html` as the file `name`, so one file can be compiled with and without
     autoescaping (Jinja decides escaping per template name at compile time)."""
@@ -106,7 +113,25 @@ class MessageLoader(FileSystemLoader):
         self, environment: Environment, template: str
     ) -> tuple[str, str, Callable[[], bool]]:
         name = template.removesuffix(HTML_SUFFIX)
-        return super().get_source(environment, name)
+        source, filename, uptodate = super().get_source(environment, name)
+        return source, filename, _checked_at_most_every(RELOAD_CHECK_SECONDS, uptodate)
+
+
+def _checked_at_most_every(seconds: float, uptodate: Callable[[], bool]) -> Callable[[], bool]:
+    """`uptodate`, asked at most once per `seconds`; in between the last answer holds."""
+    checked = time.monotonic()
+
+    def cached() -> bool:
+        nonlocal checked
+        now = time.monotonic()
+        if now - checked < seconds:
+            return True
+        if not uptodate():
+            return False  # never cached: the template is reloaded and gets a new check
+        checked = now
+        return True
+
+    return cached
 
 
 def _is_html(name: str | None) -> bool:

@@ -25,4 +25,12 @@ def preview_stored(
     `letter_pdf` false: a letter's PDF is not built (`Preview.pdf` stays None)."""
     facts = fact_sheet_for(engine, customer_id, now)
     data = message_data(engine, customer_id, now)
-    return preview_answer(rules, facts, now, settings, invoices=data.invoices, address=data.address)
+    return preview_answer(
+        rules,
+        facts,
+        now,
+        settings,
+        invoices=data.invoices,
+        address=data.address,
+        letter_pdf=letter_pdf,
+    )

@@ -24,7 +24,7 @@ def original(key: str = "C-1/step-1/email/1") -> bytes:
         text="Beste Jan",
     )
     settings = smtp_settings(587, SmtpTls(None, None))  # type: ignore[arg-type]
-    return build_email(message, settings).as_bytes()
+    return build_email(message, settings)
 
 
 def test_a_user_unknown_bounce_is_hard_and_names_the_original_message_id() -> None:

@@ -170,11 +170,34 @@ def test_a_connection_the_server_closed_while_idle_is_reopened(
     smtp_server: tuple[SmtpRecorder, int], smtp_tls: SmtpTls
 ) -> None:
     """The next send after the server dropped the idle connection still goes out."""
+    from channels.email import IDLE_CHECK_SECONDS
+
     handler, port = smtp_server
     channel = SmtpEmailChannel(smtp_settings(port, smtp_tls))
     channel.send(reminder("k-1"))
     assert channel._smtp is not None
     channel._smtp.sock.close()  # what an idle timeout on the server side looks like to us
+    channel._last_used -= IDLE_CHECK_SECONDS  # ... after the connection sat idle that long
     channel.send(reminder("k-2"))
     channel.close()
     assert len(handler.messages) == 2
+
+
+def test_a_recipient_address_that_is_not_ascii_is_a_permanent_failure_not_a_crash(
+    smtp_server: tuple[SmtpRecorder, int], smtp_tls: SmtpTls
+) -> None:
+    """The channel does not speak SMTPUTF8: the address is refused by name, nothing is sent."""
+    from channels.base import PermanentChannelError
+
+    handler, port = smtp_server
+    channel = SmtpEmailChannel(smtp_settings(port, smtp_tls))
+    message = reminder()
+    umlaut = OutgoingMessage(**{**_fields(message), "recipient": "jürgen@müller.de"})
+    with pytest.raises(PermanentChannelError, match="punycode"):
+        channel.send(umlaut)
+    channel.close()
+    assert handler.messages == []
+
+
+def _fields(message: OutgoingMessage) -> dict[str, object]:
+    return {name: getattr(message, name) for name in message.__dataclass_fields__}

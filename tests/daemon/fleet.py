@@ -46,6 +46,22 @@ def fleet_rules(directory: Path, *, options: str = "ideal") -> Path:
     return directory
 
 
+#: The sender's domain, so the Message-IDs the sink records can be mapped back to message keys.
+SINK_DOMAIN = "voorbeeld.example"
+
+
+def sink_channel_env(port: int) -> dict[str, str]:
+    """The environment that makes `payjourney run` send email through the real SMTP adapter
+    (channels/email.py via the channel registry) to a sink on loopback, without TLS."""
+    return {
+        "PAYJOURNEY_CHANNELS": "email",
+        "PAYJOURNEY_SMTP_HOST": "127.0.0.1",
+        "PAYJOURNEY_SMTP_PORT": str(port),
+        "PAYJOURNEY_SMTP_SECURITY": "none",
+        "PAYJOURNEY_SMTP_FROM": f"debiteuren@{SINK_DOMAIN}",
+    }
+
+
 def midday_zone(now: dt.datetime) -> str:
     """An IANA zone where it is about 13:00 now, so the send window is open whenever tests run."""
     offset = 13 - now.astimezone(dt.UTC).hour

@@ -256,12 +256,14 @@ class CountingProvider:
 
     def __init__(self) -> None:
         self.created: list[str] = []
+        self.keys: list[str | None] = []
 
     def supports(self, method: str) -> bool:
         return method == "ideal"
 
     def create_link(self, request: PaymentRequest) -> PaymentLink:
         self.created.append(request.method)
+        self.keys.append(request.idempotency_key)
         url = f"https://pay.example/{len(self.created)}"
         return PaymentLink(method=request.method, provider=self.name, url=url, created=True)
 
@@ -273,7 +275,7 @@ def test_a_retried_message_keeps_the_payment_link_of_its_first_attempt(
     store: Engine, tmp_path: Path
 ) -> None:
     """Payment links are made at dispatch, once per message: the retry after a 451 shows the
-    same iDEAL link, and the provider is asked once."""
+    same iDEAL link, and the provider is asked once, with the message's idempotency key."""
     provider = CountingProvider()
     world = started(store, tmp_path, answers={"email": ["transient"]}, payments=provider)
     world.tick()
@@ -281,5 +283,6 @@ def test_a_retried_message_keeps_the_payment_link_of_its_first_attempt(
     world.clock.now = step.send_at
     assert world.tick()["sent"] == 1
     assert provider.created == ["ideal"]
+    assert provider.keys == [f"{world.messages()[0].id}-ideal"]
     [eml] = list(world.outbox.glob("*.eml"))
     assert "https://pay.example/1" in plain_text(eml)

@@ -1,4 +1,5 @@
-"""Real `payjourney run` processes against an SMTP sink (aiosmtpd), one of them killed with
+"""Real `payjourney run` processes, sending through the real email adapter (channels/email.py,
+configured by environment as operators do) to an SMTP sink (aiosmtpd), one of them killed with
 SIGKILL mid-run and restarted: no Message-ID arrives twice, every due step ends `sent` or
 `unknown` (none silently lost), and every `unknown` is one the killed daemon held.
 
@@ -24,11 +25,12 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import Engine, func, select, text
 
+from channels.email import message_id
 from engine.store import tables as t
 from engine.store.db import make_engine
 from engine.store.migrate import upgrade
 from engine.store.tables import TABLES
-from tests.daemon.fleet import ROOT, fleet_rules, seed
+from tests.daemon.fleet import ROOT, SINK_DOMAIN, fleet_rules, seed, sink_channel_env
 
 S = t.ScheduledStep.__table__  # type: ignore[attr-defined]
 M = t.Message.__table__  # type: ignore[attr-defined]
@@ -78,8 +80,8 @@ class Fleet:
         self.env = {
             "PATH": os.environ.get("PATH", ""),
             "PYTHONPATH": str(ROOT),
-            "PAYJOURNEY_TEST_SMTP": f"127.0.0.1:{port}",
             "HOME": os.environ.get("HOME", "/tmp"),
+            **sink_channel_env(port),
         }
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.files: list[Any] = []
@@ -87,7 +89,6 @@ class Fleet:
     def start(self, name: str) -> None:
         command = [
             str(PAYJOURNEY), "--db", self.url, "--rules", str(self.rules), "run",
-            "--channel-factory", "tests.daemon.smtp_channel:channels",
             "--templates", str(ROOT / "templates"), "--daemon-id", name,
             "--lease", "3", "--every", "0.3", "--batch", "50",
         ]  # fmt: skip
@@ -181,7 +182,9 @@ def check_fleet(engine: Engine, fleet: Fleet, recorder: Sink, *, daemons: int, s
     assert set(statuses) <= {"sent", "unknown"}, statuses
     assert sum(statuses.values()) == steps, "a due step was lost"
     assert unknown_by <= {victim}, f"unknown steps held by live daemons: {unknown_by}"
-    delivered = {mid.strip("<>").split("@")[0] for mid in received}
+    # the real adapter's Message-ID is a hash of the message's key
+    by_message_id = {message_id(key, SINK_DOMAIN): key for key in messages}
+    delivered = {by_message_id.get(mid, mid) for mid in received}
     sent_ids = {k for k, v in messages.items() if v == "sent"}
     assert sent_ids <= delivered, "a message recorded as sent never reached the sink"
     assert delivered <= set(messages), "the sink got a message the outbox does not know"

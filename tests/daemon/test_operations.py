@@ -12,13 +12,14 @@ import sys
 import time
 from pathlib import Path
 
-from sqlalchemy import Engine, select
+import pytest
+from sqlalchemy import Engine, select, text
 from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
 from channels.outbox import outbox_channels
 from engine.cli import app
-from engine.daemon.lock import SingleDaemonLock
+from engine.daemon.lock import SingleDaemonLock, advisory_key
 from engine.daemon.reconcile import reconcile
 from engine.daemon.scheduler import Daemon
 from engine.daemon.settings import DaemonSettings
@@ -157,6 +158,79 @@ def test_a_broken_rule_edit_keeps_the_last_good_rules_and_says_where(
     assert [tuple(r) for r in rows] == [("C-1", old, "reminder-1"), ("C-2", new, "reminder-2")]
 
 
+def test_sighup_reloads_the_rules_even_when_the_files_look_unchanged(tmp_path: Path) -> None:
+    """The file watcher compares names, sizes and modification times; SIGHUP reloads whatever
+    they say, e.g. after an edit that kept the size and the time stamp (a restore, a copy -p)."""
+    _, store = sqlite_store(tmp_path)
+    rules_dir = rules_copy(tmp_path)
+    book = RuleBook(rules_dir, template_checks(TEMPLATES))
+    daemon = Daemon(
+        engine=store,
+        rulebook=book,
+        channels=outbox_channels(tmp_path / "out"),
+        settings=DaemonSettings(daemon_id="hup"),
+        clock=Clock(STEP1),
+        templates_dir=TEMPLATES,
+    )
+    old = book.current.version
+    journeys = rules_dir / "journeys.yaml"
+    before = journeys.stat()
+    text = journeys.read_text()
+    assert "template: reminder-1" in text
+    journeys.write_text(text.replace("template: reminder-1", "template: reminder-2"))
+    os.utime(journeys, ns=(before.st_atime_ns, before.st_mtime_ns))  # same size, same time
+    assert daemon.reload_rules() is False and book.current.version == old
+    previous = signal.signal(signal.SIGHUP, daemon._on_hup)
+    try:
+        os.kill(os.getpid(), signal.SIGHUP)
+        deadline = time.monotonic() + 60
+        while book.current.version == old:
+            assert time.monotonic() < deadline, "SIGHUP did not reload the rules"
+            time.sleep(0.05)
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+        store.dispose()
+    assert book.current.version != old
+
+
+@pytest.mark.postgres
+def test_the_nightly_plan_runs_only_in_the_daemon_holding_the_advisory_lock(
+    pg_database: str, tmp_path: Path
+) -> None:
+    """While another session holds the plan's advisory lock, a daemon's nightly plan does
+    nothing and says so; once the lock is free, the same call plans the due steps."""
+    engine = make_engine(pg_database)
+    tables = ", ".join(model.__tablename__ for model in reversed(t.TABLES))
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    debtor(engine, tmp_path, "C-1")
+    daemon = Daemon(
+        engine=engine,
+        rulebook=RuleBook(RULES, template_checks(TEMPLATES)),
+        channels=outbox_channels(tmp_path / "out"),
+        settings=DaemonSettings(daemon_id="planner"),
+        clock=Clock(STEP1 - dt.timedelta(days=2)),
+        templates_dir=TEMPLATES,
+    )
+    steps = t.ScheduledStep.__table__  # type: ignore[attr-defined]
+    other = make_engine(pg_database)
+    try:
+        with other.connect() as holder:
+            holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": advisory_key("plan")})
+            with capture_logs() as logs:
+                daemon.plan()
+            assert any(e["event"] == "nightly plan runs in another daemon" for e in logs)
+            with engine.connect() as conn:
+                assert conn.execute(select(steps)).first() is None
+            holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": advisory_key("plan")})
+        daemon.plan()
+        with engine.connect() as conn:
+            assert [r.customer_id for r in conn.execute(select(steps))] == ["C-1"]
+    finally:
+        other.dispose()
+        engine.dispose()
+
+
 def test_after_downtime_missed_steps_wait_for_the_window_and_go_out_under_the_rate_limit(
     store: Engine, tmp_path: Path
 ) -> None:
@@ -271,3 +345,32 @@ def test_a_lease_that_ran_out_mid_send_makes_the_step_unknown(
     assert world.steps("C-1")[0].claimed_by == "dead-daemon"
     assert world.steps("C-2")[0].status == "sent"
     assert world.channels["email"].calls == [f"pj-{untouched.id}-email"]
+
+
+def outbox_factory() -> object:
+    """A channel factory as `--channel-factory tests.daemon.test_operations:outbox_factory`."""
+    import tempfile
+
+    return outbox_channels(Path(tempfile.mkdtemp(prefix="pj-factory-")))
+
+
+def not_channels() -> object:
+    return ["email"]
+
+
+def test_a_channel_factory_is_module_function_returning_channels_by_name() -> None:
+    """`run --channel-factory module:function` builds the adapters; a wrong name or a wrong
+    answer stops the daemon at start and says what to write."""
+    from engine.cli.daemon_cmds import _channels
+    from engine.daemon.settings import DaemonConfigError
+
+    here = "tests.daemon.test_operations"
+    assert "email" in _channels(None, f"{here}:outbox_factory")
+    with pytest.raises(DaemonConfigError, match="write module:function"):
+        _channels(None, here)
+    with pytest.raises(DaemonConfigError, match="no_such_function"):
+        _channels(None, f"{here}:no_such_function")
+    with pytest.raises(DaemonConfigError, match="must return a mapping"):
+        _channels(None, f"{here}:not_channels")
+    with pytest.raises(DaemonConfigError, match="not both"):
+        _channels(Path("out"), f"{here}:outbox_factory")

@@ -196,6 +196,16 @@ def test_the_same_message_twice_asks_for_the_same_slip(
     assert len({r["headers"]["Idempotency-Key"] for r in server.requests}) == 2
 
 
+def test_a_message_s_own_idempotency_key_is_the_slip_request_s_key(
+    barzahlen: tuple[BarzahlenProvider, type[FakeBarzahlen]],
+) -> None:
+    """A request that carries the message's key sends that key (signed with the request)."""
+    provider, server = barzahlen
+    keyed = PaymentRequest(**{**_fields(slip_request()), "idempotency_key": "pj-9-email-barzahlen"})
+    assert provider.create_link(keyed).created
+    assert server.requests[0]["headers"]["Idempotency-Key"] == "pj-9-email-barzahlen"
+
+
 def test_an_amount_above_the_slip_limit_is_refused_before_any_request(
     barzahlen: tuple[BarzahlenProvider, type[FakeBarzahlen]],
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import json
 import threading
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 from engine.messages.creditor import Creditor, CreditorError, load_creditor
 from engine.messages.iban import InvalidIban, format_iban, mod97, normalise_iban
 from engine.messages.payments.bank_transfer import (
+    EPC_QR_MASK,
     epc_payload,
     epc_qr,
     is_rf_reference,
@@ -50,7 +52,12 @@ class FakeMollie(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length", "0"))
         body = json.loads(self.rfile.read(length))
         type(self).requests.append(
-            {"path": self.path, "auth": self.headers.get("Authorization"), "body": body}
+            {
+                "path": self.path,
+                "auth": self.headers.get("Authorization"),
+                "idempotency_key": self.headers.get("Idempotency-Key"),
+                "body": body,
+            }
         )
         if type(self).answers:
             status, answer = type(self).answers.pop(0)
@@ -127,6 +134,33 @@ def test_mollie_creates_a_link_for_one_method_with_amount_reference_and_expiry(
     assert sent["body"]["allowedMethods"] == ["ideal"]
     assert "RF34C1001" in sent["body"]["description"]
     assert sent["body"]["expiresAt"] == "2026-12-24T09:00:00+00:00"
+
+
+def test_a_link_request_carries_its_idempotency_key_to_mollie(
+    mollie: tuple[MollieProvider, type[FakeMollie]],
+) -> None:
+    """The message's key plus the method goes as Mollie's Idempotency-Key header, so a request
+    repeated after a lost answer gets the first link; a preview's request sends none."""
+    provider, server = mollie
+    build_payment_options(
+        ("ideal", "paypal", "bank_transfer"),
+        amount=Decimal("250.00"),
+        currency="EUR",
+        reference="RF34C1001",
+        description="Voorbeeld B.V.",
+        creditor=Creditor.example("NL"),
+        provider=provider,
+        send_at=SEND_AT,
+        idempotency_key="pj-17-email",
+    )
+    provider.create_link(_request())
+    keys = [r["idempotency_key"] for r in server.requests]
+    assert keys == ["pj-17-email-ideal", "pj-17-email-paypal", None]
+
+
+def test_an_idempotency_key_longer_than_providers_take_is_refused() -> None:
+    with pytest.raises(PaymentError, match="1-255 characters"):
+        dataclasses.replace(_request(), idempotency_key="k" * 256)
 
 
 def test_card_and_wero_map_to_mollie_method_names(
@@ -207,6 +241,52 @@ def test_an_unstructured_reference_goes_in_the_remittance_text_field() -> None:
         )
     )
     assert lines[4] == "" and lines[9] == "" and lines[10] == "Rechnung 17"
+
+
+def _decoded(png: bytes) -> list[str]:
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    return [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))]
+
+
+@pytest.mark.parametrize(
+    ("name", "amount", "reference"),
+    [
+        ("Voorbeeld Incasso B.V.", Decimal("250.00"), "RF18539007547034"),
+        ("Bäcker & Söhne GmbH", Decimal("0.01"), "Rechnung 2026-000017 Kundennummer 4711"),
+        ("Jansen Installatietechniek B.V.", Decimal("999999999.99"), payment_reference("C-9")),
+        ("N", Decimal("1"), None),
+    ],
+)
+def test_an_epc_qr_code_made_with_its_fixed_mask_reads_back_as_its_payload(
+    name: str, amount: Decimal, reference: str | None
+) -> None:
+    """A reader we did not write (zxing-cpp) finds exactly the payload in the letter's PNG and
+    the email's data URI, though the mask is fixed rather than chosen per code."""
+    payload = epc_payload(
+        name=name, iban="DE89370400440532013000", amount=amount, reference=reference
+    )
+    uri = qr_data_uri(payload)
+    assert _decoded(qr_png(payload)) == [payload]
+    assert _decoded(base64.b64decode(uri.split(",", 1)[1])) == [payload]
+
+
+def test_the_epc_qr_png_has_the_pixels_of_segnos_own_writer() -> None:
+    """Pillow draws the PNG; it shows the same modules, scale and quiet zone as segno's writer."""
+    import io
+
+    from PIL import Image, ImageChops
+
+    payload = epc_payload(name="Bäcker", iban="NL91ABNA0417164300", amount=Decimal("12.34"))
+    ours = Image.open(io.BytesIO(qr_png(payload, scale=5))).convert("L")
+    buffer = io.BytesIO()
+    epc_qr(payload).save(buffer, kind="png", scale=5, border=4)
+    theirs = Image.open(io.BytesIO(buffer.getvalue())).convert("L")
+    assert ours.size == theirs.size
+    assert ImageChops.difference(ours, theirs).getbbox() is None
 
 
 def test_the_epc_qr_is_a_png_data_uri() -> None:
@@ -482,7 +562,9 @@ def test_the_epc_qr_code_holds_the_utf8_payload_at_error_correction_m() -> None:
         payload = epc_payload(name=name, iban="NL91ABNA0417164300", amount=Decimal(1))
         code = epc_qr(payload)
         assert code.error == "M" and not code.is_micro
-        expected = segno.make(payload.encode("utf-8"), error="m", boost_error=False, micro=False)
+        expected = segno.make(
+            payload.encode("utf-8"), error="m", boost_error=False, micro=False, mask=EPC_QR_MASK
+        )
         assert code.matrix == expected.matrix
     assert qr_png(payload)[:8] == b"\x89PNG\r\n\x1a\n"
 

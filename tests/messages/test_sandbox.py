@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import time
 from pathlib import Path
 
 import pytest
@@ -126,9 +128,14 @@ def test_an_empty_part_says_which_block_to_define(tmp_path: Path) -> None:
         _sms(tmp_path, "")
 
 
-def test_an_edited_template_is_checked_again(tmp_path: Path) -> None:
+def test_an_edited_template_is_checked_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import os
 
+    from engine.messages import sandbox
+
+    monkeypatch.setattr(sandbox, "RELOAD_CHECK_SECONDS", 0.0)  # look at the file every render
     renderer = _renderer(tmp_path, "ok")
     assert renderer.render(template="t", language="nl", tone="u", channel="sms", context={}).text
     deep = "{% for a in x %}{% for b in x %}{% for c in x %}.{% endfor %}{% endfor %}{% endfor %}"
@@ -138,6 +145,29 @@ def test_an_edited_template_is_checked_again(tmp_path: Path) -> None:
     os.utime(path, (stat.st_atime, stat.st_mtime + 5))  # a later mtime makes Jinja reload it
     with pytest.raises(TemplateRefused, match="nested 3 deep"):
         renderer.render(template="t", language="nl", tone="u", channel="sms", context={"x": [1]})
+
+
+def test_an_edit_is_picked_up_after_the_reload_interval_not_on_every_render(
+    tmp_path: Path,
+) -> None:
+    """Within RELOAD_CHECK_SECONDS the compiled template serves without looking at the file;
+    after it the edit is rendered."""
+    import os
+
+    from engine.messages import sandbox
+
+    renderer = _renderer(tmp_path, "old")
+    render = functools.partial(
+        renderer.render, template="t", language="nl", tone="u", channel="sms", context={}
+    )
+    assert render().text == "old"
+    path = tmp_path / "nl" / "t.u.j2"
+    path.write_text("{% extends layout %}{% block sms %}new{% endblock %}", "utf-8")
+    stat = path.stat()
+    os.utime(path, (stat.st_atime, stat.st_mtime + 5))
+    assert render().text == "old"
+    time.sleep(sandbox.RELOAD_CHECK_SECONDS + 0.05)
+    assert render().text == "new"
 
 
 def test_deep_loops_in_a_parent_template_are_refused_too(tmp_path: Path) -> None:

@@ -108,10 +108,14 @@ class BarzahlenProvider:
         if self._hook_url:
             payload["hook_url"] = self._hook_url
         body = json.dumps(payload, separators=(",", ":")).encode()
-        # the same message (reference, amount, expiry) always asks for the same slip
-        idempotency_key = hashlib.sha256(
-            f"{self._division}|{request.reference}|{request.amount}|{payload['expires_at']}".encode()
-        ).hexdigest()[:32]
+        # the message's own key when it has one; else the same reference, amount and expiry
+        # always ask for the same slip
+        idempotency_key = (
+            request.idempotency_key
+            or hashlib.sha256(
+                f"{self._division}|{request.reference}|{request.amount}|{payload['expires_at']}".encode()
+            ).hexdigest()[:32]
+        )
         path = f"{self._base.path}/slips"
         url = f"{self._base.scheme}://{self._base.netloc}{path}"
         try:

@@ -42,6 +42,10 @@ class PaymentRequest:
     expires_at: dt.datetime
     customer_id: str | None = None
     locale: str | None = None
+    #: The same key asks for the same link: a provider that takes one (Mollie's and Barzahlen's
+    #: Idempotency-Key header) answers a repeated request with the first link, not a second.
+    #: The daemon gives its message's idempotency key plus the method.
+    idempotency_key: str | None = None
 
     def __post_init__(self) -> None:
         if self.method not in LINK_METHODS:
@@ -53,6 +57,11 @@ class PaymentRequest:
             raise PaymentError(f"a payment link needs a positive amount, got {self.amount}")
         if self.expires_at.tzinfo is None:
             raise PaymentError("PaymentRequest.expires_at must be timezone-aware")
+        if self.idempotency_key is not None and not 1 <= len(self.idempotency_key) <= 255:
+            raise PaymentError(
+                "PaymentRequest.idempotency_key must be 1-255 characters, got "
+                f"{len(self.idempotency_key)}"
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -69,8 +69,10 @@ class MollieProvider:
         }
         if self._webhook_url:
             body["webhookUrl"] = self._webhook_url
+        # Mollie answers a POST repeated with the same Idempotency-Key with the first answer
+        headers = {"Idempotency-Key": request.idempotency_key} if request.idempotency_key else {}
         try:
-            response = self._client.post("/payment-links", json=body)
+            response = self._client.post("/payment-links", json=body, headers=headers)
         except httpx.HTTPError as exc:
             raise ProviderError(self.name, f"request failed: {exc}") from exc
         if response.status_code != 201:

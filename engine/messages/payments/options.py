@@ -44,9 +44,12 @@ def build_payment_options(
     send_at: dt.datetime,
     customer_id: str | None = None,
     locale: str | None = None,
+    idempotency_key: str | None = None,
 ) -> list[dict[str, Any]]:
     """One dict per method, in the given order. Each has `method` and `available`; a link
-    method has `url` (None when no link was created, with `note` saying why) and `created`."""
+    method has `url` (None when no link was created, with `note` saying why) and `created`.
+    With an `idempotency_key` (the message's) each link request carries `KEY-METHOD`, so a
+    provider asked again for the same message answers with the same link."""
     expires_at = send_at + dt.timedelta(days=LINK_VALID_DAYS)
 
     def link(method: str) -> dict[str, Any]:
@@ -59,6 +62,7 @@ def build_payment_options(
             "expires_at": expires_at,
             "customer_id": customer_id,
             "locale": locale,
+            "idempotency_key": f"{idempotency_key}-{method}" if idempotency_key else None,
         }
         return _link(provider, request)
 
