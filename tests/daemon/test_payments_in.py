@@ -17,7 +17,7 @@ from sqlalchemy import Engine, func, select
 
 from channels.base import OutgoingMessage, Receipt
 from channels.dsn import dsn_secret, sign_forwarded
-from channels.email import build_email
+from channels.email import build_email, message_id
 from channels.outbox import OutboxChannel
 from channels.receipts import accepted
 from engine.api import create_app
@@ -200,11 +200,9 @@ class SmtpLike:
         self.sent: list[bytes] = []
 
     def send(self, message: OutgoingMessage) -> Receipt:
-        mail = build_email(message, self.settings, now=self.clock())
-        self.sent.append(mail.as_bytes())
-        return accepted(
-            message, provider="smtp", provider_message_id=str(mail["Message-ID"]), at=self.clock()
-        )
+        self.sent.append(build_email(message, self.settings, now=self.clock()))
+        key = message_id(message.idempotency_key, self.settings.domain)
+        return accepted(message, provider="smtp", provider_message_id=key, at=self.clock())
 
     def close(self) -> None:
         return None
