@@ -408,6 +408,18 @@ class DaemonBeat(SQLModel, table=True):
     ruleset_version: str | None = Field(default=None, max_length=80)
 
 
+class PlanFingerprint(SQLModel, table=True):
+    """What a debtor's last planned decision was made from: a hash of its raw facts, the ruleset
+    version and the time bucket. A plan that computes the same fingerprint does not re-decide
+    (`engine.store.fingerprint`). No foreign key: forgetting a customer must not trip over it."""
+
+    __tablename__ = "plan_fingerprint"
+
+    customer_id: str = Field(primary_key=True, max_length=64)
+    fingerprint: str = Field(max_length=64)
+    planned_at: dt.datetime = _when()
+
+
 #: Tables in dependency order (parents first): the order to load, and reversed, to delete.
 TABLES = (
     Customer,
@@ -424,4 +436,5 @@ TABLES = (
     BankMatch,
     ChannelBlock,
     DaemonBeat,
+    PlanFingerprint,
 )
