@@ -484,7 +484,7 @@ def fact_query(
             promises.c.broken_promises,
             promises.c.promised_until,
             disputes.c.open_disputes,
-            J.c.steps_sent,
+            func.coalesce(J.c.steps_sent, 0).label("steps_sent"),
             messages.c.messages_sent,
             messages.c.messages_last_7_days,
             messages.c.last_sent_at,
@@ -551,7 +551,11 @@ def _overdue(r: Mapping[str, Any], local_minus_utc: dt.timedelta) -> Decimal:
 
 
 def sheet_from_row(
-    row: Row[Any], now: dt.datetime, in_default: InDefault | None = None, *, check: bool = True
+    row: Row[Any] | dict[str, Any],
+    now: dt.datetime,
+    in_default: InDefault | None = None,
+    *,
+    check: bool = True,
 ) -> FactSheet:
     """Shape one result row of `fact_query` into a FactSheet.
 
@@ -560,7 +564,9 @@ def sheet_from_row(
     import rows guarantee it; a test holds both paths equal), and validation would cost as
     much as the SQL itself.
     """
-    r = row._asdict()  # one dict: plain key lookups are several times faster than Row's
+    # one dict: plain key lookups are several times faster than Row's (a caller shaping many
+    # rows builds the dicts itself from the result's keys: Row._asdict rebuilds them per row)
+    r = row if isinstance(row, dict) else row._asdict()
     if (r["currencies"] or 0) > 1:
         raise MixedCurrencies(r["id"])
     open_amount: Decimal = r["open_amount"] or _ZERO
@@ -757,6 +763,10 @@ def fact_sheets_on(
         "yesterday": now.astimezone(dt.UTC).date() - dt.timedelta(days=1),
         "ids": list(customer_ids),
     }
+    if conn.dialect.name == "postgresql":
+        # planning this statement takes longer than running it for a few debtors: the driver
+        # prepares it once it repeats, and a generic plan is then reused, not planned anew
+        conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
     rows = conn.execute(_query_by_ids(), params).all()
     return {row.id: sheet_from_row(row, now, in_default) for row in rows}
 

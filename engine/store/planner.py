@@ -334,13 +334,16 @@ def _plan_rows(run: _Run, index: int, rows: Sequence[Row[Any]]) -> PlanSummary:
     in_python = run.engine.dialect.name != "postgresql"
     sheets: list[FactSheet] = []
     prints: list[str | None] = []
+    keys = tuple(rows[0]._fields) if rows else ()
     for row in rows:
         print_: str | None = None
         if run.salt is not None:
             print_ = fingerprint.in_python(row[:width], run.salt) if in_python else row.fingerprint
             if run.skip_unchanged and print_ == row.stored_fingerprint:
                 continue  # counted as unchanged once the run is done
-        sheets.append(sheet_from_row(row, run.now, in_default, check=False))
+        sheets.append(
+            sheet_from_row(dict(zip(keys, row, strict=True)), run.now, in_default, check=False)
+        )
         prints.append(print_)
     summary.facts_seconds += time.perf_counter() - clock
     clock = time.perf_counter()
@@ -366,10 +369,19 @@ def _plan_rows(run: _Run, index: int, rows: Sequence[Row[Any]]) -> PlanSummary:
     return summary
 
 
+def _read(conn: Connection, run: _Run, index: int) -> list[Row[Any]]:
+    if conn.dialect.name == "postgresql":
+        # compiling this big statement to machine code costs more than it saves on a chunk
+        conn.exec_driver_sql("SET LOCAL jit = off")
+    rows = list(conn.execute(_query(run, index)).all())
+    conn.rollback()  # a read: end it, so no transaction idles while the chunk is decided
+    return rows
+
+
 def _fetch(run: _Run) -> Generator[list[Row[Any]], None, None]:
     with run.engine.connect() as conn:
         for index in range(len(run.queries)):
-            yield list(conn.execute(_query(run, index)).all())
+            yield _read(conn, run, index)
 
 
 #: The run a forked worker plans chunks of (set in the parent just before the fork).
@@ -387,7 +399,7 @@ def _worker_chunk(index: int) -> PlanSummary:
     assert run is not None
     clock = time.perf_counter()
     with run.engine.connect() as conn:
-        rows = conn.execute(_query(run, index)).all()
+        rows = _read(conn, run, index)
     fetched = time.perf_counter() - clock
     summary = _plan_rows(run, index, rows)
     summary.facts_seconds += fetched
@@ -459,6 +471,8 @@ def plan(
         queries=tuple(queries),
     )
     count = workers if workers is not None else default_workers(engine)
+    if engine.dialect.name != "postgresql":
+        count = 1  # SQLite has one writer: chunks are planned here, one after the other
     summary.workers = max(1, min(count, len(queries)))
     if summary.workers > 1:
         _plan_in_workers(run, summary, sizes, progress)
