@@ -142,6 +142,7 @@ def register(app: typer.Typer) -> None:
         from engine.cli.rules_cmds import load_compiled
         from engine.decision.decide import decide
         from engine.store import tables as t
+        from engine.store.planner import default_workers
         from engine.store.planner import plan as run
 
         moment = now_option(ctx, now)
@@ -153,6 +154,8 @@ def register(app: typer.Typer) -> None:
                 total = conn.execute(
                     select(func.count()).where(customers.c.forgotten_at.is_(None))
                 ).scalar_one()
+            # counted before the progress bar starts its thread: the workers only plan chunks
+            workers = default_workers(engine)
             with _progress(Console(stderr=True)) as progress:
                 task = progress.add_task("planning", total=total)
                 advance: Callable[[int], None] = lambda n: progress.advance(task, n)  # noqa: E731
@@ -164,6 +167,7 @@ def register(app: typer.Typer) -> None:
                     batch=batch,
                     progress=advance,
                     incremental=not full,
+                    workers=workers,
                 )
         console.print(
             persona_table(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import multiprocessing
 import os
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Generator, Sequence
@@ -407,8 +408,12 @@ def _worker_chunk(index: int) -> PlanSummary:
 
 
 def default_workers(engine: Engine) -> int:
-    """One worker process per core on PostgreSQL; SQLite has one writer."""
+    """One worker process per core on PostgreSQL, when this process has no other thread (a
+    fork copies locks other threads may hold: the daemon and the API plan in-process); SQLite
+    has one writer."""
     if engine.dialect.name != "postgresql" or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    if threading.active_count() > 1:
         return 1
     return max(1, min(os.cpu_count() or 1, 8))
 
