@@ -21,7 +21,8 @@ from tests.store.builders import NOW, load
 S = t.ScheduledStep.__table__
 J = t.Journey.__table__
 FP = t.PlanFingerprint.__table__
-DEBTORS = 240
+DEBTORS = 120
+SMALL = 40
 
 
 def schedule(engine: Engine) -> list[tuple[Any, ...]]:
@@ -58,17 +59,17 @@ def test_workers_and_incremental_plan_schedule_what_the_plain_plan_schedules(
     second = schedule(store)
     assert plain.scheduled_new > 0
     unplan(store)
-    fast = plan(store, decider, NOW, batch=50, workers=2)
+    fast = plan(store, decider, NOW, batch=30, workers=2)
     assert schedule(store) == first
     assert (fast.actions, fast.scheduled_new, fast.unchanged) == (
         plain.actions,
         plain.scheduled_new,
         0,
     )
-    again = plan(store, decider, NOW, batch=50, workers=2)
+    again = plan(store, decider, NOW, batch=30, workers=2)
     assert schedule(store) == second
     assert 0 < again.unchanged < DEBTORS
-    third = plan(store, decider, NOW + dt.timedelta(minutes=40), batch=50, workers=2)
+    third = plan(store, decider, NOW + dt.timedelta(minutes=40), batch=30, workers=2)
     assert (third.debtors, third.unchanged, third.scheduled_new) == (DEBTORS, DEBTORS, 0)
     assert schedule(store) == second
 
@@ -78,10 +79,10 @@ def test_a_changed_fact_rules_or_hour_is_decided_again(
 ) -> None:
     """After a plan, a payment re-decides its debtor only; other rules or the next hour
     re-decide everyone; a debtor re-decided after an event is decided again by the next plan."""
-    generate(store, debtors=60, seed=3, today=NOW.date())
+    generate(store, debtors=SMALL, seed=3, today=NOW.date())
     decider = functools.partial(decide, default_rules)
-    plan(store, decider, NOW, batch=25)
-    plan(store, decider, NOW, batch=25)  # the journeys' start settles messages_sent
+    plan(store, decider, NOW, batch=15)
+    plan(store, decider, NOW, batch=15)  # the journeys' start settles messages_sent
     with store.connect() as conn:
         invoice = conn.execute(
             select(t.Invoice.__table__).order_by(t.Invoice.__table__.c.id).limit(1)
@@ -94,12 +95,12 @@ def test_a_changed_fact_rules_or_hour_is_decided_again(
         "paid_at": "2026-11-23T08:30:00Z",
     }
     load(store, tmp_path, payments=[payment])
-    paid = plan(store, decider, NOW, batch=25)
-    assert (paid.debtors, paid.unchanged) == (60, 59)
+    paid = plan(store, decider, NOW, batch=15)
+    assert (paid.debtors, paid.unchanged) == (SMALL, SMALL - 1)
     assert sum(paid.actions.values()) == 1
-    other_rules = plan(store, decider, NOW, batch=25, ruleset_version="sha256:other")
+    other_rules = plan(store, decider, NOW, batch=15, ruleset_version="sha256:other")
     assert other_rules.unchanged == 0
-    next_hour = plan(store, decider, NOW + dt.timedelta(hours=1), batch=25)
+    next_hour = plan(store, decider, NOW + dt.timedelta(hours=1), batch=15)
     assert next_hour.unchanged == 0
     refresh_customers(
         store,
@@ -108,7 +109,7 @@ def test_a_changed_fact_rules_or_hour_is_decided_again(
         NOW + dt.timedelta(hours=1),
         grace=dt.timedelta(days=1),
     )
-    after_event = plan(store, decider, NOW + dt.timedelta(hours=1), batch=25)
-    assert after_event.unchanged == 59
-    full = plan(store, decider, NOW + dt.timedelta(hours=1), batch=25, incremental=False)
-    assert full.unchanged == 0 and sum(full.actions.values()) == 60
+    after_event = plan(store, decider, NOW + dt.timedelta(hours=1), batch=15)
+    assert after_event.unchanged == SMALL - 1
+    full = plan(store, decider, NOW + dt.timedelta(hours=1), batch=15, incremental=False)
+    assert full.unchanged == 0 and sum(full.actions.values()) == SMALL
