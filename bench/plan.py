@@ -3,8 +3,14 @@ PostgreSQL, against the I/O limit of writing the same scheduled-step rows with C
 
     .venv/bin/python bench/plan.py --debtors 100000            # both databases
     .venv/bin/python bench/plan.py --debtors 5000 --backends sqlite
+    .venv/bin/python bench/plan.py --debtors 1000000 --backends postgresql --keep pj_bench_1m
 
-Prints debtors/s, the phase split, peak RSS of the plan phase and the ratio plan / COPY.
+Prints debtors/s, the phase split, peak RSS of the plan phase, the ratio plan / COPY, the
+incremental re-plan of the unchanged portfolio, and p50/p99 of the one-debtor re-decide after an
+event (`refresh_customers`, what the daemon, the API and `payjourney record` run) over random
+debtors. `--keep NAME` keeps the generated database (PostgreSQL: database NAME; SQLite:
+/tmp/NAME.db) and reuses it next time with the same size: the schedule is emptied, the
+portfolio is not generated again.
 """
 
 from __future__ import annotations
@@ -14,7 +20,10 @@ import contextlib
 import datetime as dt
 import functools
 import os
+import random
+import resource
 import secrets
+import statistics
 import sys
 import tempfile
 import time
@@ -28,6 +37,8 @@ from psycopg.types.json import Json  # noqa: E402
 from sqlalchemy import Engine, create_engine, func, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from engine.daemon.jobs import refresh_customers  # noqa: E402
+from engine.daemon.settings import PROMISE_GRACE  # noqa: E402
 from engine.decision.decide import decide  # noqa: E402
 from engine.rules.compile import compile_rules  # noqa: E402
 from engine.rules.rulespec import load_rules  # noqa: E402
@@ -101,46 +112,158 @@ def insert_baseline(engine: Engine, rows: list[tuple[Any, ...]]) -> float:
         raw.close()
 
 
+def _customers(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(select(func.count()).select_from(t.Customer.__table__)).scalar_one()
+        )
+
+
+def _empty_schedule(engine: Engine) -> None:
+    """A reused portfolio starts without a plan: no steps, journeys or fingerprints."""
+    with engine.begin() as conn:
+        for model in (t.PlanFingerprint, t.ScheduledStep, t.Journey):
+            conn.execute(model.__table__.delete())  # type: ignore[attr-defined]
+
+
+def refresh_latencies(engine: Engine, rules: Any, samples: int) -> list[float]:
+    """Seconds of `refresh_customers` for one random debtor at a time (facts, decide, settle in
+    one short transaction), as after an event."""
+    with engine.connect() as conn:
+        ids = list(conn.execute(select(t.Customer.__table__.c.id)).scalars())
+    picked = random.Random(7).sample(ids, min(samples, len(ids)))
+    later = NOW + dt.timedelta(minutes=5)
+    refresh_customers(engine, rules, picked[:5], later, grace=PROMISE_GRACE)  # warm the caches
+    seconds = []
+    for customer_id in picked:
+        clock = time.perf_counter()
+        refresh_customers(engine, rules, [customer_id], later, grace=PROMISE_GRACE)
+        seconds.append(time.perf_counter() - clock)
+    return seconds
+
+
+def percentile(values: list[float], q: int) -> float:
+    return (
+        statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+        if len(values) > 1
+        else values[0]
+    )
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished workers (not the database server's)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
 def run(
-    backend: str, url: str, debtors: int, invoices: float, rules: Any, replan: bool
+    backend: str,
+    url: str,
+    debtors: int,
+    invoices: float,
+    rules: Any,
+    *,
+    replan: bool,
+    workers: int | None,
+    samples: int,
 ) -> dict[str, Any]:
     engine = make_engine(url)
     upgrade(engine)
     started = time.perf_counter()
-    portfolio = generate(
-        engine, debtors=debtors, seed=42, today=NOW.date(), invoices_per_debtor=invoices
-    )
+    reused = _customers(engine) == debtors
+    if reused:
+        _empty_schedule(engine)
+        invoice_count = _count(engine, t.Invoice)
+    else:
+        portfolio = generate(
+            engine, debtors=debtors, seed=42, today=NOW.date(), invoices_per_debtor=invoices
+        )
+        invoice_count = portfolio.rows.get("invoice", 0)
     generated = time.perf_counter() - started
     if backend == "postgresql":
         with engine.begin() as conn:
             conn.execute(text("ANALYZE"))
+    decider = functools.partial(decide, rules)
     reset_peak_rss()
-    summary = plan(engine, functools.partial(decide, rules), NOW, batch=5000)
+    cpu = cpu_seconds()
+    summary = plan(engine, decider, NOW, batch=5000, workers=workers)
+    cpu = cpu_seconds() - cpu
     rss = peak_rss_mb()
+    worker_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     rows = step_rows(engine)
     baseline = (
         copy_baseline(engine, rows) if backend == "postgresql" else insert_baseline(engine, rows)
     )
-    with engine.connect() as conn:
-        scheduled = conn.execute(select(func.count()).select_from(S)).scalar_one()
-    again = plan(engine, functools.partial(decide, rules), NOW, batch=5000) if replan else None
+    del rows
+    scheduled = _count(engine, t.ScheduledStep)
+    # the first re-plan decides once more the debtors whose journey the plan started (their
+    # messages_sent now counts from that start); the second finds every fact as it was
+    replans = []
+    for _ in range(2 * replan):
+        clock = cpu_seconds()
+        again = plan(engine, decider, NOW, batch=5000, workers=workers)
+        replans.append((again, cpu_seconds() - clock))
+    latencies = refresh_latencies(engine, rules, samples) if samples else []
     engine.dispose()
     return {
         "backend": backend,
         "debtors": debtors,
-        "invoices": portfolio.rows.get("invoice", 0),
+        "invoices": invoice_count,
         "generate_s": generated,
+        "reused": reused,
         "plan_s": summary.seconds,
+        "plan_cpu_s": cpu,
         "facts_s": summary.facts_seconds,
         "decide_s": summary.decide_seconds,
         "persist_s": summary.persist_seconds,
+        "workers": summary.workers,
         "scheduled": scheduled,
         "baseline_s": baseline,
         "baseline": "COPY" if backend == "postgresql" else "executemany INSERT",
         "peak_rss_mb": rss,
-        "replan_s": again.seconds if again else None,
-        "replan_new": again.scheduled_new if again else None,
+        "replans": replans,
+        "worker_rss_mb": worker_rss,
+        "latencies": latencies,
     }
+
+
+def _count(engine: Engine, model: Any) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(model.__table__)).scalar_one())
+
+
+def report(r: dict[str, Any]) -> str:
+    rate = r["debtors"] / r["plan_s"]
+    how = "reused" if r["reused"] else "generated"
+    lines = [
+        f"{r['backend']:>10}: {r['debtors']:,} debtors, {r['invoices']:,} invoices"
+        f" ({how} in {r['generate_s']:.1f}s)",
+        f"plan {r['plan_s']:.2f}s = {rate:,.0f} debtors/s on {r['workers']} worker(s),"
+        f" {r['plan_cpu_s']:.1f} CPU s in Python (the database's own not counted)"
+        f"  [summed over workers: facts {r['facts_s']:.2f}s, decide {r['decide_s']:.2f}s,"
+        f" persist {r['persist_s']:.2f}s]",
+        f"{r['scheduled']:,} scheduled steps; {r['baseline']} of the same rows"
+        f" {r['baseline_s']:.2f}s; plan / baseline = {r['plan_s'] / r['baseline_s']:.1f}x",
+        f"peak RSS of the plan phase {r['peak_rss_mb']:.0f} MB in this process,"
+        f" {r['worker_rss_mb']:.0f} MB in the largest worker",
+    ]
+    for number, (again, again_cpu) in enumerate(r["replans"], 1):
+        lines.append(
+            f"re-plan {number} at the same time {again.seconds:.2f}s ({again_cpu:.1f} CPU s)"
+            f" ({again.seconds / r['plan_s']:.0%} of the plan): {again.unchanged:,} unchanged,"
+            f" {again.debtors - again.unchanged:,} re-decided, {again.scheduled_new} new steps"
+            f"  [facts {again.facts_seconds:.2f}s, decide {again.decide_seconds:.2f}s,"
+            f" persist {again.persist_seconds:.2f}s]"
+        )
+    if r["latencies"]:
+        ms = [s * 1000 for s in r["latencies"]]
+        lines.append(
+            f"one debtor re-decided after an event (refresh_customers), {len(ms)} random debtors:"
+            f" p50 {percentile(ms, 50):.1f} ms, p99 {percentile(ms, 99):.1f} ms,"
+            f" max {max(ms):.1f} ms"
+        )
+    lines.append(f"at this rate 1M debtors take {1_000_000 / rate:.0f}s")
+    return "\n            ".join(lines)
 
 
 def main() -> None:
@@ -149,56 +272,64 @@ def main() -> None:
     parser.add_argument("--invoices-per-debtor", type=float, default=3.0)
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--pg", default=os.environ.get("PAYJOURNEY_TEST_PG", PG))
-    parser.add_argument("--no-replan", action="store_true", help="Skip the idempotency re-plan.")
+    parser.add_argument("--no-replan", action="store_true", help="Skip the incremental re-plan.")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="Worker processes (default: one per core)."
+    )
+    parser.add_argument(
+        "--refresh-samples", type=int, default=1000, help="Debtors for the re-decide latency."
+    )
+    parser.add_argument(
+        "--keep",
+        metavar="NAME",
+        help="Keep the generated database under NAME and reuse it when it has --debtors debtors.",
+    )
     args = parser.parse_args()
     rules = compile_rules(load_rules(ROOT / "rules"))
+    options = {
+        "replan": not args.no_replan,
+        "workers": args.workers,
+        "samples": args.refresh_samples,
+    }
     results = []
     for backend in args.backends.split(","):
         if backend == "sqlite":
             with tempfile.TemporaryDirectory() as tmp:
+                path = f"/tmp/{args.keep}.db" if args.keep else f"{tmp}/bench.db"
                 results.append(
                     run(
                         backend,
-                        f"sqlite:///{tmp}/bench.db",
+                        f"sqlite:///{path}",
                         args.debtors,
                         args.invoices_per_debtor,
                         rules,
-                        not args.no_replan,
+                        **options,
                     )
                 )
             continue
         server = make_url(args.pg)
         admin = create_engine(server, isolation_level="AUTOCOMMIT")
-        name = f"pj_bench_{secrets.token_hex(4)}"
+        name = args.keep or f"pj_bench_{secrets.token_hex(4)}"
         with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            found = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+            ).first()
+            if found is None:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
         try:
             url = server.set(database=name).render_as_string(hide_password=False)
             results.append(
-                run(backend, url, args.debtors, args.invoices_per_debtor, rules, not args.no_replan)
+                run(backend, url, args.debtors, args.invoices_per_debtor, rules, **options)
             )
         finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            if not args.keep:
+                with admin.connect() as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()
+    with contextlib.suppress(OSError):
+        print(f"load average at the end: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
     for r in results:
-        rate = r["debtors"] / r["plan_s"]
-        print(
-            f"{r['backend']:>10}: {r['debtors']:,} debtors, {r['invoices']:,} invoices"
-            f" (generated in {r['generate_s']:.1f}s)\n"
-            f"            plan {r['plan_s']:.2f}s = {rate:,.0f} debtors/s"
-            f"  [waiting for facts {r['facts_s']:.2f}s, decide {r['decide_s']:.2f}s,"
-            f" persist {r['persist_s']:.2f}s]\n"
-            f"            {r['scheduled']:,} scheduled steps; {r['baseline']} of the same rows"
-            f" {r['baseline_s']:.2f}s; plan / baseline = {r['plan_s'] / r['baseline_s']:.1f}x\n"
-            f"            peak RSS of the plan phase {r['peak_rss_mb']:.0f} MB"
-            + (
-                f"; re-plan {r['replan_s']:.2f}s, {r['replan_new']} new (idempotent)\n"
-                if r["replan_s"] is not None
-                else "\n"
-            )
-            + f"            at this rate 1M debtors take {1_000_000 / rate:.0f}s"
-        )
+        print(report(r))
 
 
 if __name__ == "__main__":

@@ -128,11 +128,21 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--dry-run", help="Decide and summarise, write nothing.")
         ] = False,
         batch: Annotated[int, typer.Option("--batch", min=1, help="Debtors per batch.")] = 2000,
+        full: Annotated[
+            bool,
+            typer.Option(
+                "--full",
+                help="Decide every debtor, also those unchanged since the last plan this hour.",
+            ),
+        ] = False,
     ) -> None:
-        """Derive facts, decide each debtor's next step and persist the schedule."""
+        """Derive facts, decide each debtor's next step and persist the schedule (debtors whose
+        facts, rules and hour are those of the last plan keep their decision; --full decides
+        all)."""
         from engine.cli.rules_cmds import load_compiled
         from engine.decision.decide import decide
         from engine.store import tables as t
+        from engine.store.planner import default_workers
         from engine.store.planner import plan as run
 
         moment = now_option(ctx, now)
@@ -144,6 +154,8 @@ def register(app: typer.Typer) -> None:
                 total = conn.execute(
                     select(func.count()).where(customers.c.forgotten_at.is_(None))
                 ).scalar_one()
+            # counted before the progress bar starts its thread: the workers only plan chunks
+            workers = default_workers(engine)
             with _progress(Console(stderr=True, soft_wrap=True)) as progress:
                 task = progress.add_task("planning", total=total)
                 advance: Callable[[int], None] = lambda n: progress.advance(task, n)  # noqa: E731
@@ -154,6 +166,8 @@ def register(app: typer.Typer) -> None:
                     dry_run=dry_run,
                     batch=batch,
                     progress=advance,
+                    incremental=not full,
+                    workers=workers,
                 )
         console.print(
             persona_table(
@@ -191,6 +205,11 @@ def register(app: typer.Typer) -> None:
                 f" {summary.scheduled_new} step(s) newly scheduled,"
                 f" {summary.scheduled_kept} already scheduled, {summary.cancelled} cancelled"
             )
+            if summary.unchanged:
+                console.print(
+                    f"{summary.unchanged} debtor(s) unchanged since the last plan: their decision"
+                    " stands, not counted in the tables above (--full decides them again)"
+                )
         for customer_id, error in summary.failures[:20]:
             console.print(f"[red]failed[/red] {customer_id}: {error}", highlight=False)
         if summary.failures:

@@ -18,9 +18,10 @@ from sqlalchemy import Engine, and_, func, select, update
 from engine.daemon import lifecycle
 from engine.decision.decide import decide
 from engine.rules.compile import CompiledRules
+from engine.store import fingerprint
 from engine.store import tables as t
 from engine.store.bulk import insert_new, upsert
-from engine.store.facts_sql import fact_sheets_for
+from engine.store.facts_sql import fact_sheets_on
 
 S = t.ScheduledStep.__table__  # type: ignore[attr-defined]
 M = t.Message.__table__  # type: ignore[attr-defined]
@@ -52,24 +53,31 @@ def refresh_customers(
     promises: dict[str, str] | None = None,
 ) -> dict[str, str | None]:
     """Fresh facts and a fresh decision for a few debtors, and their journeys settled on it
-    (not a whole re-plan). `promises` maps a customer to a new promise's event id."""
+    (not a whole re-plan). `promises` maps a customer to a new promise's event id.
+
+    One connection throughout: the facts of all of them in one query, then each debtor settled
+    in its own short transaction (one debtor's problem never stops the others), its plan
+    fingerprint forgotten so the next plan decides it afresh."""
     states: dict[str, str | None] = {}
-    sheets = fact_sheets_for(engine, list(customer_ids), now)
-    for customer_id, facts in sheets.items():
-        try:
-            decision = decide(rules, facts, now)
-            with engine.begin() as conn:
-                states[customer_id] = lifecycle.settle(
-                    conn,
-                    rules=rules,
-                    decision=decision,
-                    facts=facts,
-                    now=now,
-                    grace=grace,
-                    promise_id=(promises or {}).get(customer_id),
-                )
-        except Exception:  # one debtor's problem never stops the others
-            log.exception("could not refresh debtor", customer_id=customer_id)
+    with engine.connect() as conn:
+        sheets = fact_sheets_on(conn, list(customer_ids), now)
+        conn.commit()
+        for customer_id, facts in sheets.items():
+            try:
+                decision = decide(rules, facts, now)
+                with conn.begin():
+                    states[customer_id] = lifecycle.settle(
+                        conn,
+                        rules=rules,
+                        decision=decision,
+                        facts=facts,
+                        now=now,
+                        grace=grace,
+                        promise_id=(promises or {}).get(customer_id),
+                    )
+                    fingerprint.forget(conn, [customer_id])
+            except Exception:  # one debtor's problem never stops the others
+                log.exception("could not refresh debtor", customer_id=customer_id)
     return states
 
 

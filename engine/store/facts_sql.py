@@ -16,9 +16,10 @@ import threading
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
+    Connection,
     Date,
     Engine,
     Float,
@@ -67,7 +68,7 @@ InDefault = Callable[..., bool]
 _ZERO = Decimal("0.00")
 
 
-def _legal_in_default() -> InDefault | None:
+def legal_in_default() -> InDefault | None:
     try:
         from engine.messages.legal import is_in_default  # the messages issue provides it
     except ImportError:
@@ -483,7 +484,7 @@ def fact_query(
             promises.c.broken_promises,
             promises.c.promised_until,
             disputes.c.open_disputes,
-            J.c.steps_sent,
+            func.coalesce(J.c.steps_sent, 0).label("steps_sent"),
             messages.c.messages_sent,
             messages.c.messages_last_7_days,
             messages.c.last_sent_at,
@@ -550,7 +551,11 @@ def _overdue(r: Mapping[str, Any], local_minus_utc: dt.timedelta) -> Decimal:
 
 
 def sheet_from_row(
-    row: Row[Any], now: dt.datetime, in_default: InDefault | None = None, *, check: bool = True
+    row: Row[Any] | dict[str, Any],
+    now: dt.datetime,
+    in_default: InDefault | None = None,
+    *,
+    check: bool = True,
 ) -> FactSheet:
     """Shape one result row of `fact_query` into a FactSheet.
 
@@ -559,7 +564,9 @@ def sheet_from_row(
     import rows guarantee it; a test holds both paths equal), and validation would cost as
     much as the SQL itself.
     """
-    r = row._asdict()  # one dict: plain key lookups are several times faster than Row's
+    # one dict: plain key lookups are several times faster than Row's (a caller shaping many
+    # rows builds the dicts itself from the result's keys: Row._asdict rebuilds them per row)
+    r = row if isinstance(row, dict) else row._asdict()
     if (r["currencies"] or 0) > 1:
         raise MixedCurrencies(r["id"])
     open_amount: Decimal = r["open_amount"] or _ZERO
@@ -650,7 +657,7 @@ def _chunks(
     engine: Engine, now: dt.datetime, customer_ids: Sequence[str] | None, size: int
 ) -> Generator[list[FactSheet], None, None]:
     """Fact sheets chunk by chunk: one set-based query per chunk of customers."""
-    in_default = _legal_in_default()
+    in_default = legal_in_default()
     if customer_ids is not None:
         ids = sorted(set(customer_ids))
         queries = [fact_query(now, ids[i : i + size]) for i in range(0, len(ids), size)]
@@ -665,11 +672,12 @@ def _chunks(
 
 
 _DONE = object()
+Chunk = TypeVar("Chunk")
 
 
-def _prefetched(
-    chunks: Generator[list[FactSheet], None, None], depth: int = 2
-) -> Generator[list[FactSheet], None, None]:
+def prefetched(
+    chunks: Generator[Chunk, None, None], depth: int = 2
+) -> Generator[Chunk, None, None]:
     """Run `chunks` in a thread, `depth` chunks ahead: the database computes the next chunk
     (the driver releases the GIL while it waits) while the caller decides and writes this one."""
     ready: queue.Queue[Any] = queue.Queue(maxsize=depth)
@@ -720,7 +728,7 @@ def fact_sheet_batches(
 ) -> Generator[list[FactSheet], None, None]:
     """The portfolio's fact sheets (or those of `customer_ids`) in id order, `batch` at a time."""
     chunks = _chunks(engine, now, customer_ids, batch)
-    return _prefetched(chunks) if prefetch else chunks
+    return prefetched(chunks) if prefetch else chunks
 
 
 def derive_fact_sheets(
@@ -741,13 +749,13 @@ def _query_by_ids() -> Select[Any]:
     return fact_query(dt.datetime(2000, 1, 1, tzinfo=dt.UTC), [])
 
 
-def fact_sheets_for(
-    engine: Engine, customer_ids: Sequence[str], now: dt.datetime
+def fact_sheets_on(
+    conn: Connection, customer_ids: Sequence[str], now: dt.datetime
 ) -> dict[str, FactSheet]:
-    """The fact sheets of a few customers (after an event, for a preview), by id."""
+    """The fact sheets of a few customers, read on `conn` (inside the caller's transaction)."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    in_default = _legal_in_default()
+    in_default = legal_in_default()
     params = {
         "now": now,
         "year_ago": now - dt.timedelta(days=365),
@@ -755,9 +763,20 @@ def fact_sheets_for(
         "yesterday": now.astimezone(dt.UTC).date() - dt.timedelta(days=1),
         "ids": list(customer_ids),
     }
-    with engine.connect() as conn:
-        rows = conn.execute(_query_by_ids(), params).all()
+    if conn.dialect.name == "postgresql":
+        # planning this statement takes longer than running it for a few debtors: the driver
+        # prepares it once it repeats, and a generic plan is then reused, not planned anew
+        conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+    rows = conn.execute(_query_by_ids(), params).all()
     return {row.id: sheet_from_row(row, now, in_default) for row in rows}
+
+
+def fact_sheets_for(
+    engine: Engine, customer_ids: Sequence[str], now: dt.datetime
+) -> dict[str, FactSheet]:
+    """The fact sheets of a few customers (after an event, for a preview), by id."""
+    with engine.connect() as conn:
+        return fact_sheets_on(conn, customer_ids, now)
 
 
 def fact_sheet_for(engine: Engine, customer_id: str, now: dt.datetime) -> FactSheet:

@@ -4,25 +4,41 @@ Planning is idempotent: a step is keyed by (customer, journey, step, ruleset ver
 twice schedules nothing twice; a planned step not yet claimed follows the latest decision (its
 send time may move) and a step no longer decided is cancelled. Claimed or sent steps are never
 touched here: they belong to the scheduler.
+
+Incremental: each decided debtor's fingerprint (its raw facts, the ruleset version, the hour) is
+stored; a plan that finds the same fingerprint does not decide that debtor again
+(`engine.store.fingerprint`). On PostgreSQL the portfolio is planned in id-range chunks by worker
+processes (facts, decide and persist each, one core each); SQLite plans in this process (one
+writer), the next chunk's facts read in a thread while this one is decided.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
+import os
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, case, select, update
+from sqlalchemy import Connection, Engine, Row, Select, and_, case, func, select, update
 
 from engine.decision.model import Action, Decision, FactSheet
+from engine.store import fingerprint
 from engine.store import tables as t
 from engine.store.ageing import ageing_bucket
 from engine.store.bulk import upsert
-from engine.store.facts_sql import fact_sheet_batches
+from engine.store.facts_sql import (
+    chunk_starts,
+    fact_query,
+    legal_in_default,
+    prefetched,
+    sheet_from_row,
+)
 
 #: decide(facts, now) with the rules bound, e.g. functools.partial(engine.decision.decide.decide, rules).
 Decider = Callable[[FactSheet, dt.datetime], Decision]
@@ -71,6 +87,31 @@ class PlanSummary:
     decide_seconds: float = 0.0
     persist_seconds: float = 0.0
     dry_run: bool = False
+    unchanged: int = 0  # debtors not decided again: same facts, rules and hour as last plan
+    workers: int = 1
+
+    def add(self, other: PlanSummary) -> None:
+        """Fold a chunk's summary (from a worker) into this one."""
+        self.debtors += other.debtors
+        self.unchanged += other.unchanged
+        self.actions.update(other.actions)
+        self.personas.update(other.personas)
+        self.channels.update(other.channels)
+        self.steps.update(other.steps)
+        self.debtors_by_ageing.update(other.debtors_by_ageing)
+        for mine, theirs in (
+            (self.open_by_persona, other.open_by_persona),
+            (self.open_by_ageing, other.open_by_ageing),
+        ):
+            for key, amount in theirs.items():
+                mine[key] = mine.get(key, Decimal(0)) + amount
+        self.scheduled_new += other.scheduled_new
+        self.scheduled_kept += other.scheduled_kept
+        self.cancelled += other.cancelled
+        self.failures.extend(other.failures)
+        self.facts_seconds += other.facts_seconds
+        self.decide_seconds += other.decide_seconds
+        self.persist_seconds += other.persist_seconds
 
 
 def _schedulable(decision: Decision) -> bool:
@@ -216,13 +257,15 @@ def _count_money(sheet: FactSheet, decision: Decision, summary: PlanSummary) -> 
 
 def _decide_all(
     sheets: Sequence[FactSheet], decide: Decider, now: dt.datetime, summary: PlanSummary
-) -> list[Decision]:
-    decisions: list[Decision] = []
+) -> list[Decision | None]:
+    """Each sheet's decision, None where deciding failed (reported in the summary)."""
+    decisions: list[Decision | None] = []
     for sheet in sheets:
         try:
             decision = decide(sheet, now)
         except Exception as exc:  # one bad debtor never stops the run; it is reported
             summary.failures.append((str(sheet["customer.id"]), f"{type(exc).__name__}: {exc}"))
+            decisions.append(None)
             continue
         decisions.append(decision)
         _count_money(sheet, decision, summary)
@@ -242,11 +285,144 @@ def persist_decisions(
     conn: Connection, decisions: Sequence[Decision], now: dt.datetime
 ) -> PlanSummary:
     """Write the schedule for a few debtors' fresh decisions (the daemon, after an event or a
-    re-decision at dispatch), exactly as a plan run would."""
+    re-decision at dispatch), exactly as a plan run would. Their fingerprints are forgotten:
+    the next plan decides them again."""
     summary = PlanSummary()
     ids = sorted({d.customer_id for d in decisions if d.customer_id})
     _persist(conn, ids, decisions, now, summary)
+    fingerprint.forget(conn, ids)
     return summary
+
+
+def ruleset_version_of(decide: Decider) -> str | None:
+    """The ruleset version behind `decide` when it is functools.partial(decide, rules)."""
+    for arg in getattr(decide, "args", ()):
+        version = getattr(arg, "version", None)
+        if isinstance(version, str):
+            return version
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """What every chunk of one plan run needs (handed to worker processes by fork)."""
+
+    engine: Engine
+    decide: Decider
+    now: dt.datetime
+    dry_run: bool
+    salt: str | None  # fingerprints are computed and stored (not on a dry run)
+    skip_unchanged: bool
+    queries: tuple[Select[Any], ...]
+
+
+def _query(run: _Run, index: int) -> Select[Any]:
+    query = run.queries[index]
+    if run.salt is None:
+        return query
+    in_sql = run.engine.dialect.name == "postgresql"
+    return fingerprint.fingerprinted(
+        query, run.salt, in_sql=in_sql, skip_unchanged=run.skip_unchanged
+    )
+
+
+def _plan_rows(run: _Run, index: int, rows: Sequence[Row[Any]]) -> PlanSummary:
+    """Decide and persist one chunk's fact rows (skipping debtors whose fingerprint is the same)."""
+    summary = PlanSummary(dry_run=run.dry_run)
+    clock = time.perf_counter()
+    in_default = legal_in_default()
+    width = len(run.queries[index].selected_columns)
+    in_python = run.engine.dialect.name != "postgresql"
+    sheets: list[FactSheet] = []
+    prints: list[str | None] = []
+    keys = tuple(rows[0]._fields) if rows else ()
+    for row in rows:
+        print_: str | None = None
+        if run.salt is not None:
+            print_ = fingerprint.in_python(row[:width], run.salt) if in_python else row.fingerprint
+            if run.skip_unchanged and print_ == row.stored_fingerprint:
+                continue  # counted as unchanged once the run is done
+        sheets.append(
+            sheet_from_row(dict(zip(keys, row, strict=True)), run.now, in_default, check=False)
+        )
+        prints.append(print_)
+    summary.facts_seconds += time.perf_counter() - clock
+    clock = time.perf_counter()
+    decided = _decide_all(sheets, run.decide, run.now, summary)
+    summary.decide_seconds += time.perf_counter() - clock
+    summary.debtors += len(sheets)
+    if run.dry_run or not sheets:
+        return summary
+    clock = time.perf_counter()
+    decisions = [d for d in decided if d is not None]
+    with run.engine.begin() as conn:
+        _persist(conn, [str(s["customer.id"]) for s in sheets], decisions, run.now, summary)
+        fingerprint.store(
+            conn,
+            (
+                (str(sheet["customer.id"]), p)
+                for sheet, d, p in zip(sheets, decided, prints, strict=True)
+                if d is not None and p is not None
+            ),
+            run.now,
+        )
+    summary.persist_seconds += time.perf_counter() - clock
+    return summary
+
+
+def _read(conn: Connection, run: _Run, index: int) -> list[Row[Any]]:
+    if conn.dialect.name == "postgresql":
+        # compiling this big statement to machine code costs more than it saves on a chunk
+        conn.exec_driver_sql("SET LOCAL jit = off")
+    rows = list(conn.execute(_query(run, index)).all())
+    conn.rollback()  # a read: end it, so no transaction idles while the chunk is decided
+    return rows
+
+
+def _fetch(run: _Run) -> Generator[list[Row[Any]], None, None]:
+    with run.engine.connect() as conn:
+        for index in range(len(run.queries)):
+            yield _read(conn, run, index)
+
+
+#: The run a forked worker plans chunks of (set in the parent just before the fork).
+_worker_run: _Run | None = None
+
+
+def _worker_start() -> None:
+    assert _worker_run is not None
+    # the parent's pooled connections are not ours to use or close
+    _worker_run.engine.dispose(close=False)
+
+
+def _worker_chunk(index: int) -> PlanSummary:
+    run = _worker_run
+    assert run is not None
+    clock = time.perf_counter()
+    with run.engine.connect() as conn:
+        rows = _read(conn, run, index)
+    fetched = time.perf_counter() - clock
+    summary = _plan_rows(run, index, rows)
+    summary.facts_seconds += fetched
+    return summary
+
+
+def default_workers(engine: Engine) -> int:
+    """One worker process per core on PostgreSQL, when this process has no other thread (a
+    fork copies locks other threads may hold: the daemon and the API plan in-process); SQLite
+    has one writer."""
+    if engine.dialect.name != "postgresql" or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    if threading.active_count() > 1:
+        return 1
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def _scope(customer_ids: Sequence[str] | None) -> Any:
+    alive = t.Customer.__table__.c.forgotten_at.is_(None)  # type: ignore[attr-defined]
+    if customer_ids is None:
+        return alive
+    return and_(alive, t.Customer.__table__.c.id.in_(list(customer_ids)))  # type: ignore[attr-defined]
 
 
 def plan(
@@ -259,30 +435,96 @@ def plan(
     customer_ids: Sequence[str] | None = None,
     progress: Callable[[int], None] | None = None,
     prefetch: bool = True,
+    workers: int | None = None,
+    incremental: bool = True,
+    ruleset_version: str | None = None,
 ) -> PlanSummary:
-    """Decide every debtor's next step at `now` and persist the schedule (unless `dry_run`)."""
+    """Decide every debtor's next step at `now` and persist the schedule (unless `dry_run`).
+
+    `incremental`: a debtor whose fingerprint (facts, ruleset version, hour) is the one stored
+    by the last plan is not decided again (it counts in `unchanged`); needs the ruleset version
+    (`ruleset_version`, or read from functools.partial(decide, rules)). `workers`: processes
+    planning chunks side by side (default: one per core on PostgreSQL, one on SQLite)."""
     started = time.perf_counter()
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
     summary = PlanSummary(dry_run=dry_run)
-    batches = fact_sheet_batches(engine, now, customer_ids, batch=batch, prefetch=prefetch)
-    try:
-        while True:
-            clock = time.perf_counter()
-            sheets = next(batches, None)
-            summary.facts_seconds += time.perf_counter() - clock
-            if sheets is None:
-                break
-            clock = time.perf_counter()
-            decisions = _decide_all(sheets, decide, now, summary)
-            summary.decide_seconds += time.perf_counter() - clock
-            summary.debtors += len(sheets)
-            if not dry_run:
-                clock = time.perf_counter()
-                with engine.begin() as conn:
-                    _persist(conn, [str(s["customer.id"]) for s in sheets], decisions, now, summary)
-                summary.persist_seconds += time.perf_counter() - clock
-            if progress is not None:
-                progress(len(sheets))
-    finally:
-        batches.close()  # stops the prefetching thread if we leave early
+    version = ruleset_version or ruleset_version_of(decide)
+    run_salt = fingerprint.salt(version, now) if version and not dry_run else None
+    if customer_ids is not None:
+        ids = sorted(set(customer_ids))
+        queries = [fact_query(now, ids[i : i + batch]) for i in range(0, len(ids), batch)]
+        sizes = [len(ids[i : i + batch]) for i in range(0, len(ids), batch)]
+    else:
+        starts = chunk_starts(engine, batch)
+        ends: list[str | None] = [*starts[1:], None]
+        queries = [fact_query(now, id_from=a, id_to=b) for a, b in zip(starts, ends, strict=False)]
+        sizes = [batch] * len(queries)
+    with engine.connect() as conn:
+        total = conn.execute(
+            select(func.count()).select_from(t.Customer.__table__).where(_scope(customer_ids))  # type: ignore[attr-defined]
+        ).scalar_one()
+    if sizes and customer_ids is None:
+        sizes[-1] = total - batch * (len(sizes) - 1)
+    run = _Run(
+        engine=engine,
+        decide=decide,
+        now=now,
+        dry_run=dry_run,
+        salt=run_salt,
+        skip_unchanged=incremental and run_salt is not None,
+        queries=tuple(queries),
+    )
+    count = workers if workers is not None else default_workers(engine)
+    if engine.dialect.name != "postgresql":
+        count = 1  # SQLite has one writer: chunks are planned here, one after the other
+    summary.workers = max(1, min(count, len(queries)))
+    if summary.workers > 1:
+        _plan_in_workers(run, summary, sizes, progress)
+    else:
+        _plan_here(run, summary, sizes, progress, prefetch=prefetch)
+    if run.skip_unchanged:
+        summary.unchanged = max(total - summary.debtors, 0)
+        summary.debtors = total
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _plan_here(
+    run: _Run,
+    summary: PlanSummary,
+    sizes: Sequence[int],
+    progress: Callable[[int], None] | None,
+    *,
+    prefetch: bool,
+) -> None:
+    fetched = _fetch(run)
+    batches = prefetched(fetched) if prefetch else fetched
+    try:
+        for index, size in enumerate(sizes):
+            clock = time.perf_counter()
+            rows = next(batches)
+            summary.facts_seconds += time.perf_counter() - clock
+            summary.add(_plan_rows(run, index, rows))
+            if progress is not None:
+                progress(size)
+    finally:
+        batches.close()  # stops the prefetching thread if we leave early
+
+
+def _plan_in_workers(
+    run: _Run, summary: PlanSummary, sizes: Sequence[int], progress: Callable[[int], None] | None
+) -> None:
+    global _worker_run
+    _worker_run = run
+    try:
+        # fork: the workers inherit the compiled rules (which do not pickle); only chunk
+        # numbers go out and chunk summaries come back
+        context = multiprocessing.get_context("fork")
+        with context.Pool(summary.workers, initializer=_worker_start) as pool:
+            for index, part in enumerate(pool.imap(_worker_chunk, range(len(sizes)))):
+                summary.add(part)
+                if progress is not None:
+                    progress(sizes[index])
+    finally:
+        _worker_run = None

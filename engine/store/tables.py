@@ -495,6 +495,16 @@ class ConsentRecord(SQLModel, table=True):
     address: str | None = None  # personal data: erased by `forget`
     source: str = Field(max_length=32)  # e.g. debtor-page
     recorded_at: dt.datetime = _when()
+class PlanFingerprint(SQLModel, table=True):
+    """What a debtor's last planned decision was made from: a hash of its raw facts, the ruleset
+    version and the time bucket. A plan that computes the same fingerprint does not re-decide
+    (`engine.store.fingerprint`). No foreign key: forgetting a customer must not trip over it."""
+
+    __tablename__ = "plan_fingerprint"
+
+    customer_id: str = Field(primary_key=True, max_length=64)
+    fingerprint: str = Field(max_length=64)
+    planned_at: dt.datetime = _when()
 
 
 #: Tables in dependency order (parents first): the order to load, and reversed, to delete.
@@ -517,4 +527,5 @@ TABLES = (
     Task,
     PaymentPlan,
     ConsentRecord,
+    PlanFingerprint,
 )

@@ -47,7 +47,7 @@ def test_planning_twice_schedules_nothing_twice(
     first = plan(store, decider, NOW, batch=40)
     rows = steps(store)
     assert first.scheduled_new == len(rows) > 0
-    second = plan(store, decider, NOW, batch=40)
+    second = plan(store, decider, NOW, batch=40, incremental=False)
     assert second.scheduled_new == 0
     assert second.scheduled_kept == len(rows)
     assert second.cancelled == 0

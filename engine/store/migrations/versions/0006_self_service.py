@@ -1,7 +1,7 @@
 """self-service: debtors' personal links (hashed tokens), tasks, payment plans, consent records
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-11-24 03:10:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import engine.store.types
 
 revision: str = "0006"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,115 @@
+"""The fast plan (worker processes, incremental re-plan) schedules exactly what the plain plan
+schedules, and re-decides a debtor whose facts, rules or hour changed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, delete, select
+
+from engine.daemon.jobs import refresh_customers
+from engine.decision.decide import decide
+from engine.rules.compile import CompiledRules
+from engine.store import tables as t
+from engine.store.generate import generate
+from engine.store.planner import plan
+from tests.store.builders import NOW, load
+
+S = t.ScheduledStep.__table__
+J = t.Journey.__table__
+FP = t.PlanFingerprint.__table__
+DEBTORS = 120
+SMALL = 40
+
+
+def schedule(engine: Engine) -> list[tuple[Any, ...]]:
+    """Every step and journey as planned, in a stable order (ids aside)."""
+    with engine.connect() as conn:
+        steps = conn.execute(
+            select(
+                *[c for c in S.columns if c.name not in ("id", "created_at", "updated_at")]
+            ).order_by(S.c.customer_id, S.c.journey, S.c.step)
+        ).all()
+        journeys = conn.execute(
+            select(*[c for c in J.columns if c.name != "id"]).order_by(J.c.customer_id)
+        ).all()
+    return [tuple(r) for r in steps] + [tuple(r) for r in journeys]
+
+
+def unplan(engine: Engine) -> None:
+    with engine.begin() as conn:
+        for table in (FP, S, J):
+            conn.execute(delete(table))
+
+
+def test_workers_and_incremental_plan_schedule_what_the_plain_plan_schedules(
+    store: Engine, default_rules: CompiledRules
+) -> None:
+    """Chunks in worker processes (PostgreSQL), then an incremental re-plan: the same steps,
+    send times, traces and journeys as one plain plan in this process."""
+    generate(store, debtors=DEBTORS, seed=11, today=NOW.date())
+    decider = functools.partial(decide, default_rules)
+    plain = plan(store, decider, NOW, batch=DEBTORS, workers=1, incremental=False)
+    first = schedule(store)
+    # a journey's start narrows its messages_sent: the second plan sees those facts changed
+    plan(store, decider, NOW, batch=DEBTORS, workers=1, incremental=False)
+    second = schedule(store)
+    assert plain.scheduled_new > 0
+    unplan(store)
+    fast = plan(store, decider, NOW, batch=30, workers=2)
+    assert schedule(store) == first
+    assert (fast.actions, fast.scheduled_new, fast.unchanged) == (
+        plain.actions,
+        plain.scheduled_new,
+        0,
+    )
+    again = plan(store, decider, NOW, batch=30, workers=2)
+    assert schedule(store) == second
+    assert 0 < again.unchanged < DEBTORS
+    third = plan(store, decider, NOW + dt.timedelta(minutes=40), batch=30, workers=2)
+    assert (third.debtors, third.unchanged, third.scheduled_new) == (DEBTORS, DEBTORS, 0)
+    assert schedule(store) == second
+
+
+def test_a_changed_fact_rules_or_hour_is_decided_again(
+    store: Engine, tmp_path: Path, default_rules: CompiledRules
+) -> None:
+    """After a plan, a payment re-decides its debtor only; other rules or the next hour
+    re-decide everyone; a debtor re-decided after an event is decided again by the next plan."""
+    generate(store, debtors=SMALL, seed=3, today=NOW.date())
+    decider = functools.partial(decide, default_rules)
+    plan(store, decider, NOW, batch=15)
+    plan(store, decider, NOW, batch=15)  # the journeys' start settles messages_sent
+    with store.connect() as conn:
+        invoice = conn.execute(
+            select(t.Invoice.__table__).order_by(t.Invoice.__table__.c.id).limit(1)
+        ).one()
+    payment = {
+        "id": "P-incremental",
+        "customer_id": invoice.customer_id,
+        "invoice_id": invoice.id,
+        "amount": "1.00",
+        "paid_at": "2026-11-23T08:30:00Z",
+    }
+    load(store, tmp_path, payments=[payment])
+    paid = plan(store, decider, NOW, batch=15)
+    assert (paid.debtors, paid.unchanged) == (SMALL, SMALL - 1)
+    assert sum(paid.actions.values()) == 1
+    other_rules = plan(store, decider, NOW, batch=15, ruleset_version="sha256:other")
+    assert other_rules.unchanged == 0
+    next_hour = plan(store, decider, NOW + dt.timedelta(hours=1), batch=15)
+    assert next_hour.unchanged == 0
+    refresh_customers(
+        store,
+        default_rules,
+        [invoice.customer_id],
+        NOW + dt.timedelta(hours=1),
+        grace=dt.timedelta(days=1),
+    )
+    after_event = plan(store, decider, NOW + dt.timedelta(hours=1), batch=15)
+    assert after_event.unchanged == SMALL - 1
+    full = plan(store, decider, NOW + dt.timedelta(hours=1), batch=15, incremental=False)
+    assert full.unchanged == 0 and sum(full.actions.values()) == SMALL
