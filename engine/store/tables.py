@@ -495,6 +495,8 @@ class ConsentRecord(SQLModel, table=True):
     address: str | None = None  # personal data: erased by `forget`
     source: str = Field(max_length=32)  # e.g. debtor-page
     recorded_at: dt.datetime = _when()
+
+
 class PlanFingerprint(SQLModel, table=True):
     """What a debtor's last planned decision was made from: a hash of its raw facts, the ruleset
     version and the time bucket. A plan that computes the same fingerprint does not re-decide
