@@ -190,6 +190,7 @@ def register(app: typer.Typer) -> None:
             )
             channels = _channels(outbox, channel_factory)
             rulebook = RuleBook(context.rules_dir, template_checks(templates))
+            payments = provider_from_env()
         except PayjourneyError as exc:
             err.print(f"error: {exc}", markup=False, soft_wrap=True)
             raise typer.Exit(2) from exc
@@ -199,7 +200,7 @@ def register(app: typer.Typer) -> None:
                 rulebook=rulebook,
                 channels=channels,
                 settings=settings,
-                payments=provider_from_env(),
+                payments=payments,
                 templates_dir=templates,
             )
             report = daemon.run_once() if once else daemon.run_forever(metrics_port=metrics_port)

@@ -433,6 +433,29 @@ def test_the_provider_comes_from_the_environment_or_creates_nothing(
         provider.close()
 
 
+def test_barzahlen_slips_come_from_the_environment_beside_mollie() -> None:
+    """With Mollie and Barzahlen both configured, iDEAL goes to Mollie and cash slips to
+    Barzahlen; Barzahlen set only in part is refused at start, naming what is missing."""
+    from engine.messages.payments.configured import PaymentConfigError, provider_from_env
+
+    barzahlen = {
+        "PAYJOURNEY_BARZAHLEN_DIVISION_ID": "12345",
+        "PAYJOURNEY_BARZAHLEN_PAYMENT_KEY": "key",
+        "PAYJOURNEY_BARZAHLEN_SLIP_URL": "https://pay.example/slip/{id}",
+    }
+    alone = provider_from_env(barzahlen)
+    both = provider_from_env({**barzahlen, "PAYJOURNEY_MOLLIE_API_KEY": "test_env"})
+    try:
+        assert alone.name == "barzahlen" and alone.supports("barzahlen")
+        assert not alone.supports("ideal")
+        assert both.name == "chain" and both.supports("ideal") and both.supports("barzahlen")
+    finally:
+        alone.close()
+        both.close()
+    with pytest.raises(PaymentConfigError, match="PAYJOURNEY_BARZAHLEN_SLIP_URL"):
+        provider_from_env({k: v for k, v in barzahlen.items() if "SLIP" not in k})
+
+
 @given(
     name=st.text(
         alphabet=st.characters(min_codepoint=32, max_codepoint=255, blacklist_categories=("Cc",)),
