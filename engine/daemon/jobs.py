@@ -83,8 +83,8 @@ def refresh_customers(
 
 @dataclass(slots=True)
 class EventWatch:
-    """Follows the event table: each new event re-decides its debtor; a bounce blocks the
-    channel and sends the step on the next one."""
+    """Follows the event table: each new event re-decides its debtor; a bounce sends the step on
+    the next channel, and a hard one (or one of unknown severity) blocks the channel for good."""
 
     engine: Engine
     rules: Callable[[], CompiledRules]
@@ -97,7 +97,7 @@ class EventWatch:
         now = self.clock()
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(E.c.id, E.c.customer_id, E.c.kind, E.c.message_id, E.c.recorded_at)
+                select(E.c.id, E.c.customer_id, E.c.kind, E.c.message_id, E.c.recorded_at, E.c.data)
                 .where(E.c.recorded_at >= self.since)
                 .order_by(E.c.recorded_at, E.c.id)
                 .limit(5000)
@@ -115,7 +115,8 @@ class EventWatch:
             if row.kind == "promised":
                 promises[row.customer_id] = row.id
             if row.kind == "bounced" and row.message_id:
-                self._bounced(row.customer_id, row.message_id, now)
+                soft = isinstance(row.data, dict) and row.data.get("severity") == "soft"
+                self._bounced(row.customer_id, row.message_id, now, block=not soft)
         refresh_customers(
             self.engine,
             self.rules(),
@@ -131,21 +132,25 @@ class EventWatch:
             self.seen = {r.id for r in fresh if r.recorded_at == newest}
         return len(fresh)
 
-    def _bounced(self, customer_id: str, message_id: str, now: dt.datetime) -> None:
+    def _bounced(self, customer_id: str, message_id: str, now: dt.datetime, *, block: bool) -> None:
+        """The bounced message failed and its step goes to the next channel now; `block` keeps
+        the channel from this debtor for good (a soft bounce, a full mailbox or a phone out of
+        reach, only moves this step: the next reminder tries the channel again)."""
         with self.engine.begin() as conn:
             found = conn.execute(
                 select(M.c.channel, M.c.scheduled_step_id).where(M.c.id == message_id)
             ).first()
             if found is None:
                 return
-            block = {
+            blocked = {
                 "customer_id": customer_id,
                 "channel": found.channel,
                 "reason": "bounced",
                 "message_id": message_id,
                 "blocked_at": now,
             }
-            insert_new(conn, B, [block], key=("customer_id", "channel"))
+            if block:
+                insert_new(conn, B, [blocked], key=("customer_id", "channel"))
             first = conn.execute(
                 update(M)
                 .where(M.c.id == message_id, M.c.status != "failed")

@@ -193,6 +193,44 @@ def test_a_bounce_reported_later_sends_the_step_on_the_next_channel(
     assert world.journey().steps_sent == 1
 
 
+def test_a_soft_bounce_moves_the_step_but_does_not_block_the_channel(
+    store: Engine, tmp_path: Path
+) -> None:
+    """A full mailbox sends this reminder by SMS, but email stays open for the next one; a hard
+    bounce blocks email for the debtor."""
+    world = started(store, tmp_path)
+    world.tick()
+    [email] = world.messages()
+    world.clock.advance(hours=1)
+    event(
+        store,
+        world.clock,
+        "E-soft",
+        "bounced",
+        channel="email",
+        message_id=email.id,
+        data={"severity": "soft", "code": "4.2.2"},
+    )
+    world.tick()
+    assert [(m.channel, m.status) for m in world.messages()] == [
+        ("email", "failed"),
+        ("sms", "sent"),
+    ]
+    assert world.rows(t.ChannelBlock) == []
+    sms = next(m for m in world.messages() if m.channel == "sms")
+    event(
+        store,
+        world.clock,
+        "E-hard",
+        "bounced",
+        channel="sms",
+        message_id=sms.id,
+        data={"severity": "hard"},
+    )
+    world.tick()
+    assert [(b.customer_id, b.channel) for b in world.rows(t.ChannelBlock)] == [("C-1", "sms")]
+
+
 def test_no_reaction_within_fallback_after_sends_the_next_channel(
     store: Engine, tmp_path: Path
 ) -> None:
