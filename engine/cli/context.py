@@ -89,3 +89,16 @@ def now_option(ctx: typer.Context, text: str | None, zone: str | None = None) ->
     moment = parse_now(text, zone)
     typer.echo(f"as of {moment.isoformat()} (--now read in {zone}, the rules' time zone)", err=True)
     return moment
+
+
+def sending_templates(templates: Path) -> Path:
+    """The templates folder of a command that renders messages to send (run, simulate): one
+    that does not exist stops the command at start, instead of failing every message."""
+    if not templates.is_dir():
+        from engine.messages.sandbox import TemplateProblem
+
+        raise TemplateProblem(
+            f"templates directory {templates} does not exist (relative paths are read from"
+            f" {Path.cwd()}); pass --templates DIR or set PAYJOURNEY_TEMPLATES"
+        )
+    return templates

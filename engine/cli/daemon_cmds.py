@@ -165,6 +165,7 @@ def register(app: typer.Typer) -> None:
 
         SIGTERM/SIGINT stop it cleanly; SIGHUP reloads the rules (so does editing them).
         """
+        from engine.cli.context import sending_templates
         from engine.daemon.scheduler import Daemon
         from engine.daemon.settings import DaemonSettings, daemon_name
         from engine.messages.payments.configured import provider_from_env
@@ -189,7 +190,7 @@ def register(app: typer.Typer) -> None:
                 public_url=public_url,
             )
             channels = _channels(outbox, channel_factory)
-            rulebook = RuleBook(context.rules_dir, template_checks(templates))
+            rulebook = RuleBook(context.rules_dir, template_checks(sending_templates(templates)))
             payments = provider_from_env()
         except PayjourneyError as exc:
             err.print(f"error: {exc}", markup=False, soft_wrap=True)

@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from engine.cli.context import cli_context
+from engine.errors import PayjourneyError
 
 DEFAULT_OUT = Path("simulation")
 
@@ -37,14 +38,21 @@ def run_simulation(
 ) -> tuple[object, Path, Path]:
     """Validate the rule sets, generate the portfolio, replay it under each rule set and write
     the report. Returns (the comparison, report.html, figures.csv)."""
+    from engine.cli.context import sending_templates
     from engine.messages.render import template_checks
     from engine.rules.rulebook import validate_dir
     from engine.simulation.behaviour import DEFAULT_MODEL, load_params
     from engine.simulation.compare import Labelled, compare
     from engine.simulation.fit import fit_rates, response_table
     from engine.simulation.report import DEFAULT_SECTIONS, model_section_for, write_report
+    from engine.simulation.report_personas import personas_section
     from engine.simulation.simulate import personas_at_start, prepare_portfolio
 
+    try:
+        sending_templates(templates)
+    except PayjourneyError as exc:
+        console.print(f"error: {exc}", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from exc
     params = load_params(model_file or DEFAULT_MODEL)
     responses = None
     fitted = []
@@ -112,7 +120,7 @@ def run_simulation(
             model=model,
             done=lambda *_: bar.advance(task),
         )
-    sections = [*DEFAULT_SECTIONS, model_section_for(params, fitted)]
+    sections = [*DEFAULT_SECTIONS, model_section_for(params, fitted), personas_section]
     page, table = write_report(comparison, out, sections=sections)
     console.print(
         f"simulated {debtors:,} debtors x {days} days x {len(labelled)} rule set(s) x {runs}"

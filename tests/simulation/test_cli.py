@@ -35,3 +35,35 @@ def test_fit_on_a_store_without_history_says_what_to_do(tmp_path: Path) -> None:
     assert "--fit found no sent messages" in result.stdout
     assert "payjourney import" in result.stdout
     assert not (tmp_path / "out" / "report.html").exists()
+
+
+def test_simulating_without_the_templates_stops_at_once_saying_where_it_looked(
+    tmp_path: Path,
+) -> None:
+    """Run from a folder without templates/, the simulation refuses to start (rather than
+    reporting a run in which every message failed to render) and names the fix."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "engine",
+            "--rules",
+            str(ROOT / "rules"),
+            "simulate",
+            "--days",
+            "3",
+            "--debtors",
+            "10",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "templates directory templates does not exist" in result.stdout
+    assert "--templates DIR or set PAYJOURNEY_TEMPLATES" in result.stdout
+    assert not (tmp_path / "out" / "report.html").exists()
