@@ -2,7 +2,7 @@
 
 Each simulated day: the nightly plan at 02:00, then the daemon's tick (events, resumes,
 fallbacks on no reaction, dispatch) every hour of the send window; before each, what the
-simulated debtors did by then is recorded as events through the store (`record_event`), the
+simulated debtors did by then is recorded as events through the store (`store_event`), the
 way a webhook or a bank statement would. Messages go through `engine.daemon` exactly as in
 `payjourney run`: the only things swapped are the clock and the channel map.
 """
@@ -34,7 +34,7 @@ from engine.simulation.behaviour import (
 from engine.simulation.delivery import simulated_channels
 from engine.store import tables as t
 from engine.store.db import make_engine
-from engine.store.events import record_event
+from engine.store.events import store_event
 from engine.store.facts_sql import fact_sheets_for
 from engine.store.generate import HiddenTraits, generate
 from engine.store.migrate import remove_sqlite_file, upgrade
@@ -199,7 +199,7 @@ def book(engine: Engine, reactions: list[Reaction], now: dt.datetime) -> None:
                 "data": data,
             }
         )
-        record_event(engine, event, now=now)
+        store_event(engine, event, now=now)
 
 
 def _due(engine: Engine, now: dt.datetime) -> bool:
