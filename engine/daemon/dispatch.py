@@ -131,7 +131,11 @@ class Dispatcher:
         ticker: Ticker | None = None,
         sleep: Sleep | None = None,
         rng: random.Random | None = None,
+        letter_pdfs: bool = True,
     ) -> None:
+        """`letter_pdfs=False`: a letter goes out as its text without the PDF attachment, for
+        channels that read only the text (the simulation's behaviour model); a real daemon
+        always builds it."""
         import time
 
         self.engine = engine
@@ -142,6 +146,7 @@ class Dispatcher:
         self.payments = payments
         self.templates_dir = templates_dir
         self.pdf_dir = pdf_dir
+        self.letter_pdfs = letter_pdfs
         self.metrics = metrics or Metrics()
         self._ticker = ticker or time.monotonic
         self._sleep = sleep or time.sleep
@@ -655,7 +660,7 @@ class Dispatcher:
             # its folder goes when the message is built (no temp folder left per letter). Only
             # a letter gets one: making and removing a folder per email was a third of a pass
             folder = self.pdf_dir
-            if folder is None and decision.channel == "letter":
+            if folder is None and decision.channel == "letter" and self.letter_pdfs:
                 folder = Path(
                     stack.enter_context(tempfile.TemporaryDirectory(prefix="payjourney-letter-"))
                 )
@@ -667,6 +672,7 @@ class Dispatcher:
                 payments=payments,
                 settings=rules.spec.settings,
                 pdf_dir=folder,
+                letter_pdf=self.letter_pdfs,
                 address=data.address,
                 page_url=self._page_url(step, key),
                 idempotency_key=key,

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import structlog
-from sqlalchemy import Engine, and_, func, select, update
+from sqlalchemy import Engine, func, select, update
 
 from engine.daemon import lifecycle
 from engine.decision.decide import decide
@@ -205,29 +205,27 @@ def fallback_on_no_reaction(engine: Engine, now: dt.datetime, *, limit: int = 10
         .group_by(M.c.scheduled_step_id)
         .subquery()
     )
+    # a debtor who reacted since the message keeps the step as sent: filtered in the query (one
+    # statement per pass, not one per step; reacted steps no longer crowd out the `limit`)
+    reacted = (
+        select(E.c.id)
+        .where(
+            E.c.customer_id == S.c.customer_id,
+            E.c.kind.in_(NO_FALLBACK_AFTER),
+            E.c.occurred_at >= last_sent.c.sent_at,
+        )
+        .exists()
+    )
     with engine.connect() as conn:
         candidates = conn.execute(
             select(S.c.id, S.c.customer_id, S.c.fallback_after_s, last_sent.c.sent_at)
             .join(last_sent, last_sent.c.scheduled_step_id == S.c.id)
-            .where(S.c.status == "sent", S.c.fallback_after_s.is_not(None))
+            .where(S.c.status == "sent", S.c.fallback_after_s.is_not(None), ~reacted)
             .limit(limit)
         ).all()
-        due = [
-            c
-            for c in candidates
-            if c.sent_at + dt.timedelta(seconds=c.fallback_after_s) <= now
-            and not conn.execute(
-                select(E.c.id)
-                .where(
-                    and_(
-                        E.c.customer_id == c.customer_id,
-                        E.c.kind.in_(NO_FALLBACK_AFTER),
-                        E.c.occurred_at >= c.sent_at,
-                    )
-                )
-                .limit(1)
-            ).first()
-        ]
+    due = [c for c in candidates if c.sent_at + dt.timedelta(seconds=c.fallback_after_s) <= now]
+    if not due:
+        return 0
     moved = 0
     with engine.begin() as conn:
         for c in due:

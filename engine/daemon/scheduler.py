@@ -70,7 +70,10 @@ class Daemon:
         templates_dir: Path = DEFAULT_TEMPLATES_DIR,
         pdf_dir: Path | None = None,
         metrics: Metrics | None = None,
+        letter_pdfs: bool = True,
     ) -> None:
+        """`letter_pdfs=False` (the simulation): letters are sent as text, without building
+        their PDF (see `Dispatcher`)."""
         if not channels:
             raise DaemonConfigError(
                 "no channels configured: pass --outbox DIR for a dry run that writes files, or"
@@ -92,6 +95,7 @@ class Daemon:
             templates_dir=templates_dir,
             pdf_dir=pdf_dir,
             metrics=self.metrics,
+            letter_pdfs=letter_pdfs,
         )
         self.started_at = clock()
         self.events = jobs.EventWatch(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any
@@ -389,6 +390,7 @@ def _explain(rules: CompiledRules, v: Mapping[str, Any], notes: list[Note]) -> I
             )
 
 
+@functools.lru_cache(maxsize=4096)  # the same few conditions, in every trace of a plan
 def _unwrap(source: str) -> str:
     """`(a or b)` -> `a or b`: the outer parentheses of a whole condition say nothing."""
     if source.startswith("(") and source.endswith(")"):

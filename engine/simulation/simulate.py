@@ -2,7 +2,7 @@
 
 Each simulated day: the nightly plan at 02:00, then the daemon's tick (events, resumes,
 fallbacks on no reaction, dispatch) every hour of the send window; before each, what the
-simulated debtors did by then is recorded as events through the store (`record_event`), the
+simulated debtors did by then is recorded as events through the store (`store_event`), the
 way a webhook or a bank statement would. Messages go through `engine.daemon` exactly as in
 `payjourney run`: the only things swapped are the clock and the channel map.
 """
@@ -34,7 +34,7 @@ from engine.simulation.behaviour import (
 from engine.simulation.delivery import simulated_channels
 from engine.store import tables as t
 from engine.store.db import make_engine
-from engine.store.events import record_event
+from engine.store.events import store_event
 from engine.store.facts_sql import fact_sheets_for
 from engine.store.generate import HiddenTraits, generate
 from engine.store.migrate import remove_sqlite_file, upgrade
@@ -199,7 +199,7 @@ def book(engine: Engine, reactions: list[Reaction], now: dt.datetime) -> None:
                 "data": data,
             }
         )
-        record_event(engine, event, now=now)
+        store_event(engine, event, now=now)
 
 
 def _due(engine: Engine, now: dt.datetime) -> bool:
@@ -235,8 +235,13 @@ def run_rules(
     outbox: Path | None = None,
     templates_dir: Path = DEFAULT_TEMPLATES_DIR,
     progress: Callable[[int], None] | None = None,
+    letter_pdfs: bool = False,
 ) -> RunResult:
-    """Replay the portfolio's days under `rules_dir` on a fresh copy at `database`."""
+    """Replay the portfolio's days under `rules_dir` on a fresh copy at `database`.
+
+    Letters go out as their text without building the PDF (`Dispatcher(letter_pdfs=False)`):
+    the behaviour model reads the text only, and a PDF was a third of the time of a message.
+    `letter_pdfs=True` builds them (the outbox then holds each letter's PDF)."""
     began = time.perf_counter()
     rulebook = RuleBook(rules_dir)  # validated with its templates once, by the caller
     remove_sqlite_file(database)
@@ -254,6 +259,7 @@ def run_rules(
         settings=DaemonSettings(daemon_id=f"simulation-{seed}", timezone=ZONE.key),
         clock=clock,
         templates_dir=templates_dir,
+        letter_pdfs=letter_pdfs,
     )
     reactions: dict[str, int] = {}
     daemon.start()

@@ -75,14 +75,20 @@ def _payment(event: EventRow, occurred: dt.datetime, zone: str) -> dict[str, Any
 def record_event(engine: Engine, event: EventRow, *, now: dt.datetime | None = None) -> FactSheet:
     """Store the event (once), derive what it implies, and return the debtor's fresh facts."""
     now = now or dt.datetime.now(dt.UTC)
+    occurred = store_event(engine, event, now=now)
+    return fact_sheet_for(engine, event.customer_id, max(now, occurred))
+
+
+def store_event(engine: Engine, event: EventRow, *, now: dt.datetime) -> dt.datetime:
+    """`record_event` without reading the debtor's facts back (the simulation books thousands
+    of events whose facts the daemon reads itself); returns when the event occurred."""
     try:
-        occurred = _store_event(engine, event, now)
+        return _store_event(engine, event, now)
     except IntegrityError as exc:  # an invoice id the store does not know
         raise StoreError(
             f"event {event.id}: unknown invoice '{event.invoice_id}' for customer"
             f" '{event.customer_id}'; check the invoice id, or leave it out"
         ) from exc
-    return fact_sheet_for(engine, event.customer_id, max(now, occurred))
 
 
 def _store_event(engine: Engine, event: EventRow, now: dt.datetime) -> dt.datetime:
