@@ -110,19 +110,24 @@ def _one(
 
     import structlog
 
-    # a simulation's sends are the point, not news: only warnings reach the terminal
+    # a simulation's sends are the point, not news: only warnings reach the terminal, for the
+    # length of the run (the logging set-up of whoever called us comes back afterwards)
+    before = structlog.get_config()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", rules.label) + f"-seed{seed}"  # a plain file name
-    result = run_rules(
-        portfolio,
-        rules.rules_dir,
-        params=params,
-        seed=seed,
-        database=workdir / f"{name}.db",
-        responses=responses,
-        outbox=workdir / f"outbox-{name}" if outbox else None,
-        templates_dir=templates_dir,
-    )
+    try:
+        result = run_rules(
+            portfolio,
+            rules.rules_dir,
+            params=params,
+            seed=seed,
+            database=workdir / f"{name}.db",
+            responses=responses,
+            outbox=workdir / f"outbox-{name}" if outbox else None,
+            templates_dir=templates_dir,
+        )
+    finally:
+        structlog.configure(**before)
     engine = make_engine(f"sqlite:///{result.database}")
     try:
         figures = measure(

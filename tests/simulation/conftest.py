@@ -3,8 +3,10 @@ one-ladder example and a rule set without reminders, replayed on the same genera
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,28 +28,36 @@ FIRST_DAY = dt.date(2026, 11, 23)
 DEBTORS, DAYS, SEED = 60, 18, 3
 
 
-def quiet() -> None:
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Only warnings logged while a replay runs; the logging set-up comes back afterwards (other
+    tests capture the daemon's info logs)."""
+    before = structlog.get_config()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    try:
+        yield
+    finally:
+        structlog.configure(**before)
 
 
 def small_comparison(
     workdir: Path, rule_sets: list[Labelled], *, debtors: int, days: int, seed: int
 ) -> tuple[Portfolio, Comparison]:
-    quiet()
-    portfolio = prepare_portfolio(
-        workdir / "portfolio.db", debtors=debtors, seed=seed, first_day=FIRST_DAY, days=days
-    )
-    groups = personas_at_start(portfolio, rule_sets[0].rules_dir)
-    result = compare(
-        portfolio,
-        rule_sets,
-        params=load_params(),
-        seeds=[seed],
-        groups=groups,
-        workdir=workdir,
-        templates_dir=DEFAULT_TEMPLATES_DIR,
-        model="behaviour.yaml",
-    )
+    with quiet():
+        portfolio = prepare_portfolio(
+            workdir / "portfolio.db", debtors=debtors, seed=seed, first_day=FIRST_DAY, days=days
+        )
+        groups = personas_at_start(portfolio, rule_sets[0].rules_dir)
+        result = compare(
+            portfolio,
+            rule_sets,
+            params=load_params(),
+            seeds=[seed],
+            groups=groups,
+            workdir=workdir,
+            templates_dir=DEFAULT_TEMPLATES_DIR,
+            model="behaviour.yaml",
+        )
     return portfolio, result
 
 

@@ -18,22 +18,22 @@ def _letters(outbox: Path) -> list[dict[str, object]]:
 def test_letters_without_pdfs_change_no_figure_and_build_none(tmp_path: Path) -> None:
     """The same replay with and without letters' PDFs sends the same messages and gets the
     same reactions; only the run that asks for PDFs attaches one to its letters."""
-    quiet()
-    portfolio = prepare_portfolio(
-        tmp_path / "portfolio.db", debtors=25, seed=11, first_day=FIRST_DAY, days=20
-    )
-    runs = {
-        pdfs: run_rules(
-            portfolio,
-            DEFAULT.rules_dir,
-            params=load_params(),
-            seed=11,
-            database=tmp_path / f"run-{pdfs}.db",
-            outbox=tmp_path / f"outbox-{pdfs}",
-            letter_pdfs=pdfs,
+    with quiet():
+        portfolio = prepare_portfolio(
+            tmp_path / "portfolio.db", debtors=25, seed=11, first_day=FIRST_DAY, days=20
         )
-        for pdfs in (False, True)
-    }
+        runs = {
+            pdfs: run_rules(
+                portfolio,
+                DEFAULT.rules_dir,
+                params=load_params(),
+                seed=11,
+                database=tmp_path / f"run-{pdfs}.db",
+                outbox=tmp_path / f"outbox-{pdfs}",
+                letter_pdfs=pdfs,
+            )
+            for pdfs in (False, True)
+        }
     assert runs[False].messages == runs[True].messages > 0
     assert runs[False].reactions == runs[True].reactions
     plain, printed = _letters(tmp_path / "outbox-False"), _letters(tmp_path / "outbox-True")
