@@ -283,9 +283,16 @@ def test_a_condition_that_cannot_be_checked_says_what_where_and_how_to_fix(
     assert (error.message, error.offset, error.hint) == (message, offset, hint)
 
 
-def test_a_number_asked_for_in_a_tag_list_is_an_error() -> None:
-    """Tags are text: `3 in customer.tags` is refused, `"3" in customer.tags` is fine."""
-    assert problem("not 3 in customer.tags").offset == 9
+def test_a_number_asked_for_in_a_tag_list_is_refused_with_the_quoted_form() -> None:
+    """Tags are text: `3 in customer.tags` is refused and shows `"3" in customer.tags`."""
+    error = problem("not 3 in customer.tags")
+    assert (error.message, error.offset, error.hint) == (
+        "customer.tags holds text; 3 is a number",
+        4,
+        'write "3" in customer.tags',
+    )
+    error = problem("true not in customer.tags")
+    assert error.hint == 'write "true" not in customer.tags'
     ex.check(ex.parse('"3" in customer.tags'))
 
 
@@ -293,3 +300,110 @@ def test_a_value_written_first_passes_the_check_as_the_author_wrote_it() -> None
     """`3 < customer.credit_score` type-checks before it is flipped, as rule files are checked."""
     ex.check(ex.parse("3 < customer.credit_score"))
     ex.check(ex.parse('"2026-01-01" <= balance.oldest_due_date'))
+
+
+# ------------------------------------------------------------------ the parser, column by column
+
+_EVERYTHING = (
+    "not exists(customer.credit_score) or (customer.consent.sms and -2.5 < behaviour.avg_days_late"
+    " or true) and customer.country not in [\"NL\", 'BE', 3, true,] or (always and false)"
+    ' or "vip" in customer.tags and customer.employees >= 10 and not customer.kind != "x"'
+    " and x in []"
+)
+
+
+def test_every_construct_of_the_language_parses_to_its_tree_with_its_columns() -> None:
+    """Precedence, parentheses, a bare yes/no fact, `true`/`false` alone, negative decimals,
+    `not in`, lists (trailing comma, mixed, empty), `always`, `exists`: each with its column."""
+    f, lit, cmp = ex.Fact, ex.Literal, ex.Compare
+    sms = f("customer.consent.sms", 38)
+    assert ex.parse(_EVERYTHING) == ex.Or(
+        (
+            ex.Not(ex.Exists(f("customer.credit_score", 11), 4), 0),
+            ex.And(
+                (
+                    ex.Or(
+                        (
+                            ex.And(
+                                (
+                                    cmp(sms, "==", lit(True, 38), 38),
+                                    cmp(lit(-2.5, 63), "<", f("behaviour.avg_days_late", 70), 63),
+                                ),
+                                38,
+                            ),
+                            ex.Always(97),
+                        ),
+                        38,
+                    ),
+                    cmp(
+                        f("customer.country", 107),
+                        "not in",
+                        ex.ListLiteral(
+                            (lit("NL", 132), lit("BE", 138), lit(3, 144), lit(True, 147)), 131
+                        ),
+                        107,
+                    ),
+                ),
+                37,
+            ),
+            ex.And((ex.Always(158), ex.Not(ex.Always(169), 169)), 158),
+            ex.And(
+                (
+                    cmp(lit("vip", 179), "in", f("customer.tags", 188), 179),
+                    cmp(f("customer.employees", 206), ">=", lit(10, 228), 206),
+                    ex.Not(cmp(f("customer.kind", 239), "!=", lit("x", 256), 239), 235),
+                    cmp(f("x", 264), "in", ex.ListLiteral((), 269), 264),
+                ),
+                179,
+            ),
+        ),
+        0,
+    )
+
+
+def test_printing_keeps_numbers_and_yes_no_values_as_written() -> None:
+    """10 stays 10 (not 10.0), -2.5 stays -2.5, true stays true (not 1), in canonical form."""
+    assert ex.to_source(ex.parse(_EVERYTHING)) == (
+        "(not (exists(customer.credit_score)) or (((customer.consent.sms == true and"
+        " -2.5 < behaviour.avg_days_late) or always) and customer.country not in"
+        ' ["NL", "BE", 3, true]) or (always and not (always)) or ("vip" in customer.tags and'
+        ' customer.employees >= 10 and not (customer.kind != "x") and x in []))'
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "offset", "hint"),
+    [
+        ('customer.kind = "x"', "unexpected character '='", 14, "use == to compare"),
+        ("a & b", "unexpected character '&'", 2, "use the words and, or, not"),
+        ("a | b", "unexpected character '|'", 2, "use the words and, or, not"),
+        ("!a", "unexpected character '!'", 0, "use the words and, or, not"),
+        ("a ; b", "unexpected character ';'", 2, ""),
+        ("a == 1x", "unexpected character '1'", 5, ""),
+        ("   ", "empty condition", 0, "write a condition, or `always`"),
+        ("a == 1 b", "unexpected 'b'", 7, "join conditions with `and` or `or`"),
+        ("a == 1 )", "unexpected ')'", 7, ""),
+        ('a == 1 "x"', "unexpected '\"x\"'", 7, ""),
+        ("exists customer.kind", "expected '(' after exists, found 'customer.kind'", 7, ""),
+        ("exists(and)", "exists() takes a fact name", 7, ""),
+        ("exists(customer.kind", "expected ')', found the end", 20, ""),
+        ("not 42", "a value alone is not a condition", 4, "compare it to a fact"),
+        ('"x"', "a value alone is not a condition", 0, "compare it to a fact"),
+        ("a == and", "expected a fact or a value, found 'and'", 5, ""),
+        ("a ==", "expected a fact or a value, found the end of the condition", 4, ""),
+        ("a == (1)", "expected a fact or a value, found '('", 5, ""),
+        ("a == [1", "expected ',' or ']' in the list", 7, ""),
+        ("a == [1 2]", "expected ',' or ']' in the list", 8, ""),
+        ("a == [1, b]", "a list holds only numbers, strings, true or false", 9, ""),
+        ("a in [1,", "expected a fact or a value, found the end of the condition", 8, ""),
+        ("not", "expected a fact or a value, found the end of the condition", 3, ""),
+        ("a not b", "unexpected 'not'", 2, "join conditions with `and` or `or`"),
+    ],
+)
+def test_a_condition_that_does_not_parse_says_what_where_and_how_to_fix(
+    text: str, message: str, offset: int, hint: str
+) -> None:
+    """Each syntax error: its message, its column, its advice."""
+    with pytest.raises(ex.ExprError) as info:
+        ex.parse(text)
+    assert (info.value.message, info.value.offset, info.value.hint) == (message, offset, hint)
