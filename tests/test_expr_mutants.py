@@ -407,3 +407,16 @@ def test_a_condition_that_does_not_parse_says_what_where_and_how_to_fix(
     with pytest.raises(ex.ExprError) as info:
         ex.parse(text)
     assert (info.value.message, info.value.offset, info.value.hint) == (message, offset, hint)
+
+
+@pytest.mark.parametrize(
+    ("written", "mirrored"),
+    [("<", ">"), ("<=", ">="), (">", "<"), (">=", "<="), ("==", "=="), ("!=", "!=")],
+)
+def test_a_value_written_first_becomes_the_mirrored_comparison(written: str, mirrored: str) -> None:
+    """`30 <= days` is `days >= 30` for every engine that reads it (durable_rules, explain)."""
+    normal = ex.normalise(ex.parse(f"30 {written} balance.max_days_overdue"))
+    assert normal == ex.Compare(
+        ex.Fact("balance.max_days_overdue", 4 + len(written)), mirrored, ex.Literal(30, 0), 0
+    )
+    assert ex.to_source(normal) == f"balance.max_days_overdue {mirrored} 30"
