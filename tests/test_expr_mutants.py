@@ -420,3 +420,17 @@ def test_a_value_written_first_becomes_the_mirrored_comparison(written: str, mir
         ex.Fact("balance.max_days_overdue", 4 + len(written)), mirrored, ex.Literal(30, 0), 0
     )
     assert ex.to_source(normal) == f"balance.max_days_overdue {mirrored} 30"
+
+
+@pytest.mark.parametrize(
+    ("text", "offset"),
+    [
+        ("exists(customer.kindd)", 7),
+        ('customer.kind == "business" and customer.kindd == "business"', 32),
+        ('customer.kind == "business" or not exists(customer.kindd)', 42),
+    ],
+)
+def test_a_misspelt_fact_is_found_anywhere_in_a_condition(text: str, offset: int) -> None:
+    """Inside exists(), after `and`, under `or not`: the typo is named at its column."""
+    error = problem(text)
+    assert (error.message, error.offset) == ("unknown fact 'customer.kindd'", offset)
