@@ -395,6 +395,8 @@ def test_printing_keeps_numbers_and_yes_no_values_as_written() -> None:
         ("a == [1", "expected ',' or ']' in the list", 7, ""),
         ("a == [1 2]", "expected ',' or ']' in the list", 8, ""),
         ("a == [1, b]", "a list holds only numbers, strings, true or false", 9, ""),
+        ("a in [1)", "expected ',' or ']' in the list", 7, ""),
+        ("a in [1, )", "expected a fact or a value, found ')'", 9, ""),
         ("a in [1,", "expected a fact or a value, found the end of the condition", 8, ""),
         ("not", "expected a fact or a value, found the end of the condition", 3, ""),
         ("a not b", "unexpected 'not'", 2, "join conditions with `and` or `or`"),
