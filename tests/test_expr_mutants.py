@@ -396,6 +396,7 @@ def test_printing_keeps_numbers_and_yes_no_values_as_written() -> None:
         ("a == [1 2]", "expected ',' or ']' in the list", 8, ""),
         ("a == [1, b]", "a list holds only numbers, strings, true or false", 9, ""),
         ("a in [1)", "expected ',' or ']' in the list", 7, ""),
+        ("not ]", "expected a fact or a value, found ']'", 4, ""),
         ("a in [1, )", "expected a fact or a value, found ')'", 9, ""),
         ("a in [1,", "expected a fact or a value, found the end of the condition", 8, ""),
         ("not", "expected a fact or a value, found the end of the condition", 3, ""),
