@@ -430,11 +430,18 @@ def _check_compare(cmp: Compare) -> None:
     if op in ("in", "not in"):
         if isinstance(left, Literal) and isinstance(right, Fact):
             ftype = _check_fact(right)
-            if ftype is not FactType.STRING_LIST or not isinstance(left.value, str):
+            if ftype is not FactType.STRING_LIST:
                 raise ExprError(
                     f"'{op}' needs a list on its right; {right.name} is a {ftype.value}",
                     right.offset,
                     f'write {right.name} in ["a", "b"]',
+                )
+            if not isinstance(left.value, str):
+                member = _literal_source(left)
+                raise ExprError(
+                    f"{right.name} holds text; {member} is a {_literal_type(left).value}",
+                    left.offset,
+                    f'write "{member}" {op} {right.name}',
                 )
             return
         if not isinstance(left, Fact):
