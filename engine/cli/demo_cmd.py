@@ -69,7 +69,7 @@ def register(app: typer.Typer) -> None:
         ] = 60,
         sim_debtors: Annotated[
             int, typer.Option("--sim-debtors", min=10, help="Simulated portfolio size.")
-        ] = 800,
+        ] = 2000,
         compare: Annotated[
             Path, typer.Option("--compare", help="The rule set the rules are compared with.")
         ] = ONE_LADDER,
