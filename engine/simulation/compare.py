@@ -4,11 +4,12 @@ intervals over the runs, and the difference B - A run by run (the same seed face
 from __future__ import annotations
 
 import concurrent.futures as futures
+import contextlib
 import math
 import multiprocessing
 import re
 import statistics
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,6 +96,22 @@ class Comparison:
         return list(self.runs[label][self.seeds[0]].groups)
 
 
+@contextlib.contextmanager
+def quiet_logs() -> Iterator[None]:
+    """Only warnings are logged inside: a simulation's sends are the point, not news. The
+    logging set-up of whoever called comes back afterwards."""
+    import logging
+
+    import structlog
+
+    before = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    try:
+        yield
+    finally:
+        structlog.configure(**before)
+
+
 def _one(
     portfolio: Portfolio,
     rules: Labelled,
@@ -106,16 +123,8 @@ def _one(
     templates_dir: Path,
     groups: Mapping[str, str],
 ) -> tuple[RunResult, RunFigures]:
-    import logging
-
-    import structlog
-
-    # a simulation's sends are the point, not news: only warnings reach the terminal, for the
-    # length of the run (the logging set-up of whoever called us comes back afterwards)
-    before = structlog.get_config()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", rules.label) + f"-seed{seed}"  # a plain file name
-    try:
+    with quiet_logs():
         result = run_rules(
             portfolio,
             rules.rules_dir,
@@ -126,8 +135,6 @@ def _one(
             outbox=workdir / f"outbox-{name}" if outbox else None,
             templates_dir=templates_dir,
         )
-    finally:
-        structlog.configure(**before)
     engine = make_engine(f"sqlite:///{result.database}")
     try:
         figures = measure(

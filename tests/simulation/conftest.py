@@ -3,18 +3,14 @@ one-ladder example and a rule set without reminders, replayed on the same genera
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 
 from engine.messages.render import DEFAULT_TEMPLATES_DIR
 from engine.simulation.behaviour import load_params
-from engine.simulation.compare import Comparison, Labelled, compare
+from engine.simulation.compare import Comparison, Labelled, compare, quiet_logs
 from engine.simulation.simulate import Portfolio, personas_at_start, prepare_portfolio
 from tests.conftest import ROOT
 
@@ -28,16 +24,8 @@ FIRST_DAY = dt.date(2026, 11, 23)
 DEBTORS, DAYS, SEED = 60, 18, 3
 
 
-@contextlib.contextmanager
-def quiet() -> Iterator[None]:
-    """Only warnings logged while a replay runs; the logging set-up comes back afterwards (other
-    tests capture the daemon's info logs)."""
-    before = structlog.get_config()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    try:
-        yield
-    finally:
-        structlog.configure(**before)
+#: only warnings logged while a replay runs (other tests capture the daemon's info logs)
+quiet = quiet_logs
 
 
 def small_comparison(
