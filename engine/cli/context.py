@@ -94,11 +94,7 @@ def now_option(ctx: typer.Context, text: str | None, zone: str | None = None) ->
 def sending_templates(templates: Path) -> Path:
     """The templates folder of a command that renders messages to send (run, simulate): one
     that does not exist stops the command at start, instead of failing every message."""
-    if not templates.is_dir():
-        from engine.messages.sandbox import TemplateProblem
+    from engine.messages.render import Renderer
 
-        raise TemplateProblem(
-            f"templates directory {templates} does not exist (relative paths are read from"
-            f" {Path.cwd()}); pass --templates DIR or set PAYJOURNEY_TEMPLATES"
-        )
+    Renderer(templates)  # TemplateProblem, naming the folder and the fix, when it is missing
     return templates

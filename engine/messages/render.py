@@ -92,8 +92,8 @@ class Renderer:
     def __init__(self, templates_dir: Path = DEFAULT_TEMPLATES_DIR) -> None:
         if not templates_dir.is_dir():
             raise TemplateProblem(
-                f"templates directory {templates_dir} does not exist; "
-                "pass --templates or set PAYJOURNEY_TEMPLATES"
+                f"templates directory {templates_dir} does not exist (relative paths are read"
+                f" from {Path.cwd()}); pass --templates DIR or set PAYJOURNEY_TEMPLATES"
             )
         self.root = templates_dir
         self.env = MessageEnvironment(templates_dir)
