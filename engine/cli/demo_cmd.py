@@ -383,14 +383,14 @@ def _three_messages(
 
     width = max(6, len(str(debtors)))
     ids = [f"C-{i:0{width}d}" for i in range(1, debtors + 1)]
-    wanted = {("nl_NL", "u"), ("nl_NL", "jij"), ("de_DE", "Sie")}
+    wanted = [("nl_NL", "u"), ("nl_NL", "jij"), ("de_DE", "Sie")]
     found: dict[tuple[str, str], tuple[str, FactSheet, Decision]] = {}
     for customer_id, sheet in fact_sheets_for(engine, ids, moment).items():
         d = decide(rules, sheet, moment)
         key = (str(d.locale), str(d.tone))
         if key in wanted and key not in found and d.template and d.channel in ("email", "letter"):
             found[key] = (customer_id, sheet, d)
-    for key in sorted(found):
+    for key in (k for k in wanted if k in found):  # in the order the heading names them
         customer_id, sheet, d = found[key]
         _preview_panel(console, engine, rules, customer_id, sheet, d, moment, templates)
 
