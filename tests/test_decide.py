@@ -97,6 +97,14 @@ def test_a_required_step_is_never_skipped() -> None:
     )
 
 
+def test_the_decision_belongs_to_the_round_the_facts_name() -> None:
+    """A second round (a debtor who settled and owes again) is decided from step 1 and the
+    decision carries its round, which keys its scheduled steps; the first round is 1."""
+    second = decide(SIMPLE, debtor(journey__round=2), at("2026-11-05T10:00:00+01:00"))
+    assert (second.journey_round, second.journey_step) == (2, 1)
+    assert decide(SIMPLE, debtor(), at("2026-11-05T10:00:00+01:00")).journey_round == 1
+
+
 def test_skipped_steps_are_explained_in_the_trace() -> None:
     """After step 1, with steps 2 and 3 due, the required letter is chosen and step 2 skipped."""
     decision = decide(SIMPLE, debtor(journey__steps_sent=1), at("2026-11-17T10:00:00+01:00"))

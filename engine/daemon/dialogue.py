@@ -29,6 +29,7 @@ from engine.store import tables as t
 from engine.store.bulk import insert_new
 from engine.store.events import record_event
 from engine.store.facts_sql import fact_sheet_for
+from engine.store.planner import STEP_KEY
 from engine.store.rows import EventRow
 
 log = structlog.get_logger("payjourney.dialogue")
@@ -138,7 +139,7 @@ def _schedule_reminders(
         )
     if rows:
         with engine.begin() as conn:
-            insert_new(conn, S, rows, key=("customer_id", "journey", "step", "ruleset_version"))
+            insert_new(conn, S, rows, key=STEP_KEY)
 
 
 def _paid_since(conn: Connection, customer_id: str, since: dt.datetime) -> Decimal:

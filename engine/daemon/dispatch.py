@@ -305,7 +305,11 @@ class Dispatcher:
         if tried and int(facts["journey.steps_sent"] or 0) >= step.step:
             # this step went out before: it is back for its next channel (bounce, no reaction)
             return self._fallback(step, decision, facts, blocked, tried, batch, report)
-        same = decision.persona == step.journey and decision.journey_step == step.step
+        same = (
+            decision.persona == step.journey
+            and decision.journey_round == step.round
+            and decision.journey_step == step.step
+        )
         if not same:
             return self._not_this_step(step, decision, facts, rules, now)
         if decision.action is Action.WAIT:

@@ -23,7 +23,7 @@ from engine.decision.model import Action, Decision, FactSheet
 from engine.rules.compile import CompiledRules
 from engine.store import tables as t
 from engine.store.bulk import insert_new
-from engine.store.planner import persist_decisions
+from engine.store.planner import STEP_KEY, persist_decisions
 
 S = t.ScheduledStep.__table__  # type: ignore[attr-defined]
 J = t.Journey.__table__  # type: ignore[attr-defined]
@@ -208,7 +208,7 @@ def schedule_confirmation(
         trace={"rule": "promise", "note": f"confirms promise {key}"},
         now=now,
     )
-    insert_new(conn, S, [row], key=("customer_id", "journey", "step", "ruleset_version"))
+    insert_new(conn, S, [row], key=STEP_KEY)
     return True
 
 
@@ -228,6 +228,7 @@ def side_message(
     return {
         "customer_id": decision.customer_id,
         "journey": decision.persona,
+        "round": decision.journey_round,
         "step": CONFIRMATION_STEP,
         "steps": decision.journey_steps or 0,
         "ruleset_version": version[:80],

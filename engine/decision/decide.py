@@ -60,6 +60,7 @@ def decide(rules: CompiledRules, facts: FactSheet, now: dt.datetime) -> Decision
         "persona": persona.id,
         "persona_source": persona.source,
         "journey_steps": len(journey.steps),
+        "journey_round": int(v["journey.round"] or 1),
         "locale": journey.locale,
         "tone": journey.tone,
         "payment_options": found.payment_options,

@@ -266,6 +266,7 @@ class Decision:
     persona_source: Source | None = None
     journey_step: int | None = None  # 1-based position of the step in its journey
     journey_steps: int | None = None
+    journey_round: int = 1  # the round of the journey (journey.round): 2+ after a settled debt
     template: str | None = None
     channel: str | None = None
     fallback_channels: tuple[str, ...] = ()

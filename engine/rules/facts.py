@@ -108,6 +108,12 @@ FACTS: tuple[FactDef, ...] = (
     _f("behaviour.broken_promises", N, 0, "promises to pay not kept, last 12 months"),
     _f("behaviour.open_disputes", N, 0, "open disputes"),
     _f("journey.steps_sent", N, 0, "steps of the journey done (sent or skipped)"),
+    _f(
+        "journey.round",
+        N,
+        1,
+        "1; 2, 3, ... when a debtor who had paid everything owes again (from step 1)",
+    ),
     _f("journey.messages_sent", N, 0, "messages sent in this journey"),
     _f(
         "journey.reminders_sent",

@@ -366,7 +366,9 @@ def fact_query(
         .cte("disputes")
     )
 
-    in_journey = or_(J.c.started_at.is_(None), M.c.sent_at >= J.c.started_at)
+    # a settled journey (`done`) counts nothing: new debt starts the next round from step 1
+    settled = J.c.state == "done"
+    in_journey = or_(J.c.started_at.is_(None), and_(M.c.sent_at >= J.c.started_at, ~settled))
     messages = (
         select(
             M.c.customer_id,
@@ -484,7 +486,8 @@ def fact_query(
             promises.c.broken_promises,
             promises.c.promised_until,
             disputes.c.open_disputes,
-            func.coalesce(J.c.steps_sent, 0).label("steps_sent"),
+            case((settled, 0), else_=func.coalesce(J.c.steps_sent, 0)).label("steps_sent"),
+            (func.coalesce(J.c.round, 1) + case((settled, 1), else_=0)).label("journey_round"),
             messages.c.messages_sent,
             messages.c.messages_last_7_days,
             messages.c.last_sent_at,
@@ -613,6 +616,7 @@ def sheet_from_row(
         "behaviour.broken_promises": int(r["broken_promises"] or 0),
         "behaviour.open_disputes": int(r["open_disputes"] or 0),
         "journey.steps_sent": int(r["steps_sent"] or 0),
+        "journey.round": int(r["journey_round"] or 1),
         "journey.messages_sent": int(r["messages_sent"] or 0),
         "journey.reminders_sent": int(r["reminders_sent"] or 0),
         "journey.messages_last_7_days": int(r["messages_last_7_days"] or 0),

@@ -1,7 +1,7 @@
 """`payjourney plan`: facts -> decision core -> scheduled steps, for the whole portfolio in batches.
 
-Planning is idempotent: a step is keyed by (customer, journey, step, ruleset version), so planning
-twice schedules nothing twice; a planned step not yet claimed follows the latest decision (its
+Planning is idempotent: a step is keyed by (customer, journey, round, step, ruleset version), so
+planning twice schedules nothing twice; a planned step not yet claimed follows the latest decision (its
 send time may move) and a step no longer decided is cancelled. Claimed or sent steps are never
 touched here: they belong to the scheduler.
 
@@ -130,6 +130,7 @@ def step_record(decision: Decision, now: dt.datetime) -> dict[str, Any]:
     return {
         "customer_id": decision.customer_id,
         "journey": decision.persona,
+        "round": decision.journey_round,
         "step": decision.journey_step,
         "steps": decision.journey_steps or 0,
         "ruleset_version": decision.ruleset_version,
@@ -154,8 +155,13 @@ def step_record(decision: Decision, now: dt.datetime) -> dict[str, Any]:
     }
 
 
-def _key(record: dict[str, Any]) -> tuple[str, str, int, str]:
-    return (record["customer_id"], record["journey"], record["step"], record["ruleset_version"])
+#: What makes a scheduled step unique (uq_scheduled_step_once): planning twice never schedules
+#: twice, and a new round (journey.round) of the same journey gets steps of its own
+STEP_KEY = ("customer_id", "journey", "round", "step", "ruleset_version")
+
+
+def _key(record: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(record[k] for k in STEP_KEY)
 
 
 def _persist(
@@ -172,20 +178,20 @@ def _persist(
     # a batch is a run of customers in id order: a range scan beats an IN list of thousands
     batch_ids = set(customer_ids)
     in_range = S.c.customer_id.between(min(customer_ids), max(customer_ids))
-    columns = (S.c.id, S.c.customer_id, S.c.journey, S.c.step, S.c.ruleset_version, S.c.status)
+    columns = (S.c.id, *(S.c[k] for k in STEP_KEY), S.c.status)
     existing = [
         row
         for row in conn.execute(select(*columns).where(in_range))
         if row.customer_id in batch_ids
     ]
-    known = {(r.customer_id, r.journey, r.step, r.ruleset_version) for r in existing}
+    known = {tuple(r[1 : 1 + len(STEP_KEY)]) for r in existing}
     summary.scheduled_new += len(wanted - known)
     summary.scheduled_kept += len(wanted & known)
     # step 0 is a promise confirmation the daemon scheduled; planning never decides those
     stale = [
         r.id
         for r in existing
-        if r.status == "scheduled" and r.step > 0 and tuple(r[1:5]) not in wanted
+        if r.status == "scheduled" and r.step > 0 and tuple(r[1 : 1 + len(STEP_KEY)]) not in wanted
     ]
     if stale:
         result = conn.execute(
@@ -199,7 +205,7 @@ def _persist(
             conn,
             S,
             records,
-            key=("customer_id", "journey", "step", "ruleset_version"),
+            key=STEP_KEY,
             update=_STEP_UPDATES,
             only_where=S.c.status == "scheduled",
         )
@@ -207,6 +213,7 @@ def _persist(
         {
             "customer_id": d.customer_id,
             "persona": d.persona,
+            "round": d.journey_round,
             "ruleset_version": d.ruleset_version,
             "state": "handed_off" if d.action is Action.HANDOFF else "active",
             "current_step": d.journey_step,
@@ -220,16 +227,19 @@ def _persist(
     if journeys:
 
         def journey_set(excluded: Any) -> dict[str, Any]:
-            same = J.c.persona == excluded.persona
+            # the same journey goes on: same persona, and not settled since (a settled one's
+            # new debt is the next round, its steps counted from zero)
+            same = and_(J.c.persona == excluded.persona, J.c.state != "done")
             # a promise's grace period (set by the daemon) outlasts what `decide` knows of it
             grace = and_(J.c.state == "paused", J.c.paused_until > excluded.updated_at)
             return {
                 "persona": excluded.persona,
+                "round": excluded.round,
                 "ruleset_version": excluded.ruleset_version,
                 "state": case((grace, J.c.state), else_=excluded.state),
                 "paused_until": case((grace, J.c.paused_until), else_=None),
                 "current_step": excluded.current_step,
-                # a new persona starts a new journey: its steps count from zero
+                # a new persona or a new round starts a new journey: steps count from zero
                 "steps_sent": case((same, J.c.steps_sent), else_=0),
                 "started_at": case((same, J.c.started_at), else_=excluded.started_at),
                 "updated_at": case((same, J.c.updated_at), else_=excluded.updated_at),

@@ -217,20 +217,28 @@ class Journey(SQLModel, table=True):
     state: str = Field(default="active", max_length=16)  # active | paused | done | handed_off
     current_step: int | None = None
     steps_sent: int = 0
+    #: 1, then 2, 3, ... each time a debtor who had settled (`done`) owes again: a new round
+    #: starts from step 1
+    round: int = 1
     paused_until: dt.datetime | None = _when(nullable=True)
     started_at: dt.datetime = _created()
     updated_at: dt.datetime = _created()
 
 
 class ScheduledStep(SQLModel, table=True):
-    """One planned journey step. Unique per (customer, journey, step, ruleset version): planning
-    twice never schedules twice. Schedulers claim rows (`claimed_by`, `claimed_until`) with
+    """One planned journey step. Unique per (customer, journey, round, step, ruleset version):
+    planning twice never schedules twice. Schedulers claim rows (`claimed_by`, `claimed_until`) with
     SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL."""
 
     __tablename__ = "scheduled_step"
     __table_args__ = (
         UniqueConstraint(
-            "customer_id", "journey", "step", "ruleset_version", name="uq_scheduled_step_once"
+            "customer_id",
+            "journey",
+            "round",
+            "step",
+            "ruleset_version",
+            name="uq_scheduled_step_once",
         ),
         Index("ix_scheduled_step_due", "status", "send_at"),
         Index("ix_scheduled_step_claimed", "status", "claimed_until"),
@@ -239,6 +247,7 @@ class ScheduledStep(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     customer_id: str = _customer_fk(index=False)
     journey: str = Field(max_length=64)  # the persona whose journey this step belongs to
+    round: int = 1  # the journey's round (journey.round) the step belongs to
     step: int  # 1-based position in the journey
     steps: int
     ruleset_version: str = Field(max_length=80)

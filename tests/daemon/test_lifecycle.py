@@ -12,7 +12,8 @@ from sqlalchemy import Engine
 
 from engine.messages.payments.base import PaymentLink, PaymentRequest
 from engine.store import tables as t
-from tests.daemon.harness import STEP1, Clock, World, debtor, event, pay
+from tests.daemon.harness import DUE, STEP1, Clock, World, debtor, event, pay
+from tests.store.builders import load
 
 
 def plain_text(eml: Path) -> str:
@@ -163,6 +164,48 @@ def test_a_handoff_step_tells_the_debtor_and_ends_the_journey(
     world.clock.advance(days=1)
     world.plan()
     assert world.tick()["sent"] == 0
+
+
+def test_a_new_invoice_after_settling_starts_a_new_round_from_the_first_reminder(
+    store: Engine, tmp_path: Path
+) -> None:
+    """A debtor got two reminders, then paid everything. Two months later a new invoice falls
+    due: that debt gets the first reminder again (round 2), not the old journey's next step,
+    which here would be the hand-off notice."""
+    world = started(store, tmp_path)
+    assert world.tick()["sent"] == 1
+    world.clock.advance(days=11)  # due + 14 days: the second reminder
+    world.plan()
+    world.tick()
+    assert world.journey().steps_sent == 2
+    pay(store, tmp_path, world.clock, "500.00")
+    world.clock.advance(hours=1)
+    world.tick()
+    assert (world.journey().state, world.journey().round) == ("done", 1)
+    due = DUE + dt.timedelta(days=70)
+    invoice = {
+        "id": "C-1-I2",
+        "customer_id": "C-1",
+        "amount": "80.00",
+        "currency": "EUR",
+        "issue_date": (due - dt.timedelta(days=30)).isoformat(),
+        "due_date": due.isoformat(),
+    }
+    load(store, tmp_path / "import", invoices=[invoice])
+    world.clock.now = dt.datetime.combine(due + dt.timedelta(days=3), dt.time(9), dt.UTC)
+    world.plan()
+    world.tick()
+    journey = world.journey()
+    assert (journey.state, journey.round, journey.steps_sent) == ("active", 2, 1)
+    assert journey.started_at == world.clock()
+    latest = world.messages()[-1]
+    assert (latest.template, latest.status) == ("reminder-1", "sent")
+    assert "80,00" in plain_text(world.outbox / f"pj-{latest.scheduled_step_id}-email.email.eml")
+    steps = world.steps()
+    assert [(s.round, s.step, s.status) for s in steps if s.round == 2] == [(2, 1, "sent")]
+    assert all(s.template != "handoff-notice" for s in steps)
+    # the first round's history is kept as it was
+    assert [(s.step, s.status) for s in steps if s.round == 1] == [(1, "sent"), (2, "sent")]
 
 
 def test_a_bounce_moves_the_step_to_the_next_channel_at_once(store: Engine, tmp_path: Path) -> None:

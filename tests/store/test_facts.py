@@ -254,6 +254,45 @@ def test_a_reaction_after_the_last_message_counts_as_reacted(store: Engine, tmp_
     assert fact_sheet_for(store, "C-1", NOW)["journey.reacted"] is True
 
 
+def test_a_settled_journey_counts_nothing_and_new_debt_is_its_next_round(
+    store: Engine, tmp_path: Path
+) -> None:
+    """A journey marked done (paid in full) after two steps: its facts say round 2 with no
+    step or message of it sent, so new debt starts from step 1; an active one keeps its count."""
+    from sqlalchemy import insert, update
+
+    from engine.store import tables as t
+
+    messages = [
+        {"id": "M-1", "customer_id": "C-1", "channel": "email", "sent_at": "2026-11-20T08:00:00Z"}
+    ]
+    load(store, tmp_path, customers=[customer("C-1")], messages=messages)
+    journey = t.Journey.__table__  # type: ignore[attr-defined]
+    started = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    with store.begin() as conn:
+        conn.execute(
+            insert(journey).values(
+                customer_id="C-1",
+                persona="everyone",
+                ruleset_version="v1",
+                state="active",
+                steps_sent=2,
+                round=1,
+                started_at=started,
+                updated_at=started,
+            )
+        )
+    active = fact_sheet_for(store, "C-1", NOW)
+    assert (active["journey.steps_sent"], active["journey.round"]) == (2, 1)
+    assert active["journey.messages_sent"] == 1
+    with store.begin() as conn:
+        conn.execute(update(journey).values(state="done"))
+    settled = fact_sheet_for(store, "C-1", NOW)
+    assert (settled["journey.steps_sent"], settled["journey.round"]) == (0, 2)
+    assert settled["journey.messages_sent"] == 0
+    assert settled["journey.messages_last_7_days"] == 1  # the weekly cap still sees it
+
+
 def test_the_payer_contact_decides_role_consent_and_reach(store: Engine, tmp_path: Path) -> None:
     """The primary contact's role, consent and addresses become the customer facts."""
     contacts = [
