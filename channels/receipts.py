@@ -91,6 +91,35 @@ class DeliveryReceipt:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class InboundReply:
+    """A debtor's own message that a provider forwarded (an SMS or WhatsApp answer to ours).
+
+    `sender` is the number it came from in E.164 (`+31612345678`), as our messages' recipient
+    is stored, so the reply can be matched to the latest message we sent that number.
+    """
+
+    provider: str
+    provider_message_id: str
+    channel: Literal["sms", "whatsapp"]
+    sender: str
+    text: str
+    received_at: dt.datetime
+
+    def __post_init__(self) -> None:
+        if self.received_at.tzinfo is None:
+            raise ValueError("an inbound reply's received_at must be timezone-aware")
+        if not self.provider_message_id:
+            raise ValueError("an inbound reply must name the provider's message id")
+
+
+def e164(number: str) -> str:
+    """A provider's sender number as our recipients are stored: `+` and digits
+    (`whatsapp:+31612345678` and WhatsApp's bare `31612345678` both become `+31612345678`)."""
+    digits = "".join(ch for ch in number.removeprefix("whatsapp:") if ch.isdigit())
+    return f"+{digits}" if digits else number.strip()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class InboundRequest:
     """A webhook as it reached the API: the full URL the provider called, headers and raw body.
 

@@ -26,7 +26,7 @@ from channels.letter import (
     parse_pingen_webhook,
 )
 from channels.phone import PhoneTaskChannel, PhoneTaskSettings
-from channels.receipts import DeliveryReceipt, InboundRequest, ReplayGuard
+from channels.receipts import DeliveryReceipt, InboundReply, InboundRequest, ReplayGuard
 from channels.sms.messagebird import (
     MessageBirdSettings,
     MessageBirdSmsChannel,
@@ -41,7 +41,7 @@ from channels.whatsapp import (
 )
 
 Clock = Callable[[], dt.datetime]
-CallbackHandler = Callable[[InboundRequest], tuple[DeliveryReceipt, ...]]
+CallbackHandler = Callable[[InboundRequest], tuple[DeliveryReceipt | InboundReply, ...]]
 _DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 
 

@@ -18,6 +18,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 import httpx
 
@@ -33,9 +34,11 @@ from channels.provider_http import json_body, make_client, provider_error, trans
 from channels.receipts import (
     CallbackRejected,
     DeliveryReceipt,
+    InboundReply,
     InboundRequest,
     ReplayGuard,
     accepted,
+    e164,
 )
 
 PROVIDER = "whatsapp"
@@ -162,21 +165,40 @@ def parse_whatsapp_webhook(
     replay_guard: ReplayGuard,
     max_age: dt.timedelta = dt.timedelta(days=3),
     now: dt.datetime | None = None,
-) -> tuple[DeliveryReceipt, ...]:
-    """Verified status updates as receipts; a status older than `max_age` or seen before is refused."""
+) -> tuple[DeliveryReceipt | InboundReply, ...]:
+    """Verified status updates as receipts, and the debtor's own messages as replies; a status
+    or message older than `max_age` or seen before is refused."""
     verify_hub_signature(request, app_secret=app_secret)
     moment = now or dt.datetime.now(dt.UTC)
     try:
         payload = json.loads(request.body)
-        statuses = [
-            status
+        values = [
+            change.get("value", {})
             for entry in payload.get("entry", [])
             for change in entry.get("changes", [])
-            for status in change.get("value", {}).get("statuses", [])
         ]
+        statuses = [status for value in values for status in value.get("statuses", [])]
+        incoming = [message for value in values for message in value.get("messages", [])]
     except (ValueError, AttributeError, TypeError) as exc:
         raise CallbackRejected(PROVIDER, "not a WhatsApp Business webhook payload") from exc
-    receipts: list[DeliveryReceipt] = []
+    receipts: list[DeliveryReceipt | InboundReply] = []
+    for message in incoming:
+        received_at = dt.datetime.fromtimestamp(int(message.get("timestamp", 0)), dt.UTC)
+        if moment - received_at > max_age:
+            raise CallbackRejected(
+                PROVIDER, f"a message from {received_at.isoformat()} is too old (a replay?)"
+            )
+        replay_guard.check(PROVIDER, f"{message.get('id')}:message")
+        receipts.append(
+            InboundReply(
+                provider=PROVIDER,
+                provider_message_id=str(message.get("id") or ""),
+                channel="whatsapp",
+                sender=e164(str(message.get("from") or "")),
+                text=_message_text(message),
+                received_at=received_at,
+            )
+        )
     for status in statuses:
         mapped = _STATUSES.get(status.get("status", ""))
         occurred_at = dt.datetime.fromtimestamp(int(status.get("timestamp", 0)), dt.UTC)
@@ -204,6 +226,21 @@ def parse_whatsapp_webhook(
             )
         )
     return tuple(receipts)
+
+
+def _message_text(message: dict[str, Any]) -> str:
+    """What a debtor wrote: the text, a button's or list row's title, or a note of the kind
+    (an image, a voice message) for the person who reads the task."""
+    kind = str(message.get("type") or "")
+    if kind == "text":
+        return str(message.get("text", {}).get("body", ""))
+    if kind == "button":
+        return str(message.get("button", {}).get("text", ""))
+    if kind == "interactive":
+        chosen = message.get("interactive", {})
+        picked = chosen.get("button_reply") or chosen.get("list_reply") or {}
+        return str(picked.get("title", ""))
+    return f"[{kind or 'unknown'} message: open it in WhatsApp Business]"
 
 
 class WhatsAppChannel:

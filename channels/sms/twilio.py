@@ -31,9 +31,11 @@ from channels.provider_http import json_body, make_client, provider_error, trans
 from channels.receipts import (
     CallbackRejected,
     DeliveryReceipt,
+    InboundReply,
     InboundRequest,
     ReplayGuard,
     accepted,
+    e164,
 )
 from channels.sms import segment_cost
 
@@ -114,8 +116,9 @@ def parse_twilio_callback(
     auth_token: str,
     replay_guard: ReplayGuard,
     now: dt.datetime | None = None,
-) -> tuple[DeliveryReceipt, ...]:
-    """A verified status callback as receipts (none for the in-between statuses such as `sent`)."""
+) -> tuple[DeliveryReceipt | InboundReply, ...]:
+    """A verified status callback as receipts (none for the in-between statuses such as `sent`),
+    or an incoming message (`SmsStatus=received`) as the debtor's reply."""
     params = verify_twilio_signature(request, auth_token=auth_token)
     token = (
         request.header("I-Twilio-Idempotency-Token") or request.header("X-Twilio-Signature") or ""
@@ -123,6 +126,19 @@ def parse_twilio_callback(
     replay_guard.check(PROVIDER, token)
     sid = params.get("MessageSid") or params.get("SmsSid")
     status = params.get("MessageStatus") or params.get("SmsStatus")
+    if sid and status == "received" and params.get("From"):
+        # the number's "a message comes in" webhook: the debtor answered
+        sender = params["From"]
+        return (
+            InboundReply(
+                provider=PROVIDER,
+                provider_message_id=sid,
+                channel="whatsapp" if sender.startswith("whatsapp:") else "sms",
+                sender=e164(sender),
+                text=params.get("Body", ""),
+                received_at=now or dt.datetime.now(dt.UTC),
+            ),
+        )
     if not sid or not status:
         raise CallbackRejected(
             PROVIDER, "not a message status callback (no MessageSid/MessageStatus)"

@@ -67,3 +67,59 @@ def take_event(
     found = stored_event(engine, event.id)
     assert found is not None
     return Taken(event=found, recorded=True)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplyTaken:
+    """A reply matched to the message it answers: its event, and the task a person reads."""
+
+    customer_id: str
+    message_id: str
+    task_id: int | None  # None when this reply made its task before (the same id again)
+
+
+def take_reply(
+    engine: Engine,
+    rules: CompiledRules,
+    *,
+    reply_id: str,
+    channel: str,
+    sender: str | None,
+    in_reply_to: str | None,
+    text: str,
+    received_at: dt.datetime,
+    now: dt.datetime,
+) -> ReplyTaken | None:
+    """A debtor answered one of our messages (`POST /v1/replies`, or a provider's inbound
+    webhook): matched to it (the email's In-Reply-To, else the latest message to the sender on
+    that channel), recorded once as a `replied` event, the automatic steps paused and a task
+    holding the text. None when no message of ours matches."""
+    from engine.daemon import dialogue
+
+    found = dialogue.match_reply(engine, channel=channel, sender=sender, in_reply_to=in_reply_to)
+    if found is None:
+        return None
+    customer_id, message_id = found
+    event = EventRow.model_validate(
+        {
+            "id": f"reply-{reply_id}",
+            "customer_id": customer_id,
+            "type": "replied",
+            "channel": channel,
+            "message_id": message_id,
+            "occurred_at": received_at,
+            "data": {"text": text},
+        }
+    )
+    take_event(engine, event, now, rules)
+    task_id = dialogue.pause_for_reply(
+        engine,
+        rules,
+        event_id=event.id,
+        customer_id=customer_id,
+        text=text,
+        channel=channel,
+        message_id=message_id,
+        now=now,
+    )
+    return ReplyTaken(customer_id=customer_id, message_id=message_id, task_id=task_id)

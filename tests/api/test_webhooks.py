@@ -233,3 +233,157 @@ def test_a_forged_sms_receipt_is_refused_and_records_nothing(
         forged = _twilio_post(client, "delivered", token="not-the-secret")
     assert forged.status_code == 401
     assert forged.json()["error"]["code"] == "forged_webhook"
+
+
+def _sent_to(url: str, channel: str, message_id: str) -> None:
+    """A reminder to C-NL on `channel`, to +31611111111, in a running journey."""
+    import datetime as dt
+
+    at = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                t.Message.__table__.insert(),  # type: ignore[attr-defined]
+                [
+                    {
+                        "id": message_id,
+                        "customer_id": "C-NL",
+                        "channel": channel,
+                        "recipient": "+31611111111",
+                        "status": "sent",
+                        "provider_message_id": f"{channel}-out-1",
+                        "sent_at": at,
+                        "created_at": at,
+                    }
+                ],
+            )
+            conn.execute(
+                t.Journey.__table__.insert().values(  # type: ignore[attr-defined]
+                    customer_id="C-NL",
+                    persona="consumer-nl",
+                    ruleset_version="x",
+                    state="active",
+                    steps_sent=1,
+                    started_at=at,
+                    updated_at=at,
+                )
+            )
+    finally:
+        engine.dispose()
+
+
+def _replies(url: str) -> tuple[list[Any], list[Any], Any]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            tasks = conn.execute(select(t.Task.__table__)).all()  # type: ignore[attr-defined]
+            events = conn.execute(
+                select(t.Event.__table__).where(  # type: ignore[attr-defined]
+                    t.Event.__table__.c.kind == "replied"  # type: ignore[attr-defined]
+                )
+            ).all()
+            journey = conn.execute(select(t.Journey.__table__)).one()  # type: ignore[attr-defined]
+    finally:
+        engine.dispose()
+    return tasks, events, journey
+
+
+def _twilio_inbound(client: TestClient, sender: str, *, token: str = "twilio-secret") -> Any:
+    from twilio.request_validator import RequestValidator
+
+    url = "http://testserver/v1/webhooks/twilio"
+    params = {
+        "MessageSid": "SMin1",
+        "SmsSid": "SMin1",
+        "SmsStatus": "received",
+        "AccountSid": "AC1",
+        "From": sender,
+        "To": "+3197010000000",
+        "Body": "Ik betaal vrijdag",
+        "NumMedia": "0",
+    }
+    signature = RequestValidator(token).compute_signature(url, params)
+    return client.post(
+        "/v1/webhooks/twilio", data=params, headers={"X-Twilio-Signature": signature}
+    )
+
+
+def test_an_sms_answer_forwarded_by_twilio_becomes_a_reply_task_once(
+    sqlite_url: str, rulebook: RuleBook
+) -> None:
+    """The debtor answers our SMS; Twilio forwards it to the number's incoming-message webhook:
+    it is matched to our SMS by the sender's number, recorded as a `replied` event, a task holds
+    the text and the journey pauses, as POST /v1/replies does. The same callback again adds
+    nothing; a forged one is refused."""
+    _sent_to(sqlite_url, "sms", "pj-8-sms")
+    env = {"PAYJOURNEY_TWILIO_AUTH_TOKEN": "twilio-secret"}
+    with TestClient(create_app(config(sqlite_url, channel_env=env), rulebook=rulebook)) as client:
+        forged = _twilio_inbound(client, "+31611111111", token="not-the-secret")
+        first = _twilio_inbound(client, "+31611111111")
+        again = _twilio_inbound(client, "+31611111111")
+    assert forged.status_code == 401
+    assert first.status_code == 200 and first.json()["recorded"] == 1, first.text
+    assert again.status_code == 200 and again.json()["recorded"] == 0
+    tasks, events, journey = _replies(sqlite_url)
+    [task] = tasks
+    assert (task.kind, task.text, task.message_id, task.channel) == (
+        "reply",
+        "Ik betaal vrijdag",
+        "pj-8-sms",
+        "sms",
+    )
+    [event] = events
+    assert (event.id, event.customer_id, event.message_id) == (
+        "reply-twilio-SMin1",
+        "C-NL",
+        "pj-8-sms",
+    )
+    assert journey.state == "paused" and journey.paused_until is not None
+
+
+def test_a_whatsapp_answer_becomes_a_reply_task_and_a_stranger_changes_nothing(
+    sqlite_url: str, rulebook: RuleBook
+) -> None:
+    """The WhatsApp Business webhook carries the debtor's text message (sender without `+`):
+    matched to our WhatsApp message, a task and a pause; a message from a number we never wrote
+    to is answered 200 and records nothing."""
+    import datetime as dt
+
+    _sent_to(sqlite_url, "whatsapp", "pj-9-whatsapp")
+    secret = "app-secret"
+
+    def post(client: TestClient, sender: str, wamid: str) -> Any:
+        message = {
+            "from": sender,
+            "id": wamid,
+            "timestamp": str(int(dt.datetime.now(dt.UTC).timestamp())),
+            "type": "text",
+            "text": {"body": "Kan ik in twee keer betalen?"},
+        }
+        value = {"messaging_product": "whatsapp", "messages": [message]}
+        body = json.dumps(
+            {"object": "whatsapp_business_account", "entry": [{"changes": [{"value": value}]}]}
+        ).encode()
+        digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        return client.post(
+            "/v1/webhooks/whatsapp",
+            content=body,
+            headers={"X-Hub-Signature-256": f"sha256={digest}", "Content-Type": "application/json"},
+        )
+
+    env = {"PAYJOURNEY_WHATSAPP_APP_SECRET": secret}
+    with TestClient(create_app(config(sqlite_url, channel_env=env), rulebook=rulebook)) as client:
+        stranger = post(client, "31600000000", "wamid.stranger")
+        answer = post(client, "31611111111", "wamid.answer")
+    assert stranger.status_code == 200 and stranger.json()["recorded"] == 0
+    assert answer.status_code == 200 and answer.json()["recorded"] == 1, answer.text
+    tasks, events, journey = _replies(sqlite_url)
+    [task] = tasks
+    assert (task.text, task.message_id, task.channel) == (
+        "Kan ik in twee keer betalen?",
+        "pj-9-whatsapp",
+        "whatsapp",
+    )
+    assert [e.id for e in events] == ["reply-whatsapp-wamid.answer"]
+    assert journey.state == "paused"

@@ -117,3 +117,57 @@ def test_validate_can_name_each_step_template_without_approval() -> None:
         and "de_DE" in warnings[0]
         and "PAYJOURNEY_WHATSAPP_TEMPLATES" in warnings[0]
     )
+
+
+def test_incoming_messages_become_replies_with_what_the_debtor_chose_or_wrote() -> None:
+    """A text, a quick-reply button, a list choice and a photo from the debtor: each a reply
+    from +31611111111 with its words (a photo named as such for the person reading the task);
+    a message days old is refused as a replay."""
+    import hashlib
+    import hmac
+    import json
+
+    from channels.receipts import InboundReply, InboundRequest, ReplayGuard
+    from channels.whatsapp import parse_whatsapp_webhook
+
+    now = dt.datetime(2026, 11, 24, 10, 0, tzinfo=dt.UTC)
+    stamp = str(int(now.timestamp()))
+    kinds = [
+        {"type": "text", "text": {"body": "Betaal morgen"}},
+        {"type": "button", "button": {"text": "Ik heb betaald", "payload": "paid"}},
+        {"type": "interactive", "interactive": {"list_reply": {"id": "2", "title": "Regeling"}}},
+        {"type": "image", "image": {"id": "media-1"}},
+    ]
+    messages = [
+        {"from": "31611111111", "id": f"wamid.{n}", "timestamp": stamp, **kind}
+        for n, kind in enumerate(kinds)
+    ]
+
+    def request(payload: dict[str, object]) -> InboundRequest:
+        body = json.dumps(payload).encode()
+        digest = hmac.new(b"secret", body, hashlib.sha256).hexdigest()
+        return InboundRequest(
+            method="POST",
+            url="https://x/",
+            body=body,
+            headers={"X-Hub-Signature-256": f"sha256={digest}"},
+        )
+
+    def wrapped(items: list[dict[str, object]]) -> dict[str, object]:
+        return {"entry": [{"changes": [{"value": {"messages": items}}]}]}
+
+    replies = parse_whatsapp_webhook(
+        request(wrapped(messages)), app_secret="secret", replay_guard=ReplayGuard(), now=now
+    )
+    assert all(isinstance(r, InboundReply) for r in replies)
+    assert [(r.sender, r.channel, r.text) for r in replies] == [  # type: ignore[union-attr]
+        ("+31611111111", "whatsapp", "Betaal morgen"),
+        ("+31611111111", "whatsapp", "Ik heb betaald"),
+        ("+31611111111", "whatsapp", "Regeling"),
+        ("+31611111111", "whatsapp", "[image message: open it in WhatsApp Business]"),
+    ]
+    old = [{**messages[0], "id": "wamid.old", "timestamp": str(int(now.timestamp()) - 4 * 86400)}]
+    with pytest.raises(Exception, match="too old"):
+        parse_whatsapp_webhook(
+            request(wrapped(old)), app_secret="secret", replay_guard=ReplayGuard(), now=now
+        )

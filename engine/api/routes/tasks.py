@@ -12,13 +12,12 @@ from pydantic import BaseModel, Field
 from engine.api.auth import ApiToken
 from engine.api.deps import get_state, require
 from engine.api.errors import ApiError
-from engine.api.intake import take_event
+from engine.api.intake import take_reply
 from engine.api.models import ErrorBody
 from engine.api.pages.debtor import clock_now
 from engine.api.state import ApiState
 from engine.daemon import dialogue
 from engine.store import dialogue as store
-from engine.store.rows import EventRow
 
 router = APIRouter(tags=["tasks"])
 State = Annotated[ApiState, Depends(get_state)]
@@ -113,37 +112,26 @@ def post_reply(
     latest message to the sender on that channel), recorded as a `replied` event; the debtor's
     automatic steps pause and a task holds the text. 404 when no message matches."""
     now = clock_now(request)
-    found = dialogue.match_reply(
-        state.engine, channel=body.channel, sender=body.sender, in_reply_to=body.in_reply_to
+    taken = take_reply(
+        state.engine,
+        state.rulebook.current,
+        reply_id=body.id,
+        channel=body.channel,
+        sender=body.sender,
+        in_reply_to=body.in_reply_to,
+        text=body.text,
+        received_at=body.received_at or now,
+        now=now,
     )
-    if found is None:
+    if taken is None:
         raise ApiError(
             404,
             "no_matching_message",
             "no message of ours matches this reply (In-Reply-To or sender on that channel); "
             "record it as a task by hand or check the sender address",
         )
-    customer_id, message_id = found
-    event = EventRow.model_validate(
-        {
-            "id": f"reply-{body.id}",
-            "customer_id": customer_id,
-            "type": "replied",
-            "channel": body.channel,
-            "message_id": message_id,
-            "occurred_at": body.received_at or now,
-            "data": {"text": body.text},
-        }
-    )
-    take_event(state.engine, event, now, state.rulebook.current)
-    task_id = dialogue.pause_for_reply(
-        state.engine,
-        state.rulebook.current,
-        event_id=event.id,
-        customer_id=customer_id,
-        text=body.text,
-        channel=body.channel,
-        message_id=message_id,
-        now=now,
-    )
-    return {"customer_id": customer_id, "message_id": message_id, "task_id": task_id}
+    return {
+        "customer_id": taken.customer_id,
+        "message_id": taken.message_id,
+        "task_id": taken.task_id,
+    }

@@ -12,6 +12,7 @@ dropped, never guessed onto a debtor.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import logging
@@ -21,9 +22,16 @@ from collections.abc import Callable, Mapping, Sequence
 from sqlalchemy import Engine, or_, select
 
 from channels.dsn import dsn_secret, parse_dsn_callback
-from channels.receipts import CallbackRejected, DeliveryReceipt, InboundRequest, ReplayGuard
+from channels.receipts import (
+    CallbackRejected,
+    DeliveryReceipt,
+    InboundReply,
+    InboundRequest,
+    ReplayGuard,
+)
 from channels.registry import CallbackHandler, build_callback_handlers
-from engine.api.webhooks.registry import ForgedWebhook, WebhookRegistry, WebhookRequest
+from engine.api.webhooks.registry import Booked, ForgedWebhook, WebhookRegistry, WebhookRequest
+from engine.rules.compile import CompiledRules
 from engine.store import tables as t
 from engine.store.rows import EventRow
 
@@ -60,15 +68,51 @@ class DeliveryWebhook:
     def __init__(self, provider: str, handler: CallbackHandler, engine: Engine) -> None:
         self.provider, self.handler, self.engine = provider, handler, engine
 
-    def events(self, request: WebhookRequest) -> list[EventRow]:
+    def _parse(self, request: WebhookRequest) -> tuple[DeliveryReceipt | InboundReply, ...]:
         inbound = InboundRequest(
             method="POST", url=request.url, body=request.body, headers=request.headers
         )
         try:
-            receipts = self.handler(inbound)
+            return self.handler(inbound)
         except CallbackRejected as exc:
             raise ForgedWebhook(exc.reason) from None
-        return self._events(receipts)
+
+    def events(self, request: WebhookRequest) -> list[EventRow]:
+        """The delivery receipts in the callback as events (a debtor's reply is not one: see
+        `take`)."""
+        return self._events([r for r in self._parse(request) if isinstance(r, DeliveryReceipt)])
+
+    def take(self, request: WebhookRequest, *, rules: CompiledRules, now: dt.datetime) -> Booked:
+        """Record the receipts as events, and each reply the debtor sent (an SMS or WhatsApp
+        answer) as `POST /v1/replies` does: a `replied` event, a task, the steps paused. A
+        reply from a number we never wrote to is logged and left (nothing to pause)."""
+        from engine.api.intake import take_event, take_reply
+
+        parsed = self._parse(request)
+        events = self._events([r for r in parsed if isinstance(r, DeliveryReceipt)])
+        recorded = sum(take_event(self.engine, event, now).recorded for event in events)
+        replies = [r for r in parsed if isinstance(r, InboundReply)]
+        for reply in replies:
+            taken = take_reply(
+                self.engine,
+                rules,
+                reply_id=f"{reply.provider}-{reply.provider_message_id}",
+                channel=reply.channel,
+                sender=reply.sender,
+                in_reply_to=None,
+                text=reply.text,
+                received_at=reply.received_at,
+                now=now,
+            )
+            if taken is None:
+                log.warning(
+                    "%s reply from a number we never wrote to (%s) left unmatched",
+                    self.provider,
+                    reply.provider_message_id,
+                )
+            elif taken.task_id is not None:
+                recorded += 1
+        return Booked(events=len(events) + len(replies), recorded=recorded)
 
     def _events(self, receipts: Sequence[DeliveryReceipt]) -> list[EventRow]:
         if not receipts:
