@@ -25,6 +25,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,15 @@ class _Batch:
     tried: Mapping[int, Sequence[Row[Any]]]  # the step's messages so far
     contacts: Mapping[str, Row[Any]]
     data: Mapping[str, MessageData]
+
+
+def _side_demand(step: Row[Any]) -> Decimal | None:
+    """What a message beside the journey's steps asks to pay: a payment plan's instalment
+    reminder its instalment, a promise confirmation the amount promised (each at most what is
+    open when it is sent); a journey step asks the whole claim (None)."""
+    if step.step != lifecycle.CONFIRMATION_STEP or step.amount_due is None:
+        return None
+    return Decimal(str(step.amount_due))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -680,6 +690,7 @@ class Dispatcher:
                 address=data.address,
                 page_url=self._page_url(step, key),
                 idempotency_key=key,
+                demand=_side_demand(step),
             )
             message = answer["message"]
             if message is None:

@@ -119,9 +119,11 @@ def build_context(
     rates: RateTable,
     step: int | None = None,
     page_url: str | None = None,
+    pay_amount: Decimal | None = None,
 ) -> dict[str, Any]:
     """Every variable of docs/templates.md for one message part (`page_url`: the debtor's own
-    page, docs/self-service.md)."""
+    page, docs/self-service.md; `pay_amount`: what the message asks to pay now when that is less
+    than the claim, a payment plan's instalment)."""
     fmt = LocaleFormat(locale)
     language = fmt.language
     amount, currency, due = claim.amount, claim.currency, claim.due_date
@@ -170,6 +172,9 @@ def build_context(
         },
         "amount": fmt.money(amount, currency),
         "amount_value": amount,
+        # what the payment options ask: the claim, or less (a payment plan's instalment)
+        "pay_amount": fmt.money(amount if pay_amount is None else pay_amount, currency),
+        "pay_amount_value": amount if pay_amount is None else pay_amount,
         "currency": currency,
         "due_date": due,
         "single_due_date": claim.single_due_date,

@@ -209,6 +209,7 @@ def render_preview(
     letter_pdf: bool = True,
     page_url: str | None = None,
     idempotency_key: str | None = None,
+    demand: Decimal | None = None,
 ) -> dict[str, Any]:
     """The rendered parts of the preview answer (shared/design/surfaces.md): `amount_due` with
     `formatted`, `payment_options` with links, references and QR, and `message`.
@@ -220,7 +221,9 @@ def render_preview(
     `letter_pdf` is false (an answer that only links to the PDF need not build it). `page_url`
     is the debtor's personal link (docs/self-service.md); without it no message mentions one.
     Decisions that send nothing get `message: null`. `idempotency_key` (the message's, when
-    it is sent) goes with each payment link request.
+    it is sent) goes with each payment link request. `demand` is what the message asks to pay
+    when that is less than the claim (a payment plan's instalment): the payment options, links
+    and QR code are for it, and `amount_due` is it; `amount` in the text stays the claim.
     """
     extra: Mapping[str, Any] = settings.extra if settings is not None else {}
     locale = decision.locale or (settings.default_locale if settings else "nl_NL")
@@ -244,16 +247,17 @@ def render_preview(
         fallback_due_date=facts["balance.oldest_due_date"],
     )
     amount = claim.amount
+    asked = amount if demand is None else min(demand, amount)
     answer: dict[str, Any] = {
         "amount_due": {
-            "amount": str(amount),
+            "amount": str(asked),
             "currency": currency,
-            "formatted": fmt.money(amount, currency),
+            "formatted": fmt.money(asked, currency),
         },
         "payment_options": [],
         "message": None,
     }
-    if decision.template is None or decision.channel is None or amount <= 0:
+    if decision.template is None or decision.channel is None or asked <= 0:
         return answer
     moment = decision.send_at or dt.datetime.combine(on, dt.time(9), dt.UTC)
     reference = payment_reference(
@@ -262,7 +266,7 @@ def render_preview(
     provider = payments or NotConfiguredProvider()
     options = build_payment_options(
         decision.payment_options,
-        amount=amount,
+        amount=asked,
         currency=currency,
         reference=reference,
         description=f"{creditor.name}",
@@ -288,6 +292,7 @@ def render_preview(
         rates=legal.rates(),
         step=decision.journey_step,
         page_url=page_url,
+        pay_amount=None if demand is None else asked,
     )
     offered = {o["method"] for o in context["options"]}
     answer["payment_options"] = [o for o in options if o["method"] in offered]
@@ -314,7 +319,7 @@ def render_preview(
                 reference_label="Kenmerk" if fmt.language == "nl" else "Verwendungszweck",
                 epc_payload=bank["epc_payload"] if bank else None,
                 language=fmt.language,
-                amount=context["amount"],
+                amount=context["pay_amount"],
                 pay_by=fmt.date(context["pay_by"], "long"),
             ),
             folder / f"{decision.customer_id or 'letter'}-{decision.template}.pdf",

@@ -39,6 +39,23 @@ def sent(world: World) -> list[str]:
     return [m.template for m in world.messages() if m.status == "sent"]
 
 
+def _qr_amounts(eml: Path) -> list[str]:
+    """The amount line of each EPC QR code in an email, read back from its PNG by zxing-cpp."""
+    import email
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    amounts = []
+    for part in email.message_from_bytes(eml.read_bytes()).walk():
+        if part.get_content_type() == "image/png":
+            png = bytes(part.get_payload(decode=True))
+            for code in zxingcpp.read_barcodes(Image.open(io.BytesIO(png))):
+                amounts.append(code.text.splitlines()[7])
+    return amounts
+
+
 def test_a_plan_reminds_per_instalment_and_a_missed_instalment_resumes_the_journey(
     store: Engine, tmp_path: Path
 ) -> None:
@@ -70,6 +87,15 @@ def test_a_plan_reminds_per_instalment_and_a_missed_instalment_resumes_the_journ
     world.clock.now = dt.datetime(2026, 11, 7, 9, 0, tzinfo=dt.UTC)  # 3 days before instalment 1
     tick(world)
     assert sent(world) == ["promise-confirmation", "instalment-reminder"]
+    # the reminder asks for the instalment (its QR code and payment details too), and names
+    # the total still open only as such
+    reminder = world.messages()[-1]
+    text = plain_text(world.outbox / f"{reminder.id}.email.eml")
+    assert "Volgende termijn: € 250,00, uiterlijk 10 november 2026" in text
+    assert "In totaal staat nog € 500,00 open" in text
+    assert "Bedrag: € 250,00" in text
+    assert "Te betalen: € 500,00" not in text
+    assert _qr_amounts(world.outbox / f"{reminder.id}.email.eml") == ["EUR250.00"]
 
     world.clock.now = dt.datetime(2026, 11, 9, 10, 0, tzinfo=dt.UTC)
     pay(store, tmp_path, world.clock, "250.00")
