@@ -1044,7 +1044,7 @@ def test_load_sources_raises_with_every_error_and_returns_the_spec_despite_warni
         load_sources([RuleSource("r.yaml", "personas: []\nchannels: {sms_segments: x}\n")])
     assert [str(p) for p in caught.value.problems] == [
         "rules:1:1: error: no personas defined in personas\n  add a `personas:` section",
-        "r.yaml:2:27: error: expected a whole number, found 'x' in channels.sms_segments",
+        "r.yaml:2:26: error: expected a whole number, found 'x' in channels.sms_segments",
     ]
     warned = EVERYONE + 'channels:\n  send_window: {days: "mon-sun"}\n'
     spec = load_sources([RuleSource("r.yaml", warned)])
