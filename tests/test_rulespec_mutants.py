@@ -1076,3 +1076,88 @@ def test_a_journey_with_errors_is_left_out_of_the_partial_spec_and_the_rest_is_k
     )
     assert len(found) == 1
     assert [j.source.line for j in spec.journeys["e"]] == [4]
+
+
+def test_no_cascades_a_persona_or_journey_with_errors_hides_the_checks_that_depend_on_it() -> None:
+    """A persona left out for an error does not make the last one 'not a catch-all'; journeys
+    without personas are not 'unknown persona'; a journey left out for an error does not make
+    its persona (or any other) 'without a journey'."""
+    assert problems("personas:\n  - {id: a, when: always}\n  - {id: b}\n") == [
+        "r.yaml:3:5: error: missing 'when' in personas[1]\n"
+        "  write a condition, or `always` for a catch-all",
+        "r.yaml:2:5: error: persona 'a' has no journey in personas[id=a]\n"
+        "  add a journey with `persona: a` and its steps",
+    ]
+    assert problems(f"journeys:\n  - {{persona: x, locale: nl_NL, tone: u, {_STEPS}}}\n") == [
+        "rules:1:1: error: no personas defined in personas\n  add a `personas:` section"
+    ]
+    assert problems(
+        "personas:\n  - {id: e, when: always}\n  - {id: f, when: always}\n"
+        "journeys:\n  - {persona: e, locale: nl_NL, tone: u,"
+        " steps: [{at: soon, channel: email, template: t}]}\n"
+    ) == [
+        "r.yaml:2:5: error: persona 'e' matches everyone, so the personas after it never match"
+        " in personas[0]\n  move the catch-all to the end of the list",
+        "r.yaml:5:55: error: 'soon' is not a step time in journeys[0].steps[0].at\n"
+        "  write it relative to the due date in days or weeks: due - 2d, due, due + 7d, due + 3w",
+    ]
+
+
+def test_an_empty_value_is_reported_as_nothing() -> None:
+    assert problems("personas:\n  - id:\n    when: always\n") == [
+        "r.yaml:3:5: error: expected text, found nothing in personas[0].id"
+    ]
+
+
+def test_a_condition_error_points_into_the_condition_quoted_or_not() -> None:
+    """The column is the condition's own column plus the offset of the mistake, one more for
+    the opening quote."""
+    hint = "  expected one of: consumer, business"
+    assert problems("personas:\n  - {id: e, when: 'customer.kind == \"x\"'}\n") == [
+        f'r.yaml:2:37: error: "x" is never a value of customer.kind in personas[0].when\n{hint}'
+    ]
+    assert problems('personas:\n  - {id: e, when: customer.kind == "x"}\n') == [
+        f'r.yaml:2:36: error: "x" is never a value of customer.kind in personas[0].when\n{hint}'
+    ]
+
+
+def test_every_key_the_guide_documents_is_accepted() -> None:
+    """The `note` of a step, the `label` of a journey and a payment option, settings.holidays and
+    settings.timezone, and every other key: no 'unknown key'."""
+    spec, found = validate_sources(
+        [
+            RuleSource(
+                "r.yaml",
+                "personas:\n  - {id: e, label: E, description: d, when: always}\n"
+                "journeys:\n"
+                "  - persona: e\n    label: J\n    when: always\n    locale: nl_NL\n    tone: u\n"
+                "    shift_by: behaviour.avg_days_late\n    payment_options: [ideal]\n"
+                "    steps:\n"
+                "      - {at: due, channel: email, template: t, fallback_after: 1d, required: true,"
+                " note: first, if_no_channel: skip}\n"
+                "      - {at: due + 9d, action: handoff, first_contact: false}\n"
+                "payment_options:\n  - {method: ideal, when: always, label: iDEAL}\n"
+                "channels:\n  send_window: {days: mon, hours: '08:00-17:00'}\n  holidays: [NL]\n"
+                "  prefer_typical_pay_hour: false\n  limits: {per_customer_per_week: 2}\n"
+                "  sms_segments: 1\n"
+                "settings:\n  default_locale: nl_NL\n  currency: EUR\n  max_shift: 1d\n"
+                "  experiment_seed: 1\n  creditor: {}\n  legal: {}\n  holidays: [NL]\n"
+                "  timezone: Europe/Amsterdam\n",
+            )
+        ]
+    )
+    assert found == [] and spec is not None
+    assert spec.journeys["e"][0].when == ex.Always()
+    assert spec.journeys["e"][0].steps[0].if_no_channel == "skip"
+
+
+def test_send_days_that_are_neither_text_nor_a_list_are_refused_at_the_days() -> None:
+    assert with_everyone("channels:\n  send_window: {days: 5}\n") == [
+        "r.yaml:10:23: error: expected text, found 5 in channels.send_window.days"
+    ]
+
+
+def test_keys_and_values_where_text_belongs_are_described_as_such() -> None:
+    assert problems("personas:\n  - {id: {a: 1}, when: always}\n") == [
+        "r.yaml:2:10: error: expected text, found keys and values in personas[0].id"
+    ]
