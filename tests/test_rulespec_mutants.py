@@ -1161,3 +1161,41 @@ def test_keys_and_values_where_text_belongs_are_described_as_such() -> None:
     assert problems("personas:\n  - {id: {a: 1}, when: always}\n") == [
         "r.yaml:2:10: error: expected text, found keys and values in personas[0].id"
     ]
+
+
+def test_a_range_of_three_weekdays_names_the_part_that_is_not_a_weekday() -> None:
+    """'mon-tue-wed' is a range from mon to 'tue-wed', which is no weekday."""
+    assert with_everyone('channels:\n  send_window: {days: "mon-tue-wed"}\n') == [
+        "r.yaml:10:23: error: unknown weekday 'tue-wed' in channels.send_window.days\n"
+        "  expected one of: mon, tue, wed, thu, fri, sat, sun"
+    ]
+    assert with_everyone('channels:\n  send_window: {days: "mon, funday"}\n') == [
+        "r.yaml:10:23: error: unknown weekday 'funday' in channels.send_window.days\n"
+        "  expected one of: mon, tue, wed, thu, fri, sat, sun"
+    ]
+
+
+def test_a_step_that_is_not_keys_and_an_action_that_is_not_text() -> None:
+    assert problems(ONE_JOURNEY + "      - 5\n      - {at: due, action: 5}\n") == [
+        "r.yaml:8:9: error: expected keys and values, found 5 in journeys[0].steps[0]",
+        "r.yaml:9:27: error: expected text, found 5 in journeys[0].steps[1].action",
+        "r.yaml:9:9: error: missing 'channel' in journeys[0].steps[1]\n  e.g. `channel: email`",
+        "r.yaml:9:9: error: missing 'template' in journeys[0].steps[1]\n"
+        "  name the message, e.g. `template: reminder-1`",
+    ]
+
+
+def test_a_missing_rules_folder_has_an_empty_key_path_in_json(tmp_path: Path) -> None:
+    """`validate --json` prints each problem's fields: the key path is text, never null."""
+    with pytest.raises(RuleError) as caught:
+        read_rule_dir(tmp_path / "nope")
+    (problem,) = caught.value.problems
+    assert problem.to_json() == {
+        "path": str(tmp_path / "nope"),
+        "line": 1,
+        "column": 1,
+        "key_path": "",
+        "problem": "no such rules directory",
+        "hint": "pass the folder with your *.yaml rule files, e.g. `--rules rules/`",
+        "severity": "error",
+    }
