@@ -465,6 +465,8 @@ def _if_no_channel(m: YMap, action: str, kp: str, read: _Reader) -> str:
     if node is None:
         return "skip"
     value = read.string(node, kp + ".if_no_channel")
+    if value is None:  # not text: read.string said so
+        return "skip"
     choices = ("skip", "handoff")
     if value not in choices:
         read.out.error(
