@@ -8,10 +8,12 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.decision.model import FactSheet
+from engine.errors import EngineError
 from engine.rules import compile as comp
 from engine.rules import expr as ex
 from engine.rules.compile import CompiledRules, compile_rules
@@ -217,3 +219,101 @@ def test_an_action_exception_is_kept_in_the_session_state_so_actions_only_record
     for employees in range(20):  # many posts, one session, no exception ever stored
         rules.persona_index_durable(sheet(customer__employees=employees))
     assert "exception" not in host.get_state(rules.name)
+
+
+# ------------------------------------------------------------------ pinned behaviours
+
+
+def _pack_text(personas: str, journeys: str = "", options: str = "") -> CompiledRules:
+    text = (
+        "personas:\n" + personas + "  - id: everyone\n    when: always\n"
+        "journeys:\n" + journeys + "  - persona: everyone\n    locale: nl_NL\n    tone: u\n"
+        "    steps:\n      - {at: due + 3d, channel: email, template: reminder-1}\n"
+        "payment_options:\n" + (options or "  - method: bank_transfer\n")
+    )
+    return compile_rules(load_sources([RuleSource("t.yaml", text)]))
+
+
+def test_a_spec_without_a_catch_all_is_refused_when_nobody_matches() -> None:
+    """Validation always adds a catch-all; a spec built around it gets a clear error from both
+    engines instead of a wrong persona."""
+    import dataclasses
+
+    spec = pack('customer.kind == "business"').spec
+    rules = CompiledRules(dataclasses.replace(spec, personas=spec.personas[:1]))
+    values = sheet(customer__kind="consumer")
+    with pytest.raises(EngineError) as plain:
+        rules.persona_index_plain(values)
+    assert str(plain.value) == "no persona matched; the rule pack must end with a catch-all"
+    with pytest.raises(EngineError) as durable:
+        rules.persona_index_durable(values)
+    assert str(durable.value) == (
+        "no persona matched; the rule pack must end with a catch-all (`when: always`)"
+    )
+    assert rules.persona_index_durable(sheet(customer__kind="business")) == 0
+
+
+def test_payment_options_without_a_journey_list_are_every_offered_one_in_pack_order() -> None:
+    """A journey without its own list offers each option whose `when` holds, in the order of
+    the pack; a journey with a list narrows and orders it."""
+    rules = _pack_text(
+        "  - id: nl\n    when: 'customer.country == \"NL\"'\n",
+        "  - persona: nl\n    locale: nl_NL\n    tone: u\n"
+        "    payment_options: [ideal, bank_transfer]\n"
+        "    steps:\n      - {at: due + 3d, channel: email, template: reminder-1}\n",
+        "  - method: bank_transfer\n"
+        '  - method: ideal\n    when: \'customer.country in ["NL", "BE"]\'\n'
+        "  - method: sepa_direct_debit\n    when: 'customer.kind == \"business\"'\n",
+    )
+    for facts, persona, options in (
+        ({"customer__country": "BE", "customer__kind": "business"}, "everyone",
+         ("bank_transfer", "ideal", "sepa_direct_debit")),
+        ({"customer__country": "DE", "customer__kind": "consumer"}, "everyone",
+         ("bank_transfer",)),
+        ({"customer__country": "NL", "customer__kind": "business"}, "nl",
+         ("ideal", "bank_transfer")),
+    ):  # fmt: skip
+        for found in (rules.classify(sheet(**facts)), rules.classify_plain(sheet(**facts))):
+            assert (found.persona.id, found.payment_options) == (persona, options)
+
+
+def test_membership_in_a_list_fact_is_unknown_when_the_list_is() -> None:
+    """`"vip" in customer.tags` and `not in` are false for unknown tags, and their negations true
+    (as in the plain evaluator); two members of the same list are told apart."""
+    conditions = (
+        '"vip" in customer.tags',
+        '"vip" not in customer.tags',
+        'not ("vip" in customer.tags)',
+        'not ("vip" not in customer.tags)',
+        '"b2b" in customer.tags',
+    )
+    expected = {  # tags -> which conditions hold
+        None: (False, False, True, True, False),
+        (): (False, True, True, False, False),
+        ("vip",): (True, False, False, True, False),
+        ("b2b",): (False, True, True, False, True),
+    }
+    for i, condition in enumerate(conditions):
+        rules = pack(condition, '"b2b" in customer.tags')
+        for tags, holds in expected.items():
+            values = sheet(customer__tags=None if tags is None else list(tags))
+            want = 0 if holds[i] else (1 if holds[4] else 2)
+            assert rules.persona_index_durable(values) == want, (condition, tags)
+            assert rules.persona_index_plain(values) == want
+
+
+def test_an_empty_list_holds_for_no_value_and_its_negations_only_for_unknown_or_known() -> None:
+    """`x in []` never holds; `x not in []` holds for every known value; `not (x in [])` always;
+    `not (x not in [])` only when x is unknown, as in the plain evaluator."""
+    for condition, known, unknown in (
+        ("customer.country in []", False, False),
+        ("customer.country not in []", True, False),
+        ("not (customer.country in [])", True, True),
+        ("not (customer.country not in [])", False, True),
+    ):
+        rules = pack(condition)
+        for value, holds in (("NL", known), (None, unknown)):
+            values = sheet(customer__country=value)
+            want = 0 if holds else 1
+            assert rules.persona_index_durable(values) == want, (condition, value)
+            assert rules.persona_index_plain(values) == want, (condition, value)
