@@ -8,10 +8,12 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.decision.model import FactSheet
+from engine.errors import EngineError
 from engine.rules import compile as comp
 from engine.rules import expr as ex
 from engine.rules.compile import CompiledRules, compile_rules
@@ -217,3 +219,239 @@ def test_an_action_exception_is_kept_in_the_session_state_so_actions_only_record
     for employees in range(20):  # many posts, one session, no exception ever stored
         rules.persona_index_durable(sheet(customer__employees=employees))
     assert "exception" not in host.get_state(rules.name)
+
+
+# ------------------------------------------------------------------ pinned behaviours
+
+
+def _pack_text(personas: str, journeys: str = "", options: str = "") -> CompiledRules:
+    text = (
+        "personas:\n" + personas + "  - id: everyone\n    when: always\n"
+        "journeys:\n" + journeys + "  - persona: everyone\n    locale: nl_NL\n    tone: u\n"
+        "    steps:\n      - {at: due + 3d, channel: email, template: reminder-1}\n"
+        "payment_options:\n" + (options or "  - method: bank_transfer\n")
+    )
+    return compile_rules(load_sources([RuleSource("t.yaml", text)]))
+
+
+def test_a_spec_without_a_catch_all_is_refused_when_nobody_matches() -> None:
+    """Validation always adds a catch-all; a spec built around it gets a clear error from both
+    engines instead of a wrong persona."""
+    import dataclasses
+
+    spec = pack('customer.kind == "business"').spec
+    rules = CompiledRules(dataclasses.replace(spec, personas=spec.personas[:1]))
+    values = sheet(customer__kind="consumer")
+    with pytest.raises(EngineError) as plain:
+        rules.persona_index_plain(values)
+    assert str(plain.value) == "no persona matched; the rule pack must end with a catch-all"
+    with pytest.raises(EngineError) as durable:
+        rules.persona_index_durable(values)
+    assert str(durable.value) == (
+        "no persona matched; the rule pack must end with a catch-all (`when: always`)"
+    )
+    assert rules.persona_index_durable(sheet(customer__kind="business")) == 0
+
+
+def test_payment_options_without_a_journey_list_are_every_offered_one_in_pack_order() -> None:
+    """A journey without its own list offers each option whose `when` holds, in the order of
+    the pack; a journey with a list narrows and orders it."""
+    rules = _pack_text(
+        "  - id: nl\n    when: 'customer.country == \"NL\"'\n",
+        "  - persona: nl\n    locale: nl_NL\n    tone: u\n"
+        "    payment_options: [ideal, bank_transfer]\n"
+        "    steps:\n      - {at: due + 3d, channel: email, template: reminder-1}\n",
+        "  - method: bank_transfer\n"
+        '  - method: ideal\n    when: \'customer.country in ["NL", "BE"]\'\n'
+        "  - method: sepa_direct_debit\n    when: 'customer.kind == \"business\"'\n",
+    )
+    for facts, persona, options in (
+        ({"customer__country": "BE", "customer__kind": "business"}, "everyone",
+         ("bank_transfer", "ideal", "sepa_direct_debit")),
+        ({"customer__country": "DE", "customer__kind": "consumer"}, "everyone",
+         ("bank_transfer",)),
+        ({"customer__country": "NL", "customer__kind": "business"}, "nl",
+         ("ideal", "bank_transfer")),
+    ):  # fmt: skip
+        for found in (rules.classify(sheet(**facts)), rules.classify_plain(sheet(**facts))):
+            assert (found.persona.id, found.payment_options) == (persona, options)
+
+
+def test_membership_in_a_list_fact_is_unknown_when_the_list_is() -> None:
+    """`"vip" in customer.tags` and `not in` are false for unknown tags, and their negations true
+    (as in the plain evaluator); two members of the same list are told apart."""
+    conditions = (
+        '"vip" in customer.tags',
+        '"vip" not in customer.tags',
+        'not ("vip" in customer.tags)',
+        'not ("vip" not in customer.tags)',
+        '"b2b" in customer.tags',
+    )
+    expected = {  # tags -> which conditions hold
+        None: (False, False, True, True, False),
+        (): (False, True, True, False, False),
+        ("vip",): (True, False, False, True, False),
+        ("b2b",): (False, True, True, False, True),
+    }
+    for i, condition in enumerate(conditions):
+        rules = pack(condition, '"b2b" in customer.tags')
+        for tags, holds in expected.items():
+            values = sheet(customer__tags=None if tags is None else list(tags))
+            want = 0 if holds[i] else (1 if holds[4] else 2)
+            assert rules.persona_index_durable(values) == want, (condition, tags)
+            assert rules.persona_index_plain(values) == want
+
+
+def test_an_empty_list_holds_for_no_value_and_its_negations_only_for_unknown_or_known() -> None:
+    """`x in []` never holds; `x not in []` holds for every known value; `not (x in [])` always;
+    `not (x not in [])` only when x is unknown, as in the plain evaluator."""
+    for condition, known, unknown in (
+        ("customer.country in []", False, False),
+        ("customer.country not in []", True, False),
+        ("not (customer.country in [])", True, True),
+        ("not (customer.country not in [])", False, True),
+    ):
+        rules = pack(condition)
+        for value, holds in (("NL", known), (None, unknown)):
+            values = sheet(customer__country=value)
+            want = 0 if holds else 1
+            assert rules.persona_index_durable(values) == want, (condition, value)
+            assert rules.persona_index_plain(values) == want, (condition, value)
+
+
+def test_numbers_and_dates_compare_alike_in_both_engines_at_every_boundary() -> None:
+    """Order codes keep every comparison: below, at and above each threshold, between two, for
+    each operator; an unknown value matches nothing but a negation."""
+    rules = pack(
+        "balance.open_amount > 100",
+        "balance.open_amount >= 50 and balance.open_amount <= 60",
+        "balance.open_amount == 20",
+        "balance.open_amount != 10 and balance.open_amount < 15",
+        'balance.oldest_due_date < "2026-01-01"',
+        "not (customer.employees >= 3)",
+    )
+    amounts = ("0", "9.99", "10", "14.99", "15", "19.99", "20", "20.01", "49.99", "50", "55",
+               "60", "60.01", "100", "100.01", "5000")  # fmt: skip
+    for amount in amounts:
+        values = sheet(balance__open_amount=Decimal(amount), customer__employees=5)
+        assert rules.persona_index_durable(values) == rules.persona_index_plain(values), amount
+    expected = {"100.01": 0, "50": 1, "60": 1, "60.01": 6, "20": 2, "14.99": 3, "10": 6, "15": 6}
+    for amount, persona in expected.items():
+        values = sheet(balance__open_amount=Decimal(amount), customer__employees=5)
+        assert rules.persona_index_durable(values) == persona, amount
+    for due, persona in ((dt.date(2025, 12, 31), 4), (dt.date(2026, 1, 1), 6), (None, 6)):
+        values = sheet(balance__open_amount=Decimal("30"), balance__oldest_due_date=due,
+                       customer__employees=5)  # fmt: skip
+        assert rules.persona_index_durable(values) == persona, due
+    for employees, persona in ((2, 5), (3, 6), (None, 5)):
+        values = sheet(balance__open_amount=Decimal("30"), customer__employees=employees)
+        assert rules.persona_index_durable(values) == persona, employees
+
+
+def test_a_fact_only_asked_whether_it_is_known_is_compiled_too() -> None:
+    """`exists(x)` for a number or date fact with no comparison: known or not is all it asks."""
+    rules = pack("exists(balance.oldest_due_date)", "exists(customer.employees)")
+    assert rules.persona_index_durable(sheet(balance__oldest_due_date=dt.date(2026, 1, 5))) == 0
+    assert rules.persona_index_durable(sheet(customer__employees=0)) == 1
+    assert rules.persona_index_durable(sheet()) == 2
+
+
+def test_thresholds_are_learnt_past_conditions_on_text_lists_and_existence() -> None:
+    """A number compared after a text comparison, a tag membership or an existence test in the
+    same condition is still coded right; so are numbers in a list."""
+    rules = pack(
+        'customer.country == "DE" and balance.open_amount < 5',
+        '"vip" in customer.tags and balance.open_amount > 1000',
+        "exists(customer.credit_score) and customer.credit_score > 50",
+        "customer.employees in [5, 10]",
+    )
+    cases = (
+        ({"customer__country": "DE", "balance__open_amount": Decimal("4")}, 0),
+        ({"customer__country": "DE", "balance__open_amount": Decimal("5")}, 4),
+        ({"customer__tags": ["vip"], "balance__open_amount": Decimal("1000.01")}, 1),
+        ({"customer__tags": ["vip"], "balance__open_amount": Decimal("1000")}, 4),
+        ({"customer__credit_score": 51}, 2),
+        ({"customer__credit_score": 50}, 4),
+        ({"customer__employees": 10}, 3),
+        ({"customer__employees": 7}, 4),
+    )
+    for facts, persona in cases:
+        values = sheet(**{"balance__open_amount": Decimal("100"), **facts})
+        assert rules.persona_index_durable(values) == persona, facts
+        assert rules.persona_index_plain(values) == persona, facts
+
+
+def test_the_memo_tells_apart_sheets_whose_journey_or_payment_options_differ() -> None:
+    """One persona for all: the memo key holds the journeys' and the options' conditions too,
+    so a sheet never gets the journey or options memoised for another."""
+    rules = _pack_text(
+        "",
+        "  - persona: everyone\n    when: 'customer.country == \"DE\"'\n    locale: de_DE\n"
+        "    tone: Sie\n    steps:\n      - {at: due + 3d, channel: email, template: reminder-1}\n",
+        "  - method: bank_transfer\n"
+        "  - method: sepa_direct_debit\n    when: 'customer.kind == \"business\"'\n",
+    )
+    nl = rules.classify(sheet(customer__country="NL", customer__kind="consumer"))
+    de = rules.classify(sheet(customer__country="DE", customer__kind="consumer"))
+    b2b = rules.classify(sheet(customer__country="NL", customer__kind="business"))
+    assert (nl.journey.locale, nl.payment_options) == ("nl_NL", ("bank_transfer",))
+    assert (de.journey.locale, de.payment_options) == ("de_DE", ("bank_transfer",))
+    assert (b2b.journey.locale, b2b.payment_options) == (
+        "nl_NL",
+        ("bank_transfer", "sepa_direct_debit"),
+    )
+    assert rules.cache_size == 3
+
+
+def test_the_memo_is_emptied_when_it_reaches_its_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At most `_CACHE_LIMIT` classes are held; the next new one starts a fresh memo."""
+    monkeypatch.setattr(comp, "_CACHE_LIMIT", 3)
+    rules = pack("customer.employees > 1", "customer.employees > 2", "customer.employees > 3")
+    sizes = []
+    for employees in (4, 3, 2, 1, 3):
+        rules.classify(sheet(customer__employees=employees))
+        sizes.append(rules.cache_size)
+    assert sizes == [1, 2, 3, 1, 2]
+    rules.clear_cache()
+    assert rules.cache_size == 0
+
+
+class _FakeHost:
+    """Answers a post as the test says: a state, or an error, recording hits as told."""
+
+    def __init__(self, rules: CompiledRules, hits: list[int], answer: Any) -> None:
+        self.rules, self.hits, self.answer = rules, hits, answer
+
+    def post(self, name: str, event: dict[str, Any]) -> Any:
+        assert name == self.rules.name and event["t"] == "debtor"
+        self.rules._hits.extend(self.hits)
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+@pytest.mark.parametrize(
+    ("hits", "answer", "message"),
+    [
+        ([0], {"sid": "0", "exception": "boom"}, "a durable_rules action failed: boom"),
+        (
+            [0],
+            RuntimeError("error code 204"),
+            "durable_rules failed on a fact sheet: error code 204",
+        ),
+        ([], {"sid": "0"}, "durable_rules fired 0 persona rules, not 1"),
+        ([0, 1], {"sid": "0"}, "durable_rules fired 2 persona rules, not 1"),
+    ],
+)
+def test_a_post_that_went_wrong_is_never_taken_as_an_answer(
+    monkeypatch: pytest.MonkeyPatch, hits: list[int], answer: Any, message: str
+) -> None:
+    """An action's exception kept in the state, a bare error from C, no rule or two rules fired:
+    each is an EngineError saying which, never a persona."""
+    rules = pack("customer.employees > 5")
+    monkeypatch.setattr(comp, "_get_host", lambda: _FakeHost(rules, hits, answer))
+    with pytest.raises(EngineError) as refused:
+        rules.persona_index_durable(sheet())
+    assert str(refused.value) == message
+    monkeypatch.setattr(comp, "_get_host", lambda: _FakeHost(rules, [1], {"sid": "0"}))
+    assert rules.persona_index_durable(sheet()) == 1

@@ -11,7 +11,7 @@ is designed around, each pinned by a test in tests/test_compile.py:
 - its Host starts dispatch threads and may run actions off-thread: `_SyncHost` starts none, so
   `post()` runs the action before it returns; one Host per process, posts serialised by a lock;
 - `set_rulesets` mutates its argument and a name registers once: each rule pack is registered
-  under its content hash, from a fresh dict;
+  under the hash of its version and compiled definition, from a fresh dict;
 - at most 1024 live sessions per ruleset: every post uses the one default session;
 - its JSON reader rejects numbers in exponent form without a decimal point (1e-05, 1e+16:
   "error code 204"), which Python's json writes for tiny and huge floats: numbers and dates reach
@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import bisect
 import copy
+import hashlib
+import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -232,9 +234,12 @@ class CompiledRules:
     def __init__(self, spec: RuleSpec) -> None:
         self.spec = spec
         self.version = spec.version
-        self.name = "payjourney_" + spec.version.removeprefix("sha256:")[:24]
         self._fields = _FieldMap()
         definition = durable_ruleset(spec.personas, self._fields)
+        # named after what is registered: a process that compiles the same rules differently
+        # (mutation testing forks one that already registered them) never reuses a registration
+        what = json.dumps([spec.version, definition])
+        self.name = "payjourney_" + hashlib.sha256(what.encode()).hexdigest()[:24]
         self._hits = _register(self.name, definition)
         self.persona_predicates: tuple[ex.Predicate, ...] = tuple(
             ex.predicate(p.when) for p in spec.personas

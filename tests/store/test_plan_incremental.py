@@ -8,6 +8,7 @@ import functools
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, delete, select
 
 from engine.daemon.jobs import refresh_customers
@@ -45,6 +46,7 @@ def unplan(engine: Engine) -> None:
             conn.execute(delete(table))
 
 
+@pytest.mark.mutation_postgres  # worker processes plan only on PostgreSQL
 def test_workers_and_incremental_plan_schedule_what_the_plain_plan_schedules(
     store: Engine, default_rules: CompiledRules
 ) -> None:
