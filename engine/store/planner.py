@@ -561,9 +561,9 @@ def _chunk_queries(
     less than half a batch of them (reading a whole range costs about a batch of debtors)."""
     if customer_ids is not None:
         ids = sorted(set(customer_ids)) if stale is None else stale.ids
-        return _by_ids(now, ids, min(batch, ID_LIST))
+        return _by_ids(engine, now, ids, batch)
     if stale is not None and len(stale.ids) <= total // 4:
-        by_id, sizes = _by_ids(now, stale.ids, min(batch, ID_LIST))
+        by_id, sizes = _by_ids(engine, now, stale.ids, batch)
         if sizes:
             sizes[-1] += total - sum(sizes)  # the progress bar counts the whole portfolio
         return by_id, sizes
@@ -588,7 +588,7 @@ def _chunk_queries(
             queries.append(fact_query(now, id_from=a, id_to=b))
             counts.append(carried)
         else:
-            parts, _ = _by_ids(now, stale.ids[low:high], min(batch, ID_LIST))
+            parts, _ = _by_ids(engine, now, stale.ids[low:high], batch)
             queries.extend(parts)
             counts.extend([0] * (len(parts) - 1) + [carried])
         carried = 0
@@ -597,9 +597,15 @@ def _chunk_queries(
     return queries, counts
 
 
-def _by_ids(now: dt.datetime, ids: Sequence[str], size: int) -> tuple[list[Select[Any]], list[int]]:
+def _by_ids(
+    engine: Engine, now: dt.datetime, ids: Sequence[str], batch: int
+) -> tuple[list[Select[Any]], list[int]]:
+    # PostgreSQL takes the ids as one array; SQLite binds each id once per CTE
+    array = engine.dialect.name == "postgresql"
+    size = batch if array else min(batch, ID_LIST)
     parts = [list(ids[i : i + size]) for i in range(0, len(ids), size)]
-    return [fact_query(now, part) for part in parts], [len(part) for part in parts]
+    queries = [fact_query(now, part, ids_array=array) for part in parts]
+    return queries, [len(part) for part in parts]
 
 
 def _plan_here(
