@@ -19,13 +19,16 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from sqlalchemy import (
+    ARRAY,
     Connection,
     Date,
     Engine,
     Float,
     Row,
     Select,
+    String,
     and_,
+    any_,
     bindparam,
     case,
     cast,
@@ -185,9 +188,14 @@ def fact_query(
     *,
     id_from: str | None = None,
     id_to: str | None = None,
+    ids_array: bool = False,
 ) -> Select[Any]:
     """The SELECT yielding one row of raw facts per (not forgotten) customer, ordered by id;
-    for `customer_ids` only, or for ids in [id_from, id_to) (a chunk of the portfolio)."""
+    for `customer_ids` only, or for ids in [id_from, id_to) (a chunk of the portfolio).
+
+    `ids_array` (PostgreSQL): the ids go as one array parameter (`= ANY(:ids)`) instead of an
+    IN list of one parameter per id in every CTE: the statement text stays the same size for
+    any number of ids (the driver parses it on every execution) and one prepared plan fits all."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     now_p = bindparam("now", now, type_=UTCDateTime)
@@ -198,13 +206,16 @@ def fact_query(
     # reused (building it costs far more than running it; see `_query_by_ids`)
     ids: BindParameter[Any] | None = None
     if customer_ids is not None:
-        ids = bindparam("ids", list(customer_ids), expanding=True)
+        if ids_array:
+            ids = bindparam("ids", list(customer_ids), type_=ARRAY(String))
+        else:
+            ids = bindparam("ids", list(customer_ids), expanding=True)
 
     def scope(column: Any) -> ColumnElement[bool]:
         # every CTE is narrowed to the same customers, so a chunk reads only its own rows
         conditions = []
         if ids is not None:
-            conditions.append(column.in_(ids))
+            conditions.append(column == any_(ids) if ids_array else column.in_(ids))
         if id_from is not None:
             conditions.append(column >= id_from)
         if id_to is not None:
@@ -378,7 +389,10 @@ def fact_query(
             ),
             func.max(M.c.sent_at).label("last_sent_at"),
         )
-        .select_from(M.outerjoin(J, J.c.customer_id == M.c.customer_id))
+        # the journey side narrowed too: else it is a scan of every journey for each chunk
+        .select_from(
+            M.outerjoin(J, and_(J.c.customer_id == M.c.customer_id, scope(J.c.customer_id)))
+        )
         .where(sent, scope(M.c.customer_id))
         .group_by(M.c.customer_id)
         .cte("message_stats")
@@ -505,7 +519,7 @@ def fact_query(
             .outerjoin(paid_after, by_customer(paid_after))
             .outerjoin(promises, by_customer(promises))
             .outerjoin(disputes, by_customer(disputes))
-            .outerjoin(J, by_customer(J))
+            .outerjoin(J, and_(by_customer(J), scope(J.c.customer_id)))
             .outerjoin(messages, by_customer(messages))
             .outerjoin(last_message, and_(by_customer(last_message), last_message.c.rn == 1))
             .outerjoin(first_reminder, by_customer(first_reminder))
@@ -748,9 +762,9 @@ def derive_fact_sheets(
 
 
 @functools.cache
-def _query_by_ids() -> Select[Any]:
+def _query_by_ids(ids_array: bool) -> Select[Any]:
     """fact_query for a few customers, built once: callers bind now, year_ago, today and ids."""
-    return fact_query(dt.datetime(2000, 1, 1, tzinfo=dt.UTC), [])
+    return fact_query(dt.datetime(2000, 1, 1, tzinfo=dt.UTC), [], ids_array=ids_array)
 
 
 def fact_sheets_on(
@@ -771,7 +785,7 @@ def fact_sheets_on(
         # planning this statement takes longer than running it for a few debtors: the driver
         # prepares it once it repeats, and a generic plan is then reused, not planned anew
         conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
-    rows = conn.execute(_query_by_ids(), params).all()
+    rows = conn.execute(_query_by_ids(conn.dialect.name == "postgresql"), params).all()
     return {row.id: sheet_from_row(row, now, in_default) for row in rows}
 
 

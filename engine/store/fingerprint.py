@@ -6,10 +6,18 @@ of `now`), the ruleset version and the time bucket (the UTC hour of `now`). On P
 hash is md5 of the row's text, computed and compared in the facts query itself, so an unchanged
 debtor's row never leaves the database; on SQLite it is a BLAKE2b of the row in Python.
 
-Within one bucket a debtor's decision stands until its facts change: a plan later in the same
-hour keeps the send time decided earlier in it (already due or still ahead) instead of moving
-it. Anything that rewrites a debtor's schedule outside `plan` must `forget` its fingerprint
-(the daemon's re-decide after an event does); `plan(..., incremental=False)` re-decides all.
+Within one bucket a debtor's decision stands until its stored rows change: a plan later in the
+same hour keeps the send time decided earlier in it (already due or still ahead) instead of
+moving it. Anything that rewrites a debtor's schedule outside `plan` must `forget` its
+fingerprint (the daemon's re-decide after an event does); `plan(..., incremental=False)`
+re-decides all.
+
+Change tracking: each fingerprint keeps the digest of the salt it was computed with. Triggers
+on every table the facts SQL reads (migration 0008) set it to NULL for each debtor a write
+touches, whichever code path wrote (import, events, payments, the daemon, forget). A re-plan
+selects the `stale` debtors (no fingerprint of its own salt) with one anti-join and computes
+facts for those only; their fresh fingerprint is still compared with the stored one, so a
+touched debtor whose facts came out the same is not decided again (its salt is renewed).
 """
 
 from __future__ import annotations
@@ -28,8 +36,10 @@ from sqlalchemy import (
     delete,
     func,
     literal_column,
+    or_,
     select,
 )
+from sqlalchemy.sql.elements import ColumnElement
 
 from engine.store import tables as t
 from engine.store.bulk import upsert
@@ -48,23 +58,50 @@ def salt(ruleset_version: str, now: dt.datetime) -> str:
     return f"|{ruleset_version}|{bucket.isoformat()}"
 
 
+def salt_key(run_salt: str) -> str:
+    """The digest of a salt stored with each fingerprint (the `salt` column)."""
+    return hashlib.blake2b(run_salt.encode(), digest_size=16).hexdigest()
+
+
 def fingerprinted(
     query: Select[Any], run_salt: str, *, in_sql: bool, skip_unchanged: bool
 ) -> Select[Any]:
-    """`query` (a fact_query) with each debtor's stored fingerprint as `stored_fingerprint`; with
-    `in_sql` (PostgreSQL) also the fresh one as `fingerprint`, and with `skip_unchanged` only the
-    debtors whose fingerprint differs."""
+    """`query` (a fact_query) with each debtor's stored fingerprint as `stored_fingerprint` and
+    its salt digest as `stored_salt`; with `in_sql` (PostgreSQL) also the fresh one as
+    `fingerprint`, and with `skip_unchanged` only the debtors whose fingerprint differs or whose
+    stored salt is not current (a touched debtor: its salt is renewed when the facts are the same)."""
     facts = query.order_by(None).subquery(_FACTS)
     stored = FP.c.fingerprint.label("stored_fingerprint")
-    joined = select(facts, stored).select_from(facts.outerjoin(FP, FP.c.customer_id == facts.c.id))
+    joined = select(facts, stored, FP.c.salt.label("stored_salt")).select_from(
+        facts.outerjoin(FP, FP.c.customer_id == facts.c.id)
+    )
     if in_sql:
         # the whole row's text: every fact column, in a stable text form
         row_text = cast(literal_column(_FACTS), Text)
         fresh = func.md5(row_text + bindparam("fingerprint_salt", run_salt, type_=Text))
         joined = joined.add_columns(fresh.label("fingerprint"))
         if skip_unchanged:
-            joined = joined.where(FP.c.fingerprint.is_distinct_from(fresh))
+            current = bindparam("salt_key", salt_key(run_salt), type_=Text)
+            joined = joined.where(
+                or_(FP.c.fingerprint.is_distinct_from(fresh), FP.c.salt.is_distinct_from(current))
+            )
     return joined.order_by(facts.c.id)
+
+
+def is_current(run_salt: str, customer_id: Any) -> ColumnElement[bool]:
+    """True where the customer `customer_id` has a fingerprint of this salt (not stale): planned
+    with these rules in this hour, and no row of it written since."""
+    return (
+        select(FP.c.customer_id)
+        .where(FP.c.customer_id == customer_id, FP.c.salt == salt_key(run_salt))
+        .exists()
+    )
+
+
+def current_count(conn: Connection, run_salt: str) -> int:
+    """How many fingerprints carry this salt (none: every debtor is planned from scratch)."""
+    query = select(func.count()).select_from(FP).where(FP.c.salt == salt_key(run_salt))
+    return int(conn.execute(query).scalar_one())
 
 
 def in_python(values: Sequence[Any], run_salt: str) -> str:
@@ -72,9 +109,12 @@ def in_python(values: Sequence[Any], run_salt: str) -> str:
     return hashlib.blake2b((repr(tuple(values)) + run_salt).encode(), digest_size=16).hexdigest()
 
 
-def store(conn: Connection, prints: Iterable[tuple[str, str]], now: dt.datetime) -> None:
-    """Remember what each (customer id, fingerprint) was planned from."""
-    rows = [{"customer_id": c, "fingerprint": f, "planned_at": now} for c, f in prints]
+def store(
+    conn: Connection, prints: Iterable[tuple[str, str]], now: dt.datetime, run_salt: str
+) -> None:
+    """Remember what each (customer id, fingerprint) was planned from, current for `run_salt`."""
+    key = salt_key(run_salt)
+    rows = [{"customer_id": c, "fingerprint": f, "planned_at": now, "salt": key} for c, f in prints]
     if rows:
         upsert(conn, FP, rows, key=("customer_id",))
 

@@ -14,6 +14,7 @@ writer), the next chunk's facts read in a thread while this one is decided.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import multiprocessing
 import os
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, Select, and_, case, func, select, update
+from sqlalchemy import Connection, Engine, Row, Select, and_, case, func, or_, select, update
 
 from engine.decision.model import Action, Decision, FactSheet
 from engine.store import fingerprint
@@ -345,12 +346,18 @@ def _plan_rows(run: _Run, index: int, rows: Sequence[Row[Any]]) -> PlanSummary:
     in_python = run.engine.dialect.name != "postgresql"
     sheets: list[FactSheet] = []
     prints: list[str | None] = []
+    # touched since the last plan (stale salt) yet with the same facts: not decided again, the
+    # fingerprint is made current so the next plan does not compute its facts
+    renewed: list[tuple[str, str]] = []
     keys = tuple(rows[0]._fields) if rows else ()
+    current = fingerprint.salt_key(run.salt) if run.salt is not None else None
     for row in rows:
         print_: str | None = None
         if run.salt is not None:
             print_ = fingerprint.in_python(row[:width], run.salt) if in_python else row.fingerprint
             if run.skip_unchanged and print_ == row.stored_fingerprint:
+                if row.stored_salt != current:
+                    renewed.append((row.id, print_))
                 continue  # counted as unchanged once the run is done
         sheets.append(
             sheet_from_row(dict(zip(keys, row, strict=True)), run.now, in_default, check=False)
@@ -361,21 +368,28 @@ def _plan_rows(run: _Run, index: int, rows: Sequence[Row[Any]]) -> PlanSummary:
     decided = _decide_all(sheets, run.decide, run.now, summary)
     summary.decide_seconds += time.perf_counter() - clock
     summary.debtors += len(sheets)
-    if run.dry_run or not sheets:
+    if run.dry_run or not (sheets or renewed):
         return summary
     clock = time.perf_counter()
     decisions = [d for d in decided if d is not None]
     with run.engine.begin() as conn:
+        if run.salt is not None:
+            # stored first: writing the journeys below marks stale (by trigger) the debtors
+            # whose journey this plan started, whose facts (messages_sent) it thereby changed
+            fingerprint.store(
+                conn,
+                [
+                    *renewed,
+                    *(
+                        (str(sheet["customer.id"]), p)
+                        for sheet, d, p in zip(sheets, decided, prints, strict=True)
+                        if d is not None and p is not None
+                    ),
+                ],
+                run.now,
+                run.salt,
+            )
         _persist(conn, [str(s["customer.id"]) for s in sheets], decisions, run.now, summary)
-        fingerprint.store(
-            conn,
-            (
-                (str(sheet["customer.id"]), p)
-                for sheet, d, p in zip(sheets, decided, prints, strict=True)
-                if d is not None and p is not None
-            ),
-            run.now,
-        )
     summary.persist_seconds += time.perf_counter() - clock
     return summary
 
@@ -461,28 +475,24 @@ def plan(
     summary = PlanSummary(dry_run=dry_run)
     version = ruleset_version or ruleset_version_of(decide)
     run_salt = fingerprint.salt(version, now) if version and not dry_run else None
-    if customer_ids is not None:
-        ids = sorted(set(customer_ids))
-        queries = [fact_query(now, ids[i : i + batch]) for i in range(0, len(ids), batch)]
-        sizes = [len(ids[i : i + batch]) for i in range(0, len(ids), batch)]
-    else:
-        starts = chunk_starts(engine, batch)
-        ends: list[str | None] = [*starts[1:], None]
-        queries = [fact_query(now, id_from=a, id_to=b) for a, b in zip(starts, ends, strict=False)]
-        sizes = [batch] * len(queries)
+    skip_unchanged = incremental and run_salt is not None
     with engine.connect() as conn:
         total = conn.execute(
             select(func.count()).select_from(t.Customer.__table__).where(_scope(customer_ids))  # type: ignore[attr-defined]
         ).scalar_one()
-    if sizes and customer_ids is None:
-        sizes[-1] = total - batch * (len(sizes) - 1)
+        tracked: _Stale | None = None  # None: every debtor in scope is read
+        if skip_unchanged and run_salt and fingerprint.current_count(conn, run_salt) > 0:
+            tracked = _stale(conn, run_salt, customer_ids, batch)
+    queries, sizes = _chunk_queries(engine, now, batch, customer_ids, tracked, total)
+    if not queries and progress is not None:
+        progress(total)
     run = _Run(
         engine=engine,
         decide=decide,
         now=now,
         dry_run=dry_run,
         salt=run_salt,
-        skip_unchanged=incremental and run_salt is not None,
+        skip_unchanged=skip_unchanged,
         queries=tuple(queries),
     )
     count = workers if workers is not None else default_workers(engine)
@@ -498,6 +508,114 @@ def plan(
         summary.debtors = total
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+#: Ids per query when a chunk's stale debtors are read by id (SQLite binds every id once per
+#: CTE, and allows 32,766 parameters per statement).
+ID_LIST = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class _Stale:
+    """The debtors a re-plan must read (ids in the database's order, with each one's chunk
+    number) and the first id of every chunk of the portfolio."""
+
+    ids: list[str]
+    chunks: list[int]
+    starts: list[str]
+
+
+def _stale(
+    conn: Connection, run_salt: str, customer_ids: Sequence[str] | None, batch: int
+) -> _Stale:
+    """One pass over the customers: those without a current fingerprint, and the chunk starts
+    (positions are the database's id order: its collation, not Python's, decides the ranges)."""
+    C = t.Customer.__table__  # type: ignore[attr-defined]
+    ranked = (
+        select(
+            C.c.id,
+            (func.row_number().over(order_by=C.c.id) - 1).label("n"),
+            (~fingerprint.is_current(run_salt, C.c.id)).label("stale"),
+        )
+        .where(_scope(customer_ids))
+        .subquery()
+    )
+    query = (
+        select(ranked.c.id, ranked.c.n, ranked.c.stale)
+        .where(or_(ranked.c.stale, ranked.c.n % batch == 0))
+        .order_by(ranked.c.n)
+    )
+    found = _Stale(ids=[], chunks=[], starts=[])
+    for row in conn.execute(query):
+        if row.n % batch == 0:
+            found.starts.append(row.id)
+        if row.stale:
+            found.ids.append(row.id)
+            found.chunks.append(row.n // batch)
+    return found
+
+
+def _chunk_queries(
+    engine: Engine,
+    now: dt.datetime,
+    batch: int,
+    customer_ids: Sequence[str] | None,
+    stale: _Stale | None,
+    total: int,
+) -> tuple[list[Select[Any]], list[int]]:
+    """The facts queries of a run and how many debtors each covers (for the progress bar).
+
+    Without change tracking (`stale` None: a first plan, other rules, another hour, or a plain
+    plan) the portfolio goes in id ranges of `batch`. A re-plan reads only the stale debtors:
+    by id when they are few, else the ranges that hold any, each range by id when it holds
+    less than half a batch of them (reading a whole range costs about a batch of debtors)."""
+    if customer_ids is not None:
+        ids = sorted(set(customer_ids)) if stale is None else stale.ids
+        return _by_ids(engine, now, ids, batch)
+    if stale is not None and len(stale.ids) <= total // 4:
+        by_id, sizes = _by_ids(engine, now, stale.ids, batch)
+        if sizes:
+            sizes[-1] += total - sum(sizes)  # the progress bar counts the whole portfolio
+        return by_id, sizes
+    starts = stale.starts if stale is not None else chunk_starts(engine, batch)
+    ends: list[str | None] = [*starts[1:], None] if starts else []  # an empty store
+    sizes = [batch] * len(starts)
+    if sizes:
+        sizes[-1] = total - batch * (len(sizes) - 1)
+    if stale is None:
+        ranges = zip(starts, ends, strict=True)
+        return [fact_query(now, id_from=a, id_to=b) for a, b in ranges], sizes
+    queries: list[Select[Any]] = []
+    counts: list[int] = []
+    carried = 0  # debtors of the ranges skipped so far, counted with the next query
+    for chunk, (a, b, size) in enumerate(zip(starts, ends, sizes, strict=True)):
+        low = bisect.bisect_left(stale.chunks, chunk)
+        high = bisect.bisect_right(stale.chunks, chunk)
+        carried += size
+        if high == low:
+            continue
+        if high - low >= batch // 2:
+            queries.append(fact_query(now, id_from=a, id_to=b))
+            counts.append(carried)
+        else:
+            parts, _ = _by_ids(engine, now, stale.ids[low:high], batch)
+            queries.extend(parts)
+            counts.extend([0] * (len(parts) - 1) + [carried])
+        carried = 0
+    if counts:
+        counts[-1] += carried
+    return queries, counts
+
+
+def _by_ids(
+    engine: Engine, now: dt.datetime, ids: Sequence[str], batch: int
+) -> tuple[list[Select[Any]], list[int]]:
+    # PostgreSQL takes the ids as one array; SQLite binds each id once per CTE
+    array = engine.dialect.name == "postgresql"
+    size = batch if array else min(batch, ID_LIST)
+    parts = [list(ids[i : i + size]) for i in range(0, len(ids), size)]
+    queries = [fact_query(now, part, ids_array=array) for part in parts]
+    return queries, [len(part) for part in parts]
 
 
 def _plan_here(

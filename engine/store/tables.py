@@ -509,13 +509,18 @@ class ConsentRecord(SQLModel, table=True):
 class PlanFingerprint(SQLModel, table=True):
     """What a debtor's last planned decision was made from: a hash of its raw facts, the ruleset
     version and the time bucket. A plan that computes the same fingerprint does not re-decide
-    (`engine.store.fingerprint`). No foreign key: forgetting a customer must not trip over it."""
+    (`engine.store.fingerprint`). No foreign key: forgetting a customer must not trip over it.
+
+    `salt` is a digest of the ruleset version and time bucket the fingerprint was computed with;
+    triggers on every table the facts read set it to NULL when a write touches the debtor
+    (migration 0008), so a re-plan computes facts only for debtors without a current salt."""
 
     __tablename__ = "plan_fingerprint"
 
     customer_id: str = Field(primary_key=True, max_length=64)
     fingerprint: str = Field(max_length=64)
     planned_at: dt.datetime = _when()
+    salt: str | None = Field(default=None, max_length=64)
 
 
 #: Tables in dependency order (parents first): the order to load, and reversed, to delete.
