@@ -169,6 +169,49 @@ def classify_smtp(exc: Exception) -> ChannelError:
     )
 
 
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def send_mail(smtp: smtplib.SMTP, sender: str, recipient: str, mail: bytes) -> None:
+    """One message to one recipient, raising what smtplib's `sendmail` raises.
+
+    When the server offers PIPELINING (RFC 2920; Postfix, Exim and the big providers do), MAIL,
+    RCPT and DATA go out in one write and their three replies are read together, then the
+    content: two round trips instead of four. Otherwise smtplib's own `sendmail`."""
+    if not smtp.has_extn("pipelining"):
+        smtp.sendmail(sender, [recipient], mail)
+        return
+    size = f" SIZE={len(mail)}" if smtp.has_extn("size") else ""
+    smtp.send(
+        f"MAIL FROM:{smtplib.quoteaddr(sender)}{size}\r\n"
+        f"RCPT TO:{smtplib.quoteaddr(recipient)}\r\n"
+        "DATA\r\n"
+    )
+    mail_code, mail_reply = smtp.getreply()
+    if mail_code == 421:  # the server is closing the connection: no further replies come
+        smtp.close()
+        raise smtplib.SMTPSenderRefused(mail_code, mail_reply, sender)
+    rcpt_code, rcpt_reply = smtp.getreply()
+    data_code, data_reply = smtp.getreply()
+    envelope_ok = mail_code == 250 and rcpt_code in (250, 251)
+    if data_code == 354 and not envelope_ok:
+        # content expected after a refused envelope: this conversation cannot be resumed
+        smtp.close()
+    if mail_code != 250:
+        raise smtplib.SMTPSenderRefused(mail_code, mail_reply, sender)
+    if rcpt_code not in (250, 251):
+        raise smtplib.SMTPRecipientsRefused({recipient: (rcpt_code, rcpt_reply)})
+    if data_code != 354:
+        raise smtplib.SMTPDataError(data_code, data_reply)
+    content = _LEADING_DOT.sub(b"..", mail)  # as smtplib's `data` quotes it
+    if not content.endswith(b"\r\n"):
+        content += b"\r\n"
+    smtp.send(content + b".\r\n")
+    code, reply = smtp.getreply()
+    if code != 250:
+        raise smtplib.SMTPDataError(code, reply)
+
+
 #: A connection idle for longer than this is checked with a NOOP before it carries a message;
 #: one in use is not (a NOOP per message was a fifth of a send on loopback).
 IDLE_CHECK_SECONDS = 5.0
@@ -228,7 +271,7 @@ class SmtpEmailChannel:
         try:
             if self._smtp is None:
                 self._smtp = self._connect()
-            self._smtp.sendmail(self.settings.sender, [message.recipient], mail)
+            send_mail(self._smtp, self.settings.sender, message.recipient, mail)
             self._last_used = time.monotonic()
         except Exception as exc:
             error = classify_smtp(exc)

@@ -64,9 +64,14 @@ J = t.Journey.__table__  # type: ignore[attr-defined]
 B = t.ChannelBlock.__table__  # type: ignore[attr-defined]
 C = t.Contact.__table__  # type: ignore[attr-defined]
 _SENT = ("sent", "delivered")
-#: Steps whose outbox rows are committed together before their provider calls. A daemon killed
-#: mid-chunk leaves at most this many messages `unknown`.
-SEND_CHUNK = 25
+#: Steps whose outbox rows are committed together before their provider calls (one transaction
+#: for their rows, one for their answers). A daemon killed mid-chunk leaves at most this many
+#: messages `unknown`. The chunk is smaller when sends are slow: it is sized so that the chunk's
+#: provider calls take at most LEASE_SHARE of the lease, at the average send time seen so far.
+SEND_CHUNK = 100
+#: The chunk before any send was timed (and the least a fast channel gets).
+FIRST_SEND_CHUNK = 25
+LEASE_SHARE = 0.25
 log = structlog.get_logger("payjourney.dispatch")
 
 
@@ -162,6 +167,7 @@ class Dispatcher:
         self._sleep = sleep or time.sleep
         self._rng = rng or random.Random()
         self._stop = threading.Event()
+        self._send_seconds: float | None = None  # the average provider call, once one was timed
         self.limiters = {
             name: RateLimiter(rate, ticker=self._ticker, sleep=self._sleep)
             for name, rate in settings.rate_limits.items()
@@ -237,8 +243,8 @@ class Dispatcher:
                 self._count(report, result)
         # sending goes in chunks: one transaction commits a chunk's outbox rows before any of
         # its provider calls, one records their answers
-        for start in range(0, len(plans), SEND_CHUNK):
-            chunk = plans[start : start + SEND_CHUNK]
+        start = 0
+        while start < len(plans):
             if self.stopping:
                 left = [p.step.id for p in plans[start:]]
                 with self.engine.begin() as conn:
@@ -248,8 +254,26 @@ class Dispatcher:
                 for _ in left:
                     self._count(report, Outcome.RELEASED)
                 return
+            chunk = plans[start : start + self._chunk_size()]
+            start += len(chunk)
             for outcome in self._send_plans(chunk, batch, report):
                 self._count(report, outcome)
+
+    def _chunk_size(self) -> int:
+        """How many steps the next chunk takes: as many as the average send time lets go out
+        within LEASE_SHARE of the lease, between FIRST_SEND_CHUNK (or 1) and SEND_CHUNK."""
+        if self._send_seconds is None:
+            return FIRST_SEND_CHUNK
+        budget = self.settings.lease.total_seconds() * LEASE_SHARE
+        fits = int(budget / max(self._send_seconds, 1e-4))
+        return max(1, min(SEND_CHUNK, fits))
+
+    def _timed_send(self, seconds: float) -> None:
+        """Fold one provider call's duration into the average (slow answers count at once)."""
+        if self._send_seconds is None or seconds > self._send_seconds:
+            self._send_seconds = seconds
+        else:
+            self._send_seconds += (seconds - self._send_seconds) * 0.05
 
     def _count(self, report: DispatchReport, outcome: Outcome) -> None:
         report.add(outcome)
@@ -635,14 +659,17 @@ class Dispatcher:
         limiter = self.limiters.get(channel)
         if limiter is not None:
             limiter.acquire()
+        started = self._ticker()
         try:
             receipt = item.adapter.send(item.outgoing)
         except TransientChannelError as exc:
+            self._timed_send(self._ticker() - started)
             if self.breakers[channel].failure():
                 log.warning("circuit breaker opened", channel=channel, provider=exc.provider)
             after = exc.retry_after.total_seconds() if exc.retry_after else 0.0
             return self._retry(step, key, key, str(exc), after, item.plan.requeue), None
         except PermanentChannelError as exc:
+            self._timed_send(self._ticker() - started)
             self._record_failed(key, str(exc))
             self._block(step.customer_id, channel, str(exc), key)
             log.info("channel unusable for debtor", channel=channel, step_id=step.id)
@@ -651,6 +678,7 @@ class Dispatcher:
             log.exception("provider call failed unexpectedly", channel=channel, step_id=step.id)
             self._record_unknown(step.id, key, f"{type(exc).__name__}: {exc}")
             return Outcome.UNKNOWN, None
+        self._timed_send(self._ticker() - started)
         self.breakers[channel].success()
         return Outcome.SENT, receipt
 

@@ -36,8 +36,9 @@ def babel_locale(name: str) -> Locale:
     return Locale.parse(name)
 
 
-# A pass renders thousands of messages with the same few amounts and dates: each is formatted
-# by Babel once (equal Decimals format alike, since a currency fixes its decimals).
+# A pass renders thousands of messages with the same few amounts, dates and rates: each is
+# formatted by Babel once (equal Decimals format alike, since a currency or the decimals given
+# fix the digits shown).
 @functools.lru_cache(maxsize=4096)
 def _money(locale: str, value: Decimal, currency: str) -> str:
     text: str = format_currency(value, currency, locale=babel_locale(locale))
@@ -47,6 +48,26 @@ def _money(locale: str, value: Decimal, currency: str) -> str:
 @functools.lru_cache(maxsize=4096)
 def _date(locale: str, day: dt.date, style: str) -> str:
     text: str = _babel_date(day, style, locale=babel_locale(locale))
+    return text.translate(_SPACES)
+
+
+@functools.lru_cache(maxsize=4096)
+def _number(locale: str, value: Decimal | int | float, decimals: int | None) -> str:
+    if decimals is not None:
+        pattern = "#,##0." + "0" * decimals if decimals > 0 else "#,##0"
+        text: str = format_decimal(value, format=pattern, locale=babel_locale(locale))
+    else:
+        text = format_decimal(value, locale=babel_locale(locale))
+    return text.translate(_SPACES)
+
+
+@functools.lru_cache(maxsize=4096)
+def _percent(locale: str, value: Decimal, decimals: int) -> str:
+    fraction = value / 100
+    pattern = "#,##0." + "0" * decimals + "%" if decimals else "#,##0%"
+    if locale.split("_", 1)[0] == "de":
+        pattern = pattern.replace("%", "\u00a0%")
+    text: str = format_percent(fraction, format=pattern, locale=babel_locale(locale))
     return text.translate(_SPACES)
 
 
@@ -74,21 +95,11 @@ class LocaleFormat:
 
     def number(self, value: Decimal | int | float, decimals: int | None = None) -> str:
         """A number with the locale's separators: "1.234,5"."""
-        if decimals is not None:
-            pattern = "#,##0." + "0" * decimals if decimals > 0 else "#,##0"
-            text: str = format_decimal(value, format=pattern, locale=babel_locale(self.locale))
-        else:
-            text = format_decimal(value, locale=babel_locale(self.locale))
-        return text.translate(_SPACES)
+        return _number(self.locale, value, decimals)
 
     def percent(self, value: Decimal | int | float, decimals: int = 2) -> str:
         """A rate given in percent points (6.27 -> "6,27%" / "6,27 %")."""
-        fraction = Decimal(str(value)) / 100
-        pattern = "#,##0." + "0" * decimals + "%" if decimals else "#,##0%"
-        if self.language == "de":
-            pattern = pattern.replace("%", "\u00a0%")
-        text: str = format_percent(fraction, format=pattern, locale=babel_locale(self.locale))
-        return text.translate(_SPACES)
+        return _percent(self.locale, Decimal(str(value)), decimals)
 
     def date(self, day: dt.date | dt.datetime | str, style: str = "long") -> str:
         """A date: long "3 november 2026", "3. November 2026"; short "03-11-2026", "03.11.2026"."""

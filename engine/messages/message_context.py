@@ -7,6 +7,7 @@ Decimals) plus the formatting helpers, so the sandbox has nothing to reach throu
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from decimal import Decimal
@@ -149,7 +150,7 @@ def build_context(
     )
     bank = next((o for o in available if o["method"] == "bank_transfer"), None)
     received = on + dt.timedelta(days=legal.receipt_days)
-    creditor_data = {k: v for k, v in asdict(creditor).items() if k != "is_example"}
+    creditor_data = dict(_creditor_data(creditor))
     name = str(facts["customer.name"] or "")
     demanded = invoice_rows(claim.demanded, fmt)
     return {
@@ -202,6 +203,13 @@ def build_context(
         "sender": creditor.agent_name or None,
         "page_url": page_url,
     }
+
+
+@functools.lru_cache(maxsize=16)
+def _creditor_data(creditor: Creditor) -> Mapping[str, Any]:
+    """The creditor as templates see it (dataclasses.asdict was a twentieth of a message's
+    context; the creditor is the same for every message of a rule set)."""
+    return {k: v for k, v in asdict(creditor).items() if k != "is_example"}
 
 
 def _meets(option: Mapping[str, Any], deadline: dt.date) -> bool:

@@ -781,11 +781,12 @@ def fact_sheets_on(
         "yesterday": now.astimezone(dt.UTC).date() - dt.timedelta(days=1),
         "ids": list(customer_ids),
     }
-    if conn.dialect.name == "postgresql":
+    postgresql = conn.dialect.name == "postgresql"
+    if postgresql:
         # planning this statement takes longer than running it for a few debtors: the driver
         # prepares it once it repeats, and a generic plan is then reused, not planned anew
         conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
-    rows = conn.execute(_query_by_ids(conn.dialect.name == "postgresql"), params).all()
+    rows = conn.execute(_query_by_ids(postgresql), params).all()
     return {row.id: sheet_from_row(row, now, in_default) for row in rows}
 
 

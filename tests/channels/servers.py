@@ -155,12 +155,21 @@ def free_port() -> int:
 class SmtpRecorder:
     """An aiosmtpd handler: keeps each accepted message, and replies what the test scripts."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, pipelining: bool = True) -> None:
         self.messages: list[bytes] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.rcpt_replies: list[str] = []
         self.mail_replies: list[str] = []
         self.data_delay = 0.0
+        self.pipelining = pipelining  # offer PIPELINING (RFC 2920), as Postfix does
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        if not self.pipelining:
+            return responses
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
 
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]

@@ -201,3 +201,49 @@ def test_a_recipient_address_that_is_not_ascii_is_a_permanent_failure_not_a_cras
 
 def _fields(message: OutgoingMessage) -> dict[str, object]:
     return {name: getattr(message, name) for name in message.__dataclass_fields__}
+
+
+def _writes(channel: SmtpEmailChannel, message: OutgoingMessage) -> int:
+    """How many writes the channel's SMTP connection makes to send `message` (connected)."""
+    assert channel._smtp is not None
+    smtp, writes = channel._smtp, []
+    plain = smtp.send
+
+    def counted(data: str | bytes) -> None:
+        writes.append(data)
+        plain(data)
+
+    smtp.send = counted  # type: ignore[method-assign]
+    channel.send(message)
+    smtp.send = plain  # type: ignore[method-assign]
+    return len(writes)
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_a_server_offering_pipelining_gets_envelope_and_content_in_two_writes(
+    smtp_tls: SmtpTls, pipelining: bool
+) -> None:
+    """With PIPELINING (RFC 2920) MAIL, RCPT and DATA go in one write, the content in a second;
+    a server without it is spoken to one command at a time. Either way the message, the
+    envelope and a leading dot in the text arrive intact."""
+    handler = SmtpRecorder(pipelining=pipelining)
+    controller = smtp_controller(
+        handler, tls_context=smtp_tls.server_context, authenticator=smtp_login, auth_required=True
+    )
+    controller.start()
+    try:
+        channel = SmtpEmailChannel(smtp_settings(controller.port, smtp_tls))
+        channel.send(reminder("k-1"))  # connects
+        dotted = OutgoingMessage(**{**_fields(reminder("k-2")), "text": "Beste Jan,\n.\n..punt"})
+        writes = _writes(channel, dotted)
+        channel.close()
+    finally:
+        controller.stop()
+    assert (writes == 2) is pipelining and writes >= 2
+    assert [received(handler, i)["Message-ID"] for i in (0, 1)] == [
+        message_id(key, "example.nl") for key in ("k-1", "k-2")
+    ]
+    assert handler.envelopes[1] == ("debiteuren@example.nl", [EMAIL])
+    body = received(handler, 1).get_body(("plain",))
+    assert body is not None
+    assert body.get_content().replace("\r\n", "\n").startswith("Beste Jan,\n.\n..punt")

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select, text
@@ -374,3 +375,32 @@ def test_a_channel_factory_is_module_function_returning_channels_by_name() -> No
         _channels(None, f"{here}:not_channels")
     with pytest.raises(DaemonConfigError, match="not both"):
         _channels(Path("out"), f"{here}:outbox_factory")
+
+
+def test_slow_sends_make_the_chunks_of_committed_outbox_rows_smaller(
+    store: Engine, tmp_path: Path
+) -> None:
+    """The outbox rows of a chunk are committed before its provider calls: when each call takes
+    2 s, a chunk holds no more steps than fit a quarter of the 60 s lease (7), so a slow
+    provider never has claims run out mid-chunk; the first chunk, before any send was timed,
+    holds 25."""
+    world = World(store, tmp_path, Clock(STEP1 + dt.timedelta(hours=2)))
+    for n in range(40):
+        debtor(store, tmp_path, f"C-{n:02d}")
+    world.plan()
+    messages = t.Message.__table__  # type: ignore[attr-defined]
+    email, pending = world.channels["email"], []
+    plain_send = email.send
+
+    def slow_send(message: Any) -> Any:
+        with store.connect() as conn:
+            pending.append(
+                len(conn.execute(select(messages.c.id).where(messages.c.status == "sending")).all())
+            )
+        world.clock.mono += 2.0  # the provider takes 2 s to answer
+        return plain_send(message)
+
+    email.send = slow_send  # type: ignore[method-assign]
+    report = world.tick()
+    assert report["sent"] == 40
+    assert pending[0] == 25 and max(pending[25:]) <= 7, pending
