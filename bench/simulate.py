@@ -48,7 +48,7 @@ PARTS = {
     "  of which scheduled steps' traces": "planner.py:.*\\(step_record\\)",
     "dispatch (all)": "dispatch.py:.*\\(run_once\\)",
     "  of which render": "render.py:.*\\(render_preview\\)",
-    "    of which EPC QR (segno)": "segno/__init__.py:.*\\(make\\)",
+    "    of which EPC QR": "bank_transfer.py:.*\\(qr_data_uri\\)",
     "    of which letter PDF (off)": "letter_pdf.py:.*\\(write_letter\\)",
     "event watch (re-decides)": "jobs.py:.*\\(__call__\\)",
     "fallbacks on no reaction": "jobs.py:.*\\(fallback_on_no_reaction\\)",

@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 from engine.messages.creditor import Creditor, CreditorError, load_creditor
 from engine.messages.iban import InvalidIban, format_iban, mod97, normalise_iban
 from engine.messages.payments.bank_transfer import (
-    EPC_QR_MASK,
     epc_payload,
     epc_qr,
     is_rf_reference,
+    png_bytes,
     qr_data_uri,
     qr_png,
     rf_reference,
@@ -37,6 +37,7 @@ from engine.messages.payments.base import (
 from engine.messages.payments.mollie import MollieProvider
 from engine.messages.payments.offline import NotConfiguredProvider
 from engine.messages.payments.options import build_payment_options, payment_reference
+from engine.messages.payments.qr import EPC_QR_MASK, QrTooLong, epc_qr_matrix, version_for
 from engine.messages.payments.sepa import earliest_collection
 
 SEND_AT = dt.datetime(2026, 11, 24, 9, tzinfo=dt.UTC)
@@ -283,7 +284,7 @@ def test_the_epc_qr_png_has_the_pixels_of_segnos_own_writer() -> None:
     payload = epc_payload(name="Bäcker", iban="NL91ABNA0417164300", amount=Decimal("12.34"))
     ours = Image.open(io.BytesIO(qr_png(payload, scale=5))).convert("L")
     buffer = io.BytesIO()
-    epc_qr(payload).save(buffer, kind="png", scale=5, border=4)
+    _segno_code(payload).save(buffer, kind="png", scale=5, border=4)
     theirs = Image.open(io.BytesIO(buffer.getvalue())).convert("L")
     assert ours.size == theirs.size
     assert ImageChops.difference(ours, theirs).getbbox() is None
@@ -579,17 +580,72 @@ def test_a_payload_over_331_bytes_is_refused_not_cut() -> None:
         epc_payload(name="€" * 70, iban="NL91ABNA0417164300", amount=Decimal(1), text="t" * 140)
 
 
+def _segno_code(payload: str) -> segno.QRCode:
+    """The reference: segno's code of the payload's UTF-8 bytes, one byte segment, level M never
+    boosted, the fixed mask (what messages carried before the code was made in this project)."""
+    return segno.make(
+        payload.encode("utf-8"), error="m", boost_error=False, micro=False, mask=EPC_QR_MASK
+    )
+
+
 def test_the_epc_qr_code_holds_the_utf8_payload_at_error_correction_m() -> None:
     """EPC069-12: level M, never boosted, the payload's UTF-8 bytes (line 3 says "1" = UTF-8)."""
     for name in ("N", "Bäcker & Söhne"):  # a short payload would fit a higher level unboosted
         payload = epc_payload(name=name, iban="NL91ABNA0417164300", amount=Decimal(1))
-        code = epc_qr(payload)
-        assert code.error == "M" and not code.is_micro
-        expected = segno.make(
-            payload.encode("utf-8"), error="m", boost_error=False, micro=False, mask=EPC_QR_MASK
-        )
-        assert code.matrix == expected.matrix
+        expected = _segno_code(payload)
+        assert expected.error == "M" and expected.mode == "byte" and not expected.is_micro
+        assert epc_qr(payload).tolist() == [[bool(m) for m in row] for row in expected.matrix]
     assert qr_png(payload)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@given(
+    text=st.text(
+        alphabet=st.characters(min_codepoint=10, max_codepoint=0x20AC, exclude_categories=("Cs",)),
+        max_size=200,
+    ),
+    lines=st.integers(min_value=0, max_value=3),
+)
+def test_every_epc_qr_code_is_module_for_module_the_one_segno_makes(text: str, lines: int) -> None:
+    """Any payload of 1 to 331 UTF-8 bytes (every version 1-13): the same modules as segno's
+    code with one byte segment, level M and mask 4, function patterns, format and all."""
+    payload = ("BCD\n" * lines + text).encode("utf-8")[:331] or b"B"
+    expected = segno.make(
+        payload, error="m", boost_error=False, micro=False, mask=EPC_QR_MASK, mode="byte"
+    )
+    assert expected.version == version_for(len(payload)) <= 13
+    assert epc_qr_matrix(payload).tolist() == [[bool(m) for m in row] for row in expected.matrix]
+
+
+#: The most bytes a level-M code of version 1, 2, ... 13 holds in one byte segment.
+_VERSION_CAPACITY = (14, 26, 42, 62, 84, 106, 122, 152, 180, 213, 251, 287, 331)
+
+
+@pytest.mark.parametrize(
+    "length", sorted({1, *_VERSION_CAPACITY, *(c + 1 for c in _VERSION_CAPACITY[:-1])})
+)
+def test_an_epc_qr_code_at_each_version_boundary_reads_back_at_level_m(length: int) -> None:
+    """At the lengths where the version steps up, zxing-cpp reads the bytes back, and reports
+    level M, mask 4 and a version no higher than EPC069-12's 13."""
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    payload = ("BCD\n002\n1\nSCT\nÄ" + "x" * 400).encode("utf-8")[:length]
+    image = png_bytes(epc_qr_matrix(payload), scale=3)
+    found = zxingcpp.read_barcode(Image.open(io.BytesIO(image)))
+    assert found is not None and found.bytes == payload
+    assert found.extra["ECLevel"] == "M" and found.extra["DataMask"] == EPC_QR_MASK
+    version = int(found.extra["Version"])
+    assert version == version_for(length) <= 13
+    assert length <= _VERSION_CAPACITY[version - 1]
+    assert version == 1 or length > _VERSION_CAPACITY[version - 2]  # the smallest that holds it
+
+
+def test_a_payload_longer_than_a_version_13_code_holds_is_refused() -> None:
+    """332 bytes do not fit level M at version 13: an error naming what to shorten."""
+    with pytest.raises(QrTooLong, match="shorten the name or the remittance text"):
+        epc_qr_matrix(b"x" * 332)
 
 
 def test_a_spaced_rf_reference_is_written_compact_in_the_structured_field() -> None:

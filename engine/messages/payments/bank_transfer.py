@@ -8,10 +8,11 @@ import io
 import re
 from decimal import Decimal
 
-import segno
+import numpy as np
 
 from engine.messages.iban import InvalidIban, mod97, normalise_iban
 from engine.messages.payments.base import PaymentError
+from engine.messages.payments.qr import Matrix, epc_qr_matrix
 
 EPC_MAX_BYTES = 331
 EPC_MAX_AMOUNT = Decimal("999999999.99")
@@ -92,39 +93,27 @@ def epc_payload(
     return payload
 
 
-#: The QR mask every EPC code uses. Choosing the mask by penalty score, as the QR standard
-#: suggests, is about 70 % of segno's time per code (it builds and scores all eight); any mask
-#: decodes. Mask 4 is the one that full evaluation picks most often for EPC payloads (44 % of
-#: 200 varied payloads, the next 20 %), and tests/messages/test_payments.py decodes codes made
-#: with it (zxing-cpp; bench/qr_decode.py runs zbarimg over thousands).
-EPC_QR_MASK = 4
 #: Quiet zone around the code, in modules (the QR standard asks for 4).
 QR_BORDER = 4
-#: Module value -> grey level: dark modules black, light ones white.
-_GREY = bytes([255, 0]) + bytes(254)
 
 
-@functools.lru_cache(maxsize=256)
-def epc_qr(payload: str) -> segno.QRCode:
-    """The QR code of an EPC payload: error correction M, as EPC069-12 requires."""
-    return segno.make(
-        payload, error="m", boost_error=False, micro=False, encoding="utf-8", mask=EPC_QR_MASK
-    )
+def epc_qr(payload: str) -> Matrix:
+    """The QR code of an EPC payload (True = dark module, no quiet zone): its UTF-8 bytes in
+    one byte-mode segment, error correction M as EPC069-12 requires, version at most 13."""
+    return epc_qr_matrix(payload.encode("utf-8"))
 
 
-def png_bytes(code: segno.QRCode, *, scale: int, border: int = QR_BORDER) -> bytes:
-    """The code as a 1-bit PNG, drawn by Pillow: the same pixels as segno's own PNG writer,
-    which is pure Python and took longer than making the code."""
+def png_bytes(matrix: Matrix, *, scale: int, border: int = QR_BORDER) -> bytes:
+    """The code as a 1-bit PNG (Pillow): `scale` pixels a module, `border` light modules of
+    quiet zone around it; the same pixels as segno's own PNG writer drew."""
     from PIL import Image
 
-    width = len(code.matrix[0]) + 2 * border
-    light = b"\xff" * width
-    side = b"\xff" * border
-    rows = [side + bytes(row).translate(_GREY) + side for row in code.matrix]
-    grey = Image.frombytes("L", (width, width), light * border + b"".join(rows) + light * border)
-    image = grey.resize((width * scale, width * scale), Image.Resampling.NEAREST)
+    light = ~np.pad(matrix, border, constant_values=False)
+    pixels = light.repeat(scale, axis=0).repeat(scale, axis=1)
+    side = pixels.shape[0]
+    image = Image.frombytes("1", (side, side), np.packbits(pixels, axis=1).tobytes())
     buffer = io.BytesIO()
-    image.convert("1", dither=Image.Dither.NONE).save(buffer, format="PNG")
+    image.save(buffer, format="PNG")
     return buffer.getvalue()
 
 
