@@ -219,7 +219,7 @@ class Journey(SQLModel, table=True):
     steps_sent: int = 0
     #: 1, then 2, 3, ... each time a debtor who had settled (`done`) owes again: a new round
     #: starts from step 1
-    round: int = 1
+    round: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     paused_until: dt.datetime | None = _when(nullable=True)
     started_at: dt.datetime = _created()
     updated_at: dt.datetime = _created()
@@ -247,7 +247,8 @@ class ScheduledStep(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     customer_id: str = _customer_fk(index=False)
     journey: str = Field(max_length=64)  # the persona whose journey this step belongs to
-    round: int = 1  # the journey's round (journey.round) the step belongs to
+    # the journey's round (journey.round) the step belongs to
+    round: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     step: int  # 1-based position in the journey
     steps: int
     ruleset_version: str = Field(max_length=80)

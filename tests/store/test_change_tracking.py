@@ -148,6 +148,11 @@ def _step_journey(conn: Connection, cid: str) -> None:
     conn.execute(update(J).where(J.c.customer_id == cid).values(steps_sent=J.c.steps_sent + 5))
 
 
+def _settle_journey(conn: Connection, cid: str) -> None:
+    """Paid in full: the journey is done, and new debt would be its next round."""
+    conn.execute(update(J).where(J.c.customer_id == cid).values(state="done"))
+
+
 def _add_message(conn: Connection, cid: str) -> None:
     at = NOW - dt.timedelta(hours=1)
     conn.execute(
@@ -317,3 +322,22 @@ def test_the_tracking_migration_downgrades_and_upgrades(store: Engine) -> None:
     assert "salt" not in columns
     assert upgrade(store) == head_revision()
     test_every_table_the_facts_read_is_tracked(store)
+
+
+def test_a_settled_journey_marks_its_debtor_stale_and_its_new_round_settles_in_one_more_plan(
+    store: Engine, planned: Decider, facts_read: list[Any]
+) -> None:
+    """A journey marked done (the facts then count no step and name the next round) marks the
+    debtor stale; the re-plan decides it and starts the round, which rewrites the journey
+    (state, round, started_at): decided once more by the next plan, as a new journey is."""
+    with store.begin() as conn:
+        cid = _journeyed(conn)
+        _settle_journey(conn, cid)
+    assert stale(store) == {cid}
+    again = plan(store, planned, NOW, batch=10, workers=1)
+    assert facts_read == [[cid]]
+    assert decided(again) == 1
+    journey = _one(store, select(J.c.state, J.c.round).where(J.c.customer_id == cid))
+    assert (journey.state, journey.round) == ("active", 2)
+    plan(store, planned, NOW, batch=10, workers=1)
+    assert stale(store) == set()
