@@ -37,12 +37,40 @@ class StatementFolderError(BankingError):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FileOutcome:
-    """One file's fate: `imported` (with the report) or `failed` (with the error)."""
+    """One file's fate: `imported` (with the report), `failed` (with the error; moved to
+    `failed/`) or `retried` (the database failed: the file is back for the next turn)."""
 
     name: str
     status: str
     report: ImportReport | None = None
     error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FolderState:
+    """What lies in a statement folder: files not taken yet, claims being imported, and the
+    files refused (in `failed/`, each beside its `.error.txt`) that wait for a person."""
+
+    waiting: int
+    importing: int
+    failed: tuple[str, ...]
+
+
+def folder_state(root: Path) -> FolderState:
+    """Count a statement folder's files without touching them (for `payjourney status` and
+    the daemon's metrics); an unreadable or missing folder counts as empty."""
+
+    def files(folder: Path) -> list[Path]:
+        try:
+            return [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
+        except OSError:
+            return []
+
+    waiting = [p for p in files(root) if not p.name.endswith(_PARTIAL)]
+    failed = sorted(p.name for p in files(root / FAILED) if not p.name.endswith(".error.txt"))
+    return FolderState(
+        waiting=len(waiting), importing=len(files(root / CLAIMED)), failed=tuple(failed)
+    )
 
 
 class StatementFolder:
@@ -115,12 +143,10 @@ class StatementFolder:
             except FileNotFoundError:  # another daemon claimed it first
                 continue
             os.utime(claimed)  # the claim's age, for `stale`
-            outcome = self._import(claimed)
-            if outcome is not None:
-                outcomes.append(outcome)
+            outcomes.append(self._import(claimed))
         return outcomes
 
-    def _import(self, claimed: Path) -> FileOutcome | None:
+    def _import(self, claimed: Path) -> FileOutcome:
         try:
             report = import_statements(
                 self.engine, [claimed], rules=self.rules(), now=self.clock(), grace=self.grace
@@ -135,7 +161,7 @@ class StatementFolder:
         except Exception:  # the database, most likely: try again next turn
             os.replace(claimed, self.root / claimed.name)
             log.exception("statement import failed; the file is tried again", file=claimed.name)
-            return None
+            return FileOutcome(name=claimed.name, status="retried", error="see the log")
         target = _free(self.root / IMPORTED, claimed.name)
         os.replace(claimed, target)
         log.info(

@@ -209,13 +209,24 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"claimed {report.claimed}" + (f" ({summary})" if summary else ""))
 
     @app.command()
-    def status(ctx: typer.Context) -> None:
-        """Operators' view: due, claimed, sent in the last hour/day, failed, unknown, lag, daemons."""
+    def status(
+        ctx: typer.Context,
+        statements: Annotated[
+            Path | None,
+            typer.Option(
+                "--statements",
+                envvar="PAYJOURNEY_STATEMENTS_DIR",
+                help="The daemon's statement folder: also count files waiting and refused",
+            ),
+        ] = None,
+    ) -> None:
+        """Operators' view: due, claimed, sent in the last hour/day, failed, unknown, lag, daemons;
+        with --statements, the statement files waiting and refused (in failed/)."""
         from engine.daemon.status import read_status
 
         with _store(ctx) as engine:
             now = dt.datetime.now(dt.UTC)
-            found = read_status(engine, now)
+            found = read_status(engine, now, statements)
         table = Table(title="payjourney", title_justify="left")
         table.add_column("what")
         table.add_column("count", justify="right")

@@ -37,6 +37,17 @@ class Metrics:
         self.rules_reloads = Counter(
             "payjourney_rules_reloads", "Rule reloads by result", ["result"], registry=r
         )
+        self.statement_files = Counter(
+            "payjourney_statement_files",
+            "Statement files taken from the watched folder, by result (imported, failed, retried)",
+            ["result"],
+            registry=r,
+        )
+        self.statement_files_failed = Gauge(
+            "payjourney_statement_files_failed",
+            "Statement files in the folder's failed/, waiting for a person",
+            registry=r,
+        )
         self.last_tick = Gauge(
             "payjourney_last_dispatch_timestamp", "When the last dispatch pass ended", registry=r
         )

@@ -27,7 +27,7 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Engine
 
 from channels.base import Channel
-from engine.banking.watch import FileOutcome, StatementFolder, StatementFolderError
+from engine.banking.watch import FileOutcome, StatementFolder, StatementFolderError, folder_state
 from engine.daemon import dialogue, jobs
 from engine.daemon.dispatch import Dispatcher
 from engine.daemon.lock import SingleDaemonLock, once_across_daemons, sqlite_path
@@ -195,7 +195,14 @@ class Daemon:
 
     def import_statements(self) -> list[FileOutcome]:
         """The statement files dropped in the watched folder, imported and moved aside."""
-        return self.statements() if self.statements is not None else []
+        if self.statements is None:
+            return []
+        outcomes = self.statements()
+        for outcome in outcomes:
+            self.metrics.statement_files.labels(result=outcome.status).inc()
+        # a person clears failed/ by hand: counted each round (one directory listing)
+        self.metrics.statement_files_failed.set(len(folder_state(self.statements.root).failed))
+        return outcomes
 
     def resume(self) -> int:
         rules, now, grace = self.rulebook.current, self.clock(), self.settings.promise_grace

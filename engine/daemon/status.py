@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 
+from engine.banking.watch import FolderState, folder_state
 from engine.store import tables as t
 
 S = t.ScheduledStep.__table__  # type: ignore[attr-defined]
@@ -36,6 +38,8 @@ class Status:
     unknown: int
     lag_seconds: float | None  # how late the oldest due step is
     daemons: tuple[DaemonRow, ...]
+    statements: FolderState | None = None  # the watched statement folder, when one is named
+    statements_dir: Path | None = None
 
     def rows(self) -> Iterator[tuple[str, str]]:
         alive = sum(d.alive for d in self.daemons)
@@ -51,9 +55,19 @@ class Status:
             "-" if self.lag_seconds is None else f"{self.lag_seconds:,.0f}s",
         )
         yield "daemons alive", str(alive)
+        if self.statements is not None:
+            yield (
+                "statement files waiting",
+                str(self.statements.waiting + self.statements.importing),
+            )
+            failed = self.statements.failed
+            folder = self.statements_dir or Path(".")
+            where = f" (see {folder / 'failed'}/*.error.txt)" if failed else ""
+            yield f"statement files failed{where}", str(len(failed))
 
 
-def read_status(engine: Engine, now: dt.datetime) -> Status:
+def read_status(engine: Engine, now: dt.datetime, statements_dir: Path | None = None) -> Status:
+    """The schedule's counts; with `statements_dir`, also what lies in the statement folder."""
     with engine.connect() as conn:
         by_status: dict[str, int] = {
             r[0]: int(r[1])
@@ -96,4 +110,6 @@ def read_status(engine: Engine, now: dt.datetime) -> Status:
         unknown=int(unknown),
         lag_seconds=(now - oldest_at).total_seconds() if oldest_at else None,
         daemons=daemons,
+        statements=folder_state(statements_dir) if statements_dir is not None else None,
+        statements_dir=statements_dir,
     )

@@ -88,6 +88,11 @@ def daemon(store: Engine, tmp_path: Path) -> Iterator[tuple[Daemon, Clock, Path]
         running.close()
 
 
+def _metric(running: Daemon, name: str, **labels: str) -> float:
+    """A sample of the daemon's Prometheus registry (0 when never counted)."""
+    return float(running.metrics.registry.get_sample_value(name, labels) or 0)
+
+
 def step_statuses(store: Engine) -> list[str]:
     with store.connect() as conn:
         return list(conn.execute(select(S.c.status)).scalars())
@@ -129,6 +134,20 @@ def test_a_broken_statement_is_put_aside_with_its_error_and_nothing_is_booked(
     ]
     error = (folder / "failed" / "broken.xml.error.txt").read_text()
     assert "broken.xml: entry 1" in error and "nothing of the file was loaded" in error
+    assert _metric(running, "payjourney_statement_files_total", result="failed") == 1
+    assert _metric(running, "payjourney_statement_files_failed") == 1
+    from typer.testing import CliRunner
+
+    from engine.cli import app
+
+    url = store.url.render_as_string(hide_password=False)
+    shown = CliRunner().invoke(
+        app, ["--db", url, "status", "--statements", str(folder)], env={"COLUMNS": "250"}
+    )
+    assert shown.exit_code == 0, shown.output
+    [row] = [line for line in shown.output.splitlines() if "statement files failed" in line]
+    assert f"(see {folder / 'failed'}/*.error.txt)" in row and row.split("│")[-2].strip() == "1"
+    assert "statement files waiting" in shown.output
     with store.connect() as conn:
         assert conn.execute(select(func.count()).select_from(E)).scalar() == 0
     clock.advance(hours=1, minutes=5)
@@ -277,6 +296,9 @@ def test_a_statement_the_database_could_not_take_is_tried_again(
         running.tick()
     assert [p.name for p in folder.iterdir() if p.is_file()] == ["stmt.xml"]
     assert not any((folder / "failed").iterdir())
+    assert _metric(running, "payjourney_statement_files_total", result="retried") == 1
     running.tick()
     assert [p.name for p in (folder / "imported").iterdir()] == ["stmt.xml"]
+    assert _metric(running, "payjourney_statement_files_total", result="imported") == 1
+    assert _metric(running, "payjourney_statement_files_failed") == 0
     assert step_statuses(store) == ["cancelled"]
