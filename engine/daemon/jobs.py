@@ -13,12 +13,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import structlog
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 
 from engine.daemon import lifecycle
 from engine.decision.decide import decide
+from engine.decision.model import FactSheet
 from engine.rules.compile import CompiledRules
-from engine.store import fingerprint
 from engine.store import tables as t
 from engine.store.bulk import insert_new, upsert
 from engine.store.facts_sql import fact_sheets_on
@@ -57,28 +57,50 @@ def refresh_customers(
 
     One connection throughout: the facts of all of them in one query, then each debtor settled
     in its own short transaction (one debtor's problem never stops the others), its plan
-    fingerprint forgotten so the next plan decides it afresh."""
+    fingerprint forgotten so the next plan decides it afresh. A single debtor (the common case:
+    one event) is read, decided and settled in one transaction: two round trips fewer."""
     states: dict[str, str | None] = {}
     with engine.connect() as conn:
+        if len(customer_ids) == 1:
+            try:
+                with conn.begin():
+                    sheets = fact_sheets_on(conn, list(customer_ids), now)
+                    for customer_id, facts in sheets.items():
+                        states[customer_id] = _settle(conn, rules, facts, now, grace, promises)
+            except Exception:
+                log.exception("could not refresh debtor", customer_id=customer_ids[0])
+            return states
         sheets = fact_sheets_on(conn, list(customer_ids), now)
         conn.commit()
         for customer_id, facts in sheets.items():
             try:
-                decision = decide(rules, facts, now)
                 with conn.begin():
-                    states[customer_id] = lifecycle.settle(
-                        conn,
-                        rules=rules,
-                        decision=decision,
-                        facts=facts,
-                        now=now,
-                        grace=grace,
-                        promise_id=(promises or {}).get(customer_id),
-                    )
-                    fingerprint.forget(conn, [customer_id])
+                    states[customer_id] = _settle(conn, rules, facts, now, grace, promises)
             except Exception:  # one debtor's problem never stops the others
                 log.exception("could not refresh debtor", customer_id=customer_id)
     return states
+
+
+def _settle(
+    conn: Connection,
+    rules: CompiledRules,
+    facts: FactSheet,
+    now: dt.datetime,
+    grace: dt.timedelta,
+    promises: dict[str, str] | None,
+) -> str | None:
+    """Decide one debtor and settle its journey on the decision (inside the caller's
+    transaction); `settle` forgets its plan fingerprint."""
+    decision = decide(rules, facts, now)
+    return lifecycle.settle(
+        conn,
+        rules=rules,
+        decision=decision,
+        facts=facts,
+        now=now,
+        grace=grace,
+        promise_id=(promises or {}).get(str(facts["customer.id"])),
+    )
 
 
 @dataclass(slots=True)

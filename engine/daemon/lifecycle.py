@@ -21,6 +21,7 @@ from engine.decision import timing
 from engine.decision.decide import allowed, preferred_channel
 from engine.decision.model import Action, Decision, FactSheet
 from engine.rules.compile import CompiledRules
+from engine.store import fingerprint
 from engine.store import tables as t
 from engine.store.bulk import insert_new
 from engine.store.planner import STEP_KEY, persist_decisions
@@ -123,8 +124,10 @@ def settle(
     promise_id: str | None = None,
 ) -> str | None:
     """Bring the journey row and the pending steps in line with a fresh decision; returns the
-    journey state. `promise_id` (a new promise event) also schedules its confirmation."""
+    journey state. `promise_id` (a new promise event) also schedules its confirmation. The
+    debtor's plan fingerprint is forgotten: the next plan decides it afresh."""
     customer_id = str(decision.customer_id)
+    fingerprint.forget(conn, [customer_id])
     state, until = journey_state(conn, customer_id)
     if decision.action is Action.NONE:
         open_amount = facts["balance.open_amount"] or Decimal(0)
@@ -161,7 +164,7 @@ def settle(
             )
             .values(status="scheduled", last_error="scheduled again: " + decision.reason)
         )
-    persist_decisions(conn, [decision], now)
+    persist_decisions(conn, [decision], now, forget=False)  # forgotten above
     if state in ("paused", "done") and decision.action is not Action.HANDOFF:
         set_journey(conn, customer_id, state="active", until=None, now=now)
         return "active"

@@ -293,15 +293,16 @@ def _decide_all(
 
 
 def persist_decisions(
-    conn: Connection, decisions: Sequence[Decision], now: dt.datetime
+    conn: Connection, decisions: Sequence[Decision], now: dt.datetime, *, forget: bool = True
 ) -> PlanSummary:
     """Write the schedule for a few debtors' fresh decisions (the daemon, after an event or a
-    re-decision at dispatch), exactly as a plan run would. Their fingerprints are forgotten:
-    the next plan decides them again."""
+    re-decision at dispatch), exactly as a plan run would. Their fingerprints are forgotten
+    (unless the caller did, `forget=False`): the next plan decides them again."""
     summary = PlanSummary()
     ids = sorted({d.customer_id for d in decisions if d.customer_id})
     _persist(conn, ids, decisions, now, summary)
-    fingerprint.forget(conn, ids)
+    if forget:
+        fingerprint.forget(conn, ids)
     return summary
 
 
