@@ -138,6 +138,10 @@ def _is_html(name: str | None) -> bool:
     return name is not None and (name.endswith(".html") or name.endswith(HTML_SUFFIX))
 
 
+#: What `getattr(a_dict, name)` finds: these names stay attribute lookups in templates.
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
 class MessageEnvironment(ImmutableSandboxedEnvironment):
     """The sandbox with the limits above; templates extend and import within one root."""
 
@@ -181,6 +185,11 @@ class MessageEnvironment(ImmutableSandboxedEnvironment):
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         _spend()
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES and attribute in obj:
+            # `customer.name` on a plain dict: Jinja's sandbox tries getattr first and falls
+            # back to the item after an AttributeError, which was most of a lookup's cost;
+            # for a name that is no dict attribute that fallback is certain, so go straight
+            return obj[attribute]
         return super().getattr(obj, attribute)
 
     def getitem(self, obj: Any, argument: Any) -> Any:

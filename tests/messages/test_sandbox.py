@@ -178,3 +178,15 @@ def test_deep_loops_in_a_parent_template_are_refused_too(tmp_path: Path) -> None
     )
     with pytest.raises(TemplateRefused, match="nested 3 deep"):
         renderer.render(template="t", language="nl", tone="u", channel="sms", context={"x": [1]})
+
+
+def test_a_dict_key_read_as_an_attribute_and_the_dicts_own_methods_keep_jinjas_meaning(
+    tmp_path: Path,
+) -> None:
+    """`d.name` reads the key; a key named like a dict method does not hide the method, and a
+    mutating one stays refused even when a key has its name."""
+    shadowing = {"name": "Jan", "items": "x", "update": "y"}
+    assert _sms(tmp_path, "{{ d.name }} {{ d.items()|list|length }}", d=shadowing) == "Jan 3"
+    (tmp_path / "again").mkdir()
+    with pytest.raises(TemplateRefused):
+        _sms(tmp_path / "again", "{{ d.update({}) }}", d=shadowing)
