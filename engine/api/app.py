@@ -66,7 +66,10 @@ def create_app(
     """The API for `config`. Fails at start (RuleError, DatabaseNotReady) on bad rules or an
     old schema, so a broken configuration never serves. `rulebook` (default: read from
     `config.rules_dir`, templates checked) lets several apps share rules already loaded."""
-    engine = make_engine(config.db_url, pool_pre_ping=True)
+    # a server's connections can drop under us (restart, idle timeout): PostgreSQL's are
+    # checked when taken from the pool; a SQLite file's cannot drop, and the check cost a
+    # statement per request
+    engine = make_engine(config.db_url, pool_pre_ping=not config.db_url.startswith("sqlite"))
     ensure_ready(engine)
     if rulebook is None:
         rulebook = RuleBook(config.rules_dir, template_checks(config.templates_dir))
@@ -91,7 +94,8 @@ def create_app(
         config=config,
         engine=engine,
         rulebook=rulebook,
-        preview=PreviewSettings(templates_dir=config.templates_dir),
+        # resolved once: a relative folder was resolved per message (a realpath each time)
+        preview=PreviewSettings(templates_dir=config.templates_dir.resolve()),
         metrics=metrics,
         webhooks=webhooks if webhooks is not None else _all_webhooks(config, engine),
     )

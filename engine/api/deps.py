@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -13,8 +13,12 @@ from engine.api.errors import ApiError
 from engine.api.state import ApiState, state_of
 from engine.preview.answer import parse_moment
 
+# The dependencies are `async def` though nothing in them waits: FastAPI runs a plain `def`
+# dependency in its thread pool, one hop there and back per dependency and request, which
+# cost more than the check itself.
 
-def get_state(request: Request) -> ApiState:
+
+async def get_state(request: Request) -> ApiState:
     return state_of(request.app)
 
 
@@ -35,10 +39,10 @@ def caller(request: Request, *, cookies: bool = False) -> ApiToken | None:
 bearer_scheme = HTTPBearer(auto_error=False, description="a payjourney API token")
 
 
-def require(scope: str) -> Callable[..., ApiToken]:
+def require(scope: str) -> Callable[..., Awaitable[ApiToken]]:
     """A dependency that lets the request in only with a token holding `scope`."""
 
-    def check(
+    async def check(
         request: Request,
         _declared: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),  # noqa: B008
     ) -> ApiToken:

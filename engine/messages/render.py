@@ -114,17 +114,22 @@ class Renderer:
                 f"unknown channel {channel!r}; expected one of {', '.join(CHANNEL_PARTS)}"
             )
         name = self.template_name(template, language, tone)
-        if not self.exists(template, language, tone):
-            raise TemplateProblem(
-                f"no template {name} in {self.root}; create it (copy a sibling such as "
-                f"{language}/reminder-1.{tone}.j2) or fix the template name in the journey"
-            )
         parts: dict[str, str] = {}
         for part, layout in CHANNEL_PARTS[channel].items():
             html = part == "html"
             load = name + (HTML_SUFFIX if html else "")
             values = {**context, "channel": channel, "part": part, "layout": layout}
-            rendered = self._render_one(load, values).strip()
+            try:
+                rendered = self._render_one(load, values).strip()
+            except TemplateProblem:
+                # looked for only when rendering failed: a stat per message cost more than
+                # the check is worth on the way that works (Jinja's loader notices deletions)
+                if not self.exists(template, language, tone):
+                    raise TemplateProblem(
+                        f"no template {name} in {self.root}; create it (copy a sibling such as "
+                        f"{language}/reminder-1.{tone}.j2) or fix the template name in the journey"
+                    ) from None
+                raise
             # an empty optional block leaves a gap: never more than one blank line in text
             parts[part] = rendered if html else _BLANK_LINES.sub("\n\n", rendered)
             if not parts[part]:

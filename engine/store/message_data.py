@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BindParameter, Date, Engine, Select, bindparam, select
+from sqlalchemy import BindParameter, Connection, Date, Engine, Select, bindparam, select
 
 from engine.store import tables as t
 from engine.store.facts_sql import invoice_ctes
@@ -64,35 +64,42 @@ def message_data_for(
     engine: Engine, customer_ids: Sequence[str], now: dt.datetime
 ) -> dict[str, MessageData]:
     """`message_data` of several debtors in two queries (the daemon renders in batches)."""
+    with engine.connect() as conn:
+        return message_data_on(conn, customer_ids, now)
+
+
+def message_data_on(
+    conn: Connection, customer_ids: Sequence[str], now: dt.datetime
+) -> dict[str, MessageData]:
+    """`message_data_for`, read on `conn` (a preview reads its facts on the same one)."""
     ids = list(customer_ids)
     rows, address_query = _statements()
     params = {"ids": ids, "now": now, "today": now.astimezone(dt.UTC).date()}
     invoices: dict[str, list[dict[str, Any]]] = {}
     addresses: dict[str, tuple[str, ...]] = {}
-    with engine.connect() as conn:
-        for row in conn.execute(rows, params):
-            invoices.setdefault(row.customer_id, []).append(
-                {
-                    "id": row.number or row.id,
-                    "amount": Decimal(row.remaining),
-                    "invoiced": Decimal(row.amount),
-                    "currency": row.currency,
-                    "issue_date": row.issue_date,
-                    "due_date": row.due_date,
-                }
-            )
-        for found in conn.execute(address_query, {"ids": ids}):
-            if found.customer_id in addresses:  # the primary contact came first
-                continue
-            address: list[str] = []
-            if found.name:  # the person at the debtor who reads it
-                address.append(found.name)
-            if found.street:
-                address.append(found.street)
-            place = " ".join(p for p in (found.postal_code, found.city) if p)
-            if place:
-                address.append(place)
-            addresses[found.customer_id] = tuple(address)
+    for row in conn.execute(rows, params):
+        invoices.setdefault(row.customer_id, []).append(
+            {
+                "id": row.number or row.id,
+                "amount": Decimal(row.remaining),
+                "invoiced": Decimal(row.amount),
+                "currency": row.currency,
+                "issue_date": row.issue_date,
+                "due_date": row.due_date,
+            }
+        )
+    for found in conn.execute(address_query, {"ids": ids}):
+        if found.customer_id in addresses:  # the primary contact came first
+            continue
+        address: list[str] = []
+        if found.name:  # the person at the debtor who reads it
+            address.append(found.name)
+        if found.street:
+            address.append(found.street)
+        place = " ".join(p for p in (found.postal_code, found.city) if p)
+        if place:
+            address.append(place)
+        addresses[found.customer_id] = tuple(address)
     return {
         cid: MessageData(invoices=tuple(invoices.get(cid, ())), address=addresses.get(cid, ()))
         for cid in ids

@@ -14,6 +14,7 @@ import pytest
 
 from engine.decision.model import Action, Decision, FactSheet, Money
 from engine.messages.render import check_templates, render_preview
+from engine.messages.sandbox import TemplateProblem
 from engine.rules.rulespec import load_rules
 from engine.rules.spec import RuleSpec
 
@@ -140,6 +141,17 @@ def test_a_decision_that_sends_nothing_has_no_message() -> None:
     answer = render_preview(decision, _facts(), templates_dir=TEMPLATES)
     assert answer["message"] is None and answer["payment_options"] == []
     assert answer["amount_due"]["formatted"] == "€ 1.234,50"
+
+
+def test_a_template_missing_when_a_message_is_rendered_names_the_file_to_create(
+    tmp_path: Path,
+) -> None:
+    """A decision naming a template the folder lacks: the error says which file to create."""
+    folder = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, folder)
+    (folder / "nl" / "reminder-1.u.j2").unlink()
+    with pytest.raises(TemplateProblem, match=r"no template nl/reminder-1\.u\.j2 in .*create it"):
+        render_preview(_decision(), _facts(), templates_dir=folder)
 
 
 def test_a_configured_handoff_party_is_named_and_our_payment_details_left_out() -> None:

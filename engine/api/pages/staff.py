@@ -42,7 +42,7 @@ class _SignIn(Exception):
     """The page needs a signed-in member of staff."""
 
 
-def staff_token(request: Request) -> ApiToken:
+async def staff_token(request: Request) -> ApiToken:  # async: no thread-pool hop
     token = caller(request, cookies=True)
     if token is None:
         raise ApiError(
