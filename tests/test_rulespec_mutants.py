@@ -1199,3 +1199,71 @@ def test_a_missing_rules_folder_has_an_empty_key_path_in_json(tmp_path: Path) ->
         "hint": "pass the folder with your *.yaml rule files, e.g. `--rules rules/`",
         "severity": "error",
     }
+
+
+def test_every_channel_of_a_list_is_checked_after_one_that_is_not_text() -> None:
+    assert errors_of(ONE_JOURNEY + "      - {at: due, channel: [3, pigeon], template: t}\n") == [
+        "r.yaml:8:29: error: expected text, found 3 in journeys[0].steps[0].channel[0]",
+        "r.yaml:8:32: error: unknown channel 'pigeon' in journeys[0].steps[0].channel\n"
+        "  did you mean 'phone'?\n"
+        "  expected one of: email, sms, whatsapp, letter, phone, preferred",
+    ]
+
+
+def test_a_first_contact_that_is_not_true_or_false_is_refused_at_its_value() -> None:
+    assert problems(
+        ONE_JOURNEY + "      - {at: due, channel: email, template: t}\n"
+        "      - {at: due + 9d, action: handoff, first_contact: 1}\n"
+    ) == [
+        "r.yaml:9:56: error: expected true or false, found 1 in journeys[0].steps[1].first_contact"
+    ]
+
+
+def test_an_entry_that_is_not_keys_does_not_stop_the_entries_after_it_being_checked() -> None:
+    assert problems(
+        "personas:\n  - {id: e, when: always}\n"
+        "journeys:\n"
+        "  - 5\n"
+        f"  - {{persona: e, locale: xx, tone: u, {_STEPS}}}\n"
+        f"  - {{persona: e, locale: nl_NL, tone: u, {_STEPS}}}\n"
+        "payment_options:\n  - 5\n  - method: idael\n"
+    ) == [
+        "r.yaml:8:5: error: expected keys and values, found 5 in payment_options[0]",
+        "r.yaml:9:13: error: unknown payment method 'idael' in payment_options[1].method\n"
+        "  did you mean 'ideal'?",
+        "r.yaml:4:5: error: expected keys and values, found 5 in journeys[0]",
+        "r.yaml:5:26: error: unsupported locale 'xx' in journeys[1].locale\n"
+        "  use language_COUNTRY with language nl or de: nl_NL, nl_BE, de_DE, de_AT",
+    ]
+
+
+def test_two_steps_on_the_same_day_are_in_order() -> None:
+    """Only a step earlier than the one above it goes back in time; the same day does not."""
+    spec, found = validate_sources(
+        [
+            RuleSource(
+                "r.yaml",
+                ONE_JOURNEY + "      - {at: due + 7d, channel: email, template: t}\n"
+                "      - {at: due + 1w, channel: letter, template: t}\n",
+            )
+        ]
+    )
+    assert found == [] and spec is not None
+    assert [s.at_days for s in spec.journeys["e"][0].steps] == [7, 7]
+
+
+def test_every_holiday_calendar_is_checked_after_one_that_is_not_text() -> None:
+    assert with_everyone("channels:\n  holidays: [5, XX]\nsettings:\n  default_locale: 5\n") == [
+        "r.yaml:10:14: error: expected text, found 5 in channels.holidays[0]",
+        "r.yaml:10:17: error: no holiday calendar for 'XX' in channels.holidays\n"
+        "  use an ISO 3166 country code, e.g. NL, DE, BE, AT",
+        "r.yaml:12:19: error: expected text, found 5 in settings.default_locale",
+    ]
+
+
+def test_a_weekly_limit_that_is_not_a_number_leaves_three_in_the_partial_spec() -> None:
+    spec, found = validate_partly(
+        [RuleSource("r.yaml", EVERYONE + "channels:\n  limits: {per_customer_per_week: x}\n")]
+    )
+    assert len(found) == 1
+    assert spec.channels.per_customer_per_week == 3
