@@ -38,6 +38,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    true,
 )
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -71,10 +72,22 @@ def fingerprinted(
     `fingerprint`, and with `skip_unchanged` only the debtors whose fingerprint differs or whose
     stored salt is not current (a touched debtor: its salt is renewed when the facts are the same)."""
     facts = query.order_by(None).subquery(_FACTS)
-    stored = FP.c.fingerprint.label("stored_fingerprint")
-    joined = select(facts, stored, FP.c.salt.label("stored_salt")).select_from(
-        facts.outerjoin(FP, FP.c.customer_id == facts.c.id)
-    )
+    if in_sql:
+        # one index probe per debtor, whatever the statistics say: the table grows from empty
+        # to the whole portfolio during a first plan, and a plan made from its statistics at
+        # the start scanned it whole for every row (LIMIT keeps PostgreSQL from flattening it)
+        fp: Any = (
+            select(FP.c.fingerprint, FP.c.salt)
+            .where(FP.c.customer_id == facts.c.id)
+            .limit(1)
+            .lateral("stored")
+        )
+        source = facts.outerjoin(fp, true())
+    else:
+        fp = FP
+        source = facts.outerjoin(FP, FP.c.customer_id == facts.c.id)
+    stored = fp.c.fingerprint.label("stored_fingerprint")
+    joined = select(facts, stored, fp.c.salt.label("stored_salt")).select_from(source)
     if in_sql:
         # the whole row's text: every fact column, in a stable text form
         row_text = cast(literal_column(_FACTS), Text)
@@ -83,7 +96,7 @@ def fingerprinted(
         if skip_unchanged:
             current = bindparam("salt_key", salt_key(run_salt), type_=Text)
             joined = joined.where(
-                or_(FP.c.fingerprint.is_distinct_from(fresh), FP.c.salt.is_distinct_from(current))
+                or_(fp.c.fingerprint.is_distinct_from(fresh), fp.c.salt.is_distinct_from(current))
             )
     return joined.order_by(facts.c.id)
 

@@ -233,11 +233,9 @@ def test_the_importer_and_recorded_events_mark_their_debtors_stale(
     assert (again.unchanged, decided(again)) == (DEBTORS - 2, 2)
 
 
-def test_forgetting_and_generating_debtors_leave_the_rest_unchanged(
-    store: Engine, planned: Decider
-) -> None:
-    """A forgotten debtor is never planned again; debtors added by `generate` are planned; the
-    others are not read again."""
+def test_forgetting_a_debtor_leaves_the_rest_unchanged(store: Engine, planned: Decider) -> None:
+    """`payjourney forget` rewrites the debtor's rows under a pseudonym (the triggers see both
+    ids): the forgotten debtor is never planned again and the others are not decided again."""
     with store.connect() as conn:
         gone = conn.execute(select(C.c.id).order_by(C.c.id).limit(1)).scalar_one()
     forget(store, gone, now=NOW)
