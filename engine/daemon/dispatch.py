@@ -66,8 +66,8 @@ C = t.Contact.__table__  # type: ignore[attr-defined]
 _SENT = ("sent", "delivered")
 #: Steps whose outbox rows are committed together before their provider calls (one transaction
 #: for their rows, one for their answers). A daemon killed mid-chunk leaves at most this many
-#: messages `unknown`. The chunk is smaller when sends are slow: it is sized so that the chunk's
-#: provider calls take at most LEASE_SHARE of the lease, at the average send time seen so far.
+#: messages `unknown`. The chunk is smaller when steps are slow: it is sized so that rendering
+#: and sending it takes at most LEASE_SHARE of the lease, at the average time per step so far.
 SEND_CHUNK = 100
 #: The chunk before any send was timed (and the least a fast channel gets).
 FIRST_SEND_CHUNK = 25
@@ -167,7 +167,7 @@ class Dispatcher:
         self._sleep = sleep or time.sleep
         self._rng = rng or random.Random()
         self._stop = threading.Event()
-        self._send_seconds: float | None = None  # the average provider call, once one was timed
+        self._step_seconds: float | None = None  # a chunk's average time per step, once timed
         self.limiters = {
             name: RateLimiter(rate, ticker=self._ticker, sleep=self._sleep)
             for name, rate in settings.rate_limits.items()
@@ -256,24 +256,27 @@ class Dispatcher:
                 return
             chunk = plans[start : start + self._chunk_size()]
             start += len(chunk)
+            began = self._ticker()
             for outcome in self._send_plans(chunk, batch, report):
                 self._count(report, outcome)
+            self._timed_steps((self._ticker() - began) / len(chunk))
 
     def _chunk_size(self) -> int:
-        """How many steps the next chunk takes: as many as the average send time lets go out
-        within LEASE_SHARE of the lease, between FIRST_SEND_CHUNK (or 1) and SEND_CHUNK."""
-        if self._send_seconds is None:
+        """How many steps the next chunk takes: as many as the average time a step took
+        (rendering, outbox, provider call, record) lets through within LEASE_SHARE of the
+        lease, between 1 and SEND_CHUNK; FIRST_SEND_CHUNK before any chunk was timed."""
+        if self._step_seconds is None:
             return FIRST_SEND_CHUNK
         budget = self.settings.lease.total_seconds() * LEASE_SHARE
-        fits = int(budget / max(self._send_seconds, 1e-4))
+        fits = int(budget / max(self._step_seconds, 1e-4))
         return max(1, min(SEND_CHUNK, fits))
 
-    def _timed_send(self, seconds: float) -> None:
-        """Fold one provider call's duration into the average (slow answers count at once)."""
-        if self._send_seconds is None or seconds > self._send_seconds:
-            self._send_seconds = seconds
+    def _timed_steps(self, seconds: float) -> None:
+        """Fold a chunk's time per step into the average (a slower chunk counts at once)."""
+        if self._step_seconds is None or seconds > self._step_seconds:
+            self._step_seconds = seconds
         else:
-            self._send_seconds += (seconds - self._send_seconds) * 0.05
+            self._step_seconds += (seconds - self._step_seconds) * 0.2
 
     def _count(self, report: DispatchReport, outcome: Outcome) -> None:
         report.add(outcome)
@@ -659,17 +662,14 @@ class Dispatcher:
         limiter = self.limiters.get(channel)
         if limiter is not None:
             limiter.acquire()
-        started = self._ticker()
         try:
             receipt = item.adapter.send(item.outgoing)
         except TransientChannelError as exc:
-            self._timed_send(self._ticker() - started)
             if self.breakers[channel].failure():
                 log.warning("circuit breaker opened", channel=channel, provider=exc.provider)
             after = exc.retry_after.total_seconds() if exc.retry_after else 0.0
             return self._retry(step, key, key, str(exc), after, item.plan.requeue), None
         except PermanentChannelError as exc:
-            self._timed_send(self._ticker() - started)
             self._record_failed(key, str(exc))
             self._block(step.customer_id, channel, str(exc), key)
             log.info("channel unusable for debtor", channel=channel, step_id=step.id)
@@ -678,7 +678,6 @@ class Dispatcher:
             log.exception("provider call failed unexpectedly", channel=channel, step_id=step.id)
             self._record_unknown(step.id, key, f"{type(exc).__name__}: {exc}")
             return Outcome.UNKNOWN, None
-        self._timed_send(self._ticker() - started)
         self.breakers[channel].success()
         return Outcome.SENT, receipt
 
