@@ -144,6 +144,21 @@ def test_a_claim_takes_the_oldest_first_up_to_its_limit_and_returns_them_in_orde
     assert [r.id for r in claim(steps.engine, limit=3)] == [last, late]
 
 
+@pytest.mark.mutation_postgres  # SQLite happens to read ties in id order anyway
+def test_steps_due_at_the_same_moment_are_claimed_in_id_order_whatever_their_status(
+    steps: _Steps,
+) -> None:
+    """A fallback step and a scheduled one due at the same second: the older row goes first,
+    even when it was written to last (PostgreSQL then stores it after the other)."""
+    moment = NOW - dt.timedelta(hours=1)
+    fallback = steps.add(moment, status="fallback")
+    scheduled = steps.add(moment)
+    with steps.engine.begin() as conn:
+        conn.execute(update(S).where(S.c.id == fallback).values(updated_at=NOW))
+    assert [r.id for r in claim(steps.engine, limit=1)] == [fallback]
+    assert [r.id for r in claim(steps.engine, limit=1)] == [scheduled]
+
+
 def test_nothing_due_claims_nothing(steps: _Steps) -> None:
     steps.add(NOW + dt.timedelta(hours=1))
     assert claim(steps.engine) == []
@@ -179,6 +194,45 @@ def test_a_step_another_daemon_claimed_after_our_read_is_not_taken_over(steps: _
         taken = claims.claim_due(racing, daemon_id=ME, now=NOW, horizon=NOW, lease=LEASE, limit=9)
     assert [r.id for r in taken] == [ours]
     assert (steps.row(theirs).status, steps.row(theirs).claimed_by) == ("claimed", OTHER)
+
+
+POSTGRESQL = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+
+
+@pytest.mark.postgres
+@pytest.mark.mutation_postgres
+@POSTGRESQL
+def test_on_postgresql_daemons_claim_side_by_side_without_waiting(steps: _Steps) -> None:
+    """While one daemon's claim is still open (its rows locked), another claims the other due
+    steps at once: it neither waits for those rows nor takes them."""
+    first = steps.add(NOW - dt.timedelta(hours=2))
+    second = steps.add(NOW - dt.timedelta(hours=1))
+    with steps.engine.connect() as one, steps.engine.connect() as two:
+        one.begin()
+        taken = claims.claim_due(one, daemon_id=ME, now=NOW, horizon=NOW, lease=LEASE, limit=1)
+        assert [r.id for r in taken] == [first]
+        two.exec_driver_sql("SET lock_timeout = '5s'")  # the wait a blocking claim would hit
+        theirs = claims.claim_due(two, daemon_id=OTHER, now=NOW, horizon=NOW, lease=LEASE, limit=9)
+        assert [r.id for r in theirs] == [second]
+        two.commit()
+        one.commit()
+
+
+@pytest.mark.postgres
+@pytest.mark.mutation_postgres
+@POSTGRESQL
+def test_on_postgresql_a_lease_sweep_skips_a_claim_being_settled_elsewhere(steps: _Steps) -> None:
+    """A stale claim whose row another transaction holds (its daemon settling it, or another
+    sweep) is left to that one: the sweep neither waits nor touches it."""
+    stale = steps.add(NOW - dt.timedelta(hours=1), "claimed", OTHER, NOW - dt.timedelta(minutes=1))
+    with steps.engine.connect() as one, steps.engine.connect() as two:
+        one.begin()
+        one.execute(select(S.c.id).where(S.c.id == stale).with_for_update())
+        two.exec_driver_sql("SET lock_timeout = '5s'")
+        assert claims.expire_leases(two, now=NOW) == claims.Expired(retaken=0, unknown=0)
+        two.commit()
+        one.rollback()
+    assert steps.row(stale).status == "claimed"
 
 
 # ------------------------------------------------------------------ expire_leases
@@ -261,6 +315,7 @@ def test_a_lease_sweep_touches_only_claimed_steps(steps: _Steps) -> None:
     old = NOW - dt.timedelta(hours=1)
     sent = steps.add(old, "sent", OTHER, old)
     unknown = steps.add(old, "unknown", OTHER, old)
+    steps.message(sent, "unknown", None)  # an earlier channel's message, settled by a person
     with steps.engine.begin() as conn:
         assert claims.expire_leases(conn, now=NOW) == claims.Expired(retaken=0, unknown=0)
     assert (steps.row(sent).status, steps.row(unknown).status) == ("sent", "unknown")
@@ -313,6 +368,7 @@ def test_releasing_gives_back_only_our_claims_untouched(steps: _Steps) -> None:
     mine = [steps.add(old, "claimed", ME, NOW + LEASE) for _ in range(2)]
     theirs = steps.add(old, "claimed", OTHER, NOW + LEASE)
     sent = steps.add(old, "sent", ME, NOW + LEASE)
+    kept = steps.add(old, "claimed", ME, NOW + LEASE)  # ours, but not given back
     with steps.engine.begin() as conn:
         released = claims.release(conn, step_ids=[*mine, theirs, sent], daemon_id=ME, now=NOW)
         assert claims.release(conn, step_ids=[], daemon_id=ME, now=NOW) == 0
@@ -327,3 +383,4 @@ def test_releasing_gives_back_only_our_claims_untouched(steps: _Steps) -> None:
         )
     assert (steps.row(theirs).status, steps.row(theirs).claimed_by) == ("claimed", OTHER)
     assert (steps.row(sent).status, steps.row(sent).claimed_by) == ("sent", ME)
+    assert (steps.row(kept).status, steps.row(kept).claimed_by) == ("claimed", ME)
