@@ -303,11 +303,38 @@ def test_a_message_still_inside_its_sending_lease_is_left_sending(steps: _Steps)
     sending = steps.message(running, "sending", NOW)
     done = steps.add(NOW - dt.timedelta(hours=1), "sent", OTHER, None)
     sent = steps.message(done, "sent", NOW - dt.timedelta(hours=1))
+    stale = steps.add(NOW - dt.timedelta(hours=1), "claimed", OTHER, NOW - dt.timedelta(minutes=1))
     with steps.engine.begin() as conn:
-        assert claims.expire_leases(conn, now=NOW) == claims.Expired(retaken=0, unknown=0)
+        assert claims.expire_leases(conn, now=NOW) == claims.Expired(retaken=1, unknown=0)
     assert steps.message_row(sending).status == "sending"
     assert steps.message_row(sent).status == "sent"
     assert steps.row(running).status == "claimed"
+    assert steps.row(stale).status == "scheduled"
+
+
+def test_a_step_whose_message_is_still_sending_is_never_retaken(steps: _Steps) -> None:
+    """The step's lease ran out but its message's has not: the provider call may be under way,
+    so the step becomes `unknown`, never scheduled again (which would send it twice)."""
+    step_id = steps.add(
+        NOW - dt.timedelta(hours=1), "claimed", OTHER, NOW - dt.timedelta(minutes=1)
+    )
+    key = steps.message(step_id, "sending", NOW + LEASE)
+    with steps.engine.begin() as conn:
+        assert claims.expire_leases(conn, now=NOW) == claims.Expired(retaken=0, unknown=1)
+    assert (steps.row(step_id).status, steps.message_row(key).status) == ("unknown", "sending")
+
+
+def test_a_step_whose_earlier_channel_failed_is_retaken(steps: _Steps) -> None:
+    """A fallback step claimed again: its first channel's message failed (or was sent), the
+    lease ran out before the next message was written: nothing is in doubt, it is retaken."""
+    for status in ("failed", "sent", "delivered"):
+        step_id = steps.add(
+            NOW - dt.timedelta(hours=1), "claimed", OTHER, NOW - dt.timedelta(minutes=1)
+        )
+        steps.message(step_id, status, None)
+        with steps.engine.begin() as conn:
+            assert claims.expire_leases(conn, now=NOW) == claims.Expired(retaken=1, unknown=0)
+        assert steps.row(step_id).status == "scheduled", status
 
 
 def test_a_lease_sweep_touches_only_claimed_steps(steps: _Steps) -> None:
@@ -348,9 +375,11 @@ def test_renewing_many_returns_the_steps_still_ours_and_extends_only_those(steps
     mine = [steps.add(old, "claimed", ME, old) for _ in range(2)]
     theirs = steps.add(old, "claimed", OTHER, old)
     retaken = steps.add(old, "scheduled", None, None)
+    sent = steps.add(old, "sent", ME, None)  # ours once, sent since
+    other_mine = steps.add(old, "claimed", ME, old)  # ours, not asked about
     with steps.engine.begin() as conn:
         still = claims.renew_many(
-            conn, step_ids=[*mine, theirs, retaken], daemon_id=ME, now=NOW, lease=LEASE
+            conn, step_ids=[*mine, theirs, retaken, sent], daemon_id=ME, now=NOW, lease=LEASE
         )
         assert claims.renew_many(conn, step_ids=[], daemon_id=ME, now=NOW, lease=LEASE) == set()
     assert still == set(mine)
@@ -359,6 +388,8 @@ def test_renewing_many_returns_the_steps_still_ours_and_extends_only_those(steps
     ] * 2
     assert steps.row(theirs).claimed_until == old
     assert (steps.row(retaken).status, steps.row(retaken).claimed_until) == ("scheduled", None)
+    assert (steps.row(sent).status, steps.row(sent).claimed_until) == ("sent", None)
+    assert steps.row(other_mine).claimed_until == old
 
 
 def test_releasing_gives_back_only_our_claims_untouched(steps: _Steps) -> None:
