@@ -376,6 +376,7 @@ def test_worker_processes_plan_only_on_postgresql_from_a_process_without_threads
     for cores, workers in ((16, 8), (3, 3), (None, 1)):
         monkeypatch.setattr(planner.os, "cpu_count", lambda cores=cores: cores)
         assert (default_workers(postgresql), default_workers(sqlite)) == (workers, 1)
+    monkeypatch.setattr(planner.os, "cpu_count", lambda: 4)
     monkeypatch.setattr(planner.threading, "active_count", lambda: 2)
     assert default_workers(postgresql) == 1
     monkeypatch.setattr(planner.threading, "active_count", lambda: 1)
