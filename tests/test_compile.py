@@ -455,3 +455,16 @@ def test_a_post_that_went_wrong_is_never_taken_as_an_answer(
     assert str(refused.value) == message
     monkeypatch.setattr(comp, "_get_host", lambda: _FakeHost(rules, [1], {"sid": "0"}))
     assert rules.persona_index_durable(sheet()) == 1
+
+
+def test_not_in_a_list_holds_for_a_known_value_outside_it() -> None:
+    """`x not in [..]` holds for a known value outside the list only; `not (x in [..])` also
+    for an unknown one."""
+    for condition, unknown in (
+        ('customer.country not in ["NL", "BE"]', False),
+        ('not (customer.country in ["NL", "BE"])', True),
+    ):
+        rules = pack(condition)
+        for value, holds in (("NL", False), ("BE", False), ("DE", True), (None, unknown)):
+            want = 0 if holds else 1
+            assert rules.persona_index_durable(sheet(customer__country=value)) == want, value

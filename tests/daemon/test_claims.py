@@ -144,6 +144,21 @@ def test_a_claim_takes_the_oldest_first_up_to_its_limit_and_returns_them_in_orde
     assert [r.id for r in claim(steps.engine, limit=3)] == [last, late]
 
 
+@pytest.mark.mutation_postgres  # SQLite happens to read ties in id order anyway
+def test_steps_due_at_the_same_moment_are_claimed_in_id_order_whatever_their_status(
+    steps: _Steps,
+) -> None:
+    """A fallback step and a scheduled one due at the same second: the older row goes first,
+    even when it was written to last (PostgreSQL then stores it after the other)."""
+    moment = NOW - dt.timedelta(hours=1)
+    fallback = steps.add(moment, status="fallback")
+    scheduled = steps.add(moment)
+    with steps.engine.begin() as conn:
+        conn.execute(update(S).where(S.c.id == fallback).values(updated_at=NOW))
+    assert [r.id for r in claim(steps.engine, limit=1)] == [fallback]
+    assert [r.id for r in claim(steps.engine, limit=1)] == [scheduled]
+
+
 def test_nothing_due_claims_nothing(steps: _Steps) -> None:
     steps.add(NOW + dt.timedelta(hours=1))
     assert claim(steps.engine) == []
@@ -179,6 +194,45 @@ def test_a_step_another_daemon_claimed_after_our_read_is_not_taken_over(steps: _
         taken = claims.claim_due(racing, daemon_id=ME, now=NOW, horizon=NOW, lease=LEASE, limit=9)
     assert [r.id for r in taken] == [ours]
     assert (steps.row(theirs).status, steps.row(theirs).claimed_by) == ("claimed", OTHER)
+
+
+POSTGRESQL = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+
+
+@pytest.mark.postgres
+@pytest.mark.mutation_postgres
+@POSTGRESQL
+def test_on_postgresql_daemons_claim_side_by_side_without_waiting(steps: _Steps) -> None:
+    """While one daemon's claim is still open (its rows locked), another claims the other due
+    steps at once: it neither waits for those rows nor takes them."""
+    first = steps.add(NOW - dt.timedelta(hours=2))
+    second = steps.add(NOW - dt.timedelta(hours=1))
+    with steps.engine.connect() as one, steps.engine.connect() as two:
+        one.begin()
+        taken = claims.claim_due(one, daemon_id=ME, now=NOW, horizon=NOW, lease=LEASE, limit=1)
+        assert [r.id for r in taken] == [first]
+        two.exec_driver_sql("SET lock_timeout = '5s'")  # the wait a blocking claim would hit
+        theirs = claims.claim_due(two, daemon_id=OTHER, now=NOW, horizon=NOW, lease=LEASE, limit=9)
+        assert [r.id for r in theirs] == [second]
+        two.commit()
+        one.commit()
+
+
+@pytest.mark.postgres
+@pytest.mark.mutation_postgres
+@POSTGRESQL
+def test_on_postgresql_a_lease_sweep_skips_a_claim_being_settled_elsewhere(steps: _Steps) -> None:
+    """A stale claim whose row another transaction holds (its daemon settling it, or another
+    sweep) is left to that one: the sweep neither waits nor touches it."""
+    stale = steps.add(NOW - dt.timedelta(hours=1), "claimed", OTHER, NOW - dt.timedelta(minutes=1))
+    with steps.engine.connect() as one, steps.engine.connect() as two:
+        one.begin()
+        one.execute(select(S.c.id).where(S.c.id == stale).with_for_update())
+        two.exec_driver_sql("SET lock_timeout = '5s'")
+        assert claims.expire_leases(two, now=NOW) == claims.Expired(retaken=0, unknown=0)
+        two.commit()
+        one.rollback()
+    assert steps.row(stale).status == "claimed"
 
 
 # ------------------------------------------------------------------ expire_leases
@@ -249,11 +303,38 @@ def test_a_message_still_inside_its_sending_lease_is_left_sending(steps: _Steps)
     sending = steps.message(running, "sending", NOW)
     done = steps.add(NOW - dt.timedelta(hours=1), "sent", OTHER, None)
     sent = steps.message(done, "sent", NOW - dt.timedelta(hours=1))
+    stale = steps.add(NOW - dt.timedelta(hours=1), "claimed", OTHER, NOW - dt.timedelta(minutes=1))
     with steps.engine.begin() as conn:
-        assert claims.expire_leases(conn, now=NOW) == claims.Expired(retaken=0, unknown=0)
+        assert claims.expire_leases(conn, now=NOW) == claims.Expired(retaken=1, unknown=0)
     assert steps.message_row(sending).status == "sending"
     assert steps.message_row(sent).status == "sent"
     assert steps.row(running).status == "claimed"
+    assert steps.row(stale).status == "scheduled"
+
+
+def test_a_step_whose_message_is_still_sending_is_never_retaken(steps: _Steps) -> None:
+    """The step's lease ran out but its message's has not: the provider call may be under way,
+    so the step becomes `unknown`, never scheduled again (which would send it twice)."""
+    step_id = steps.add(
+        NOW - dt.timedelta(hours=1), "claimed", OTHER, NOW - dt.timedelta(minutes=1)
+    )
+    key = steps.message(step_id, "sending", NOW + LEASE)
+    with steps.engine.begin() as conn:
+        assert claims.expire_leases(conn, now=NOW) == claims.Expired(retaken=0, unknown=1)
+    assert (steps.row(step_id).status, steps.message_row(key).status) == ("unknown", "sending")
+
+
+def test_a_step_whose_earlier_channel_failed_is_retaken(steps: _Steps) -> None:
+    """A fallback step claimed again: its first channel's message failed (or was sent), the
+    lease ran out before the next message was written: nothing is in doubt, it is retaken."""
+    for status in ("failed", "sent", "delivered"):
+        step_id = steps.add(
+            NOW - dt.timedelta(hours=1), "claimed", OTHER, NOW - dt.timedelta(minutes=1)
+        )
+        steps.message(step_id, status, None)
+        with steps.engine.begin() as conn:
+            assert claims.expire_leases(conn, now=NOW) == claims.Expired(retaken=1, unknown=0)
+        assert steps.row(step_id).status == "scheduled", status
 
 
 def test_a_lease_sweep_touches_only_claimed_steps(steps: _Steps) -> None:
@@ -261,6 +342,7 @@ def test_a_lease_sweep_touches_only_claimed_steps(steps: _Steps) -> None:
     old = NOW - dt.timedelta(hours=1)
     sent = steps.add(old, "sent", OTHER, old)
     unknown = steps.add(old, "unknown", OTHER, old)
+    steps.message(sent, "unknown", None)  # an earlier channel's message, settled by a person
     with steps.engine.begin() as conn:
         assert claims.expire_leases(conn, now=NOW) == claims.Expired(retaken=0, unknown=0)
     assert (steps.row(sent).status, steps.row(unknown).status) == ("sent", "unknown")
@@ -293,9 +375,11 @@ def test_renewing_many_returns_the_steps_still_ours_and_extends_only_those(steps
     mine = [steps.add(old, "claimed", ME, old) for _ in range(2)]
     theirs = steps.add(old, "claimed", OTHER, old)
     retaken = steps.add(old, "scheduled", None, None)
+    sent = steps.add(old, "sent", ME, None)  # ours once, sent since
+    other_mine = steps.add(old, "claimed", ME, old)  # ours, not asked about
     with steps.engine.begin() as conn:
         still = claims.renew_many(
-            conn, step_ids=[*mine, theirs, retaken], daemon_id=ME, now=NOW, lease=LEASE
+            conn, step_ids=[*mine, theirs, retaken, sent], daemon_id=ME, now=NOW, lease=LEASE
         )
         assert claims.renew_many(conn, step_ids=[], daemon_id=ME, now=NOW, lease=LEASE) == set()
     assert still == set(mine)
@@ -304,6 +388,8 @@ def test_renewing_many_returns_the_steps_still_ours_and_extends_only_those(steps
     ] * 2
     assert steps.row(theirs).claimed_until == old
     assert (steps.row(retaken).status, steps.row(retaken).claimed_until) == ("scheduled", None)
+    assert (steps.row(sent).status, steps.row(sent).claimed_until) == ("sent", None)
+    assert steps.row(other_mine).claimed_until == old
 
 
 def test_releasing_gives_back_only_our_claims_untouched(steps: _Steps) -> None:
@@ -313,6 +399,7 @@ def test_releasing_gives_back_only_our_claims_untouched(steps: _Steps) -> None:
     mine = [steps.add(old, "claimed", ME, NOW + LEASE) for _ in range(2)]
     theirs = steps.add(old, "claimed", OTHER, NOW + LEASE)
     sent = steps.add(old, "sent", ME, NOW + LEASE)
+    kept = steps.add(old, "claimed", ME, NOW + LEASE)  # ours, but not given back
     with steps.engine.begin() as conn:
         released = claims.release(conn, step_ids=[*mine, theirs, sent], daemon_id=ME, now=NOW)
         assert claims.release(conn, step_ids=[], daemon_id=ME, now=NOW) == 0
@@ -327,3 +414,4 @@ def test_releasing_gives_back_only_our_claims_untouched(steps: _Steps) -> None:
         )
     assert (steps.row(theirs).status, steps.row(theirs).claimed_by) == ("claimed", OTHER)
     assert (steps.row(sent).status, steps.row(sent).claimed_by) == ("sent", ME)
+    assert (steps.row(kept).status, steps.row(kept).claimed_by) == ("claimed", ME)

@@ -52,7 +52,11 @@ def test_a_second_daemon_is_refused_naming_the_first_and_its_lock(tmp_path: Path
         assert refused.value.lock_path == first.path
         message = str(refused.value)
         assert f"({written.strip()}; lock {first.path})" in message
-        assert "SQLite allows one daemon: stop that one first (SIGTERM)" in message
+        assert message == (
+            f"another payjourney daemon already runs on this SQLite database ({written.strip()};"
+            f" lock {first.path}). SQLite allows one daemon: stop that one first (SIGTERM), or"
+            " move to PostgreSQL (--db postgresql+psycopg://...) to run several"
+        )
         assert first.path.read_text(encoding="utf-8") == written
     finally:
         first.release()
@@ -73,6 +77,7 @@ def test_a_released_lock_is_empty_and_free_for_the_next_daemon(tmp_path: Path) -
     """Release empties the file and frees the lock (twice is harmless); the next daemon's text
     replaces the last one's, never appends to it."""
     first = SingleDaemonLock(tmp_path / "pj.db", "daemon-a")
+    first.release()  # never acquired: nothing to give back
     first.acquire()
     first.release()
     first.release()

@@ -105,6 +105,7 @@ def test_a_claimed_step_is_left_to_the_scheduler(
     assert claimed[0].claimed_until == until
 
 
+@pytest.mark.mutation_postgres  # key column names: SQLite matches them in any case, PostgreSQL not
 def test_a_re_plan_an_hour_later_never_moves_a_claimed_step(
     store: Engine, tmp_path: Path, default_rules: CompiledRules
 ) -> None:
@@ -308,3 +309,53 @@ def test_a_decision_without_persona_step_or_time_is_never_scheduled(
 
     summary = plan(store, incomplete, NOW)
     assert summary.scheduled_new == 0 and steps(store) == []
+
+
+class _ClaimedWhileWriting:
+    """A connection on which a scheduler claims `step_id` right after the planner's first read."""
+
+    def __init__(self, conn: Any, step_id: int) -> None:
+        self.conn, self.step_id, self.reads = conn, step_id, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.conn, name)
+
+    def execute(self, statement: Any, *args: Any) -> Any:
+        result = self.conn.execute(statement, *args)
+        self.reads += 1
+        if self.reads != 1:
+            return result
+        rows = result.all()
+        self.conn.execute(
+            update(S).where(S.c.id == self.step_id).values(status="claimed", claimed_by="daemon-1")
+        )
+        return rows
+
+
+def test_a_step_claimed_while_the_plan_writes_is_not_cancelled(
+    store: Engine, tmp_path: Path, default_rules: CompiledRules
+) -> None:
+    """The planner read the step as scheduled and no longer wanted; a scheduler claims it before
+    the cancel: the cancel repeats the status condition, so the claimed step stays claimed."""
+    from engine.store.planner import persist_decisions
+
+    load(store, tmp_path, customers=[customer("C-1")], invoices=[overdue("C-1")])
+    plan(store, functools.partial(decide, default_rules), NOW)
+    (before,) = steps(store)
+    moved_on = Decision(
+        customer_id="C-1",
+        action=Action.WAIT,
+        reason="test",
+        persona=before.journey,
+        journey_step=before.step + 1,
+        journey_steps=before.steps,
+        send_at=NOW + dt.timedelta(days=3),
+        ruleset_version=before.ruleset_version,
+    )
+    with store.begin() as conn:
+        racing: Any = _ClaimedWhileWriting(conn, before.id)
+        summary = persist_decisions(racing, [moved_on], NOW)
+    assert summary.cancelled == 0
+    rows = {r.step: r for r in steps(store)}
+    assert (rows[before.step].status, rows[before.step].claimed_by) == ("claimed", "daemon-1")
+    assert rows[before.step + 1].status == "scheduled"

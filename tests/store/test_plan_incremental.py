@@ -61,7 +61,11 @@ def test_workers_and_incremental_plan_schedule_what_the_plain_plan_schedules(
     second = schedule(store)
     assert plain.scheduled_new > 0
     unplan(store)
-    fast = plan(store, decider, NOW, batch=30, workers=2)
+    told: list[int] = []
+    fast = plan(store, decider, NOW, batch=30, workers=2, progress=told.append)
+    assert told == [30] * (DEBTORS // 30)  # each chunk's debtors, from the workers too
+    # each worker's reading time is a part of the run's: the sum fits in workers x wall time
+    assert 0 < fast.facts_seconds <= fast.seconds * fast.workers
     assert schedule(store) == first
     assert (fast.actions, fast.scheduled_new, fast.unchanged) == (
         plain.actions,
