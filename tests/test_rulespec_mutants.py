@@ -352,11 +352,18 @@ def test_no_personas_at_all_is_one_error_that_says_to_add_the_section() -> None:
         "r.yaml:1:1: error: expected keys and values, found 'hello'",
         *expected,
     ]
+    _, found = validate_partly([RuleSource("r.yaml", "hello\n"), RuleSource("s.yaml", "zzz: 1\n")])
+    assert [(p.problem, p.key_path) for p in found] == [
+        ("expected keys and values, found 'hello'", ""),
+        ("unknown key 'zzz'", ""),
+        ("no personas defined", "personas"),
+    ]
 
 
 def test_no_rule_files_at_all_is_an_error_that_says_what_to_add() -> None:
     spec, found = validate_sources([])
     assert spec is None
+    assert found[0].key_path == ""  # `validate --json` prints text, never null
     assert str(found[0]) == (
         "rules:1:1: error: no *.yaml rule files found\n  add rule files, e.g. rules/personas.yaml"
     )
@@ -959,9 +966,11 @@ def test_a_syntax_error_in_one_file_is_reported_without_a_cascade_of_missing_per
         "r.yaml:3:4: error: YAML syntax: expected <block end>, but found '<block mapping start>'\n"
         "  check indentation (spaces, not tabs) and that every ':' has a space after it"
     ]
-    assert problems("personas: [\n", "journeys: []\n") == [
+    assert problems("personas: [\n", "journeys: []\n", "zzz: 1\n") == [
         "r.yaml:2:1: error: YAML syntax: expected the node content, but found '<stream end>'\n"
-        "  check indentation (spaces, not tabs) and that every ':' has a space after it"
+        "  check indentation (spaces, not tabs) and that every ':' has a space after it",
+        "t.yaml:1:1: error: unknown key 'zzz'\n  expected one of: personas, journeys,"
+        " payment_options, channels, settings, experiments, self_service",
     ]
 
 
@@ -1267,3 +1276,34 @@ def test_a_weekly_limit_that_is_not_a_number_leaves_three_in_the_partial_spec() 
     )
     assert len(found) == 1
     assert spec.channels.per_customer_per_week == 3
+
+
+_EXPERIMENT = """\
+experiments:
+  - id: later
+    persona: everyone
+    control: as-is
+    variants:
+      - {id: as-is, weight: 50}
+      - {id: later, weight: 50, steps: [{step: 1, at: due + 5d}]}
+"""
+
+
+def test_an_experiment_is_read_against_the_personas_and_their_journeys() -> None:
+    """The experiments section sees the personas (an unknown one is named) and each persona's
+    journeys (a step it does not have is named with the journey's place)."""
+    spec, found = validate_sources([RuleSource("r.yaml", EVERYONE + _EXPERIMENT)])
+    assert spec is not None and found == []
+    (experiment,) = spec.experiments
+    assert (experiment.id, experiment.persona, experiment.control) == ("later", "everyone", "as-is")
+    assert [v.id for v in experiment.variants] == ["as-is", "later"]
+    assert experiment.variants[1].steps[0].at_days == 5
+    assert with_everyone(_EXPERIMENT.replace("persona: everyone", "persona: everyon")) == [
+        "r.yaml:11:14: error: unknown persona 'everyon' in experiments[0].persona\n"
+        "  did you mean 'everyone'?"
+    ]
+    assert with_everyone(_EXPERIMENT.replace("step: 1", "step: 2")) == [
+        "r.yaml:15:48: error: step 2 does not exist in the journey at r.yaml:5 (1 steps) in"
+        " experiments[0].variants[1].steps[0].step\n"
+        "  steps count from 1 in the order the journey lists them"
+    ]
