@@ -1307,3 +1307,49 @@ def test_an_experiment_is_read_against_the_personas_and_their_journeys() -> None
         " experiments[0].variants[1].steps[0].step\n"
         "  steps count from 1 in the order the journey lists them"
     ]
+
+
+def test_the_catch_all_check_waits_for_personas_with_errors_but_not_for_other_errors() -> None:
+    """A persona left out may be the catch-all: no 'not a catch-all' then. An error elsewhere
+    (an unknown section) does not hide that the last persona is not a catch-all."""
+    assert problems('personas:\n  - {id: a, when: customer.kind == "consumer"}\n  - {id: b}\n') == [
+        "r.yaml:3:5: error: missing 'when' in personas[1]\n"
+        "  write a condition, or `always` for a catch-all",
+        "r.yaml:2:5: error: persona 'a' has no journey in personas[id=a]\n"
+        "  add a journey with `persona: a` and its steps",
+    ]
+    assert problems('zzz: 1\npersonas:\n  - {id: a, when: customer.kind == "consumer"}\n')[1] == (
+        "r.yaml:3:5: error: the last persona is not a catch-all: some debtors would match no"
+        " persona in personas[0]\n"
+        "  add a final persona with `when: always` (e.g. id: everyone-else)"
+    )
+
+
+def test_a_hand_off_without_a_notice_keeps_no_channels() -> None:
+    """Its channel is ignored (a warning says so): the step has none."""
+    spec, found = validate_sources(
+        [
+            RuleSource(
+                "r.yaml",
+                ONE_JOURNEY + "      - {at: due, channel: email, template: t}\n"
+                "      - {at: due + 9d, action: handoff, channel: email}\n",
+            )
+        ]
+    )
+    assert spec is not None and [p.severity for p in found] == ["warning"]
+    assert [s.channels for s in spec.journeys["e"][0].steps] == [("email",), ()]
+
+
+@pytest.mark.parametrize("written", ["5", "later"])
+def test_an_if_no_channel_that_is_refused_leaves_skip_in_the_partial_spec(written: str) -> None:
+    spec, found = validate_partly(
+        [
+            RuleSource(
+                "r.yaml",
+                ONE_JOURNEY
+                + f"      - {{at: due, channel: email, template: t, if_no_channel: {written}}}\n",
+            )
+        ]
+    )
+    assert len(found) == 1
+    assert spec.journeys["e"][0].steps[0].if_no_channel == "skip"
