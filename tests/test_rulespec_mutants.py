@@ -304,7 +304,7 @@ def test_persona_mistakes_are_reported_at_their_key_or_value_with_the_fix() -> N
         "  - 7\n"
         "  - {id: c, when: 5, description: [x]}\n"
     )
-    assert found[:9] == [
+    assert found == [
         "r.yaml:4:5: error: unknown key 'labell' in personas[0]\n  did you mean 'label'?",
         "r.yaml:2:9: error: persona id 'Bad Id' is not a plain id in personas[0].id\n"
         "  use lower case letters, digits and dashes, e.g. consumer-nl",
@@ -318,7 +318,17 @@ def test_persona_mistakes_are_reported_at_their_key_or_value_with_the_fix() -> N
         "r.yaml:11:5: error: expected keys and values, found 7 in personas[5]",
         "r.yaml:12:19: error: a condition must be text, found 5 in personas[6].when",
         "r.yaml:12:35: error: expected text, found a list in personas[6].description",
+        # the personas that did validate, each without a journey
+        "r.yaml:2:5: error: persona 'Bad Id' has no journey in personas[id=Bad Id]\n"
+        "  add a journey with `persona: Bad Id` and its steps",
+        "r.yaml:6:5: error: persona 'everyone' has no journey in personas[id=everyone]\n"
+        "  add a journey with `persona: everyone` and its steps",
+        "r.yaml:8:5: error: persona 'everyone' has no journey in personas[id=everyone]\n"
+        "  add a journey with `persona: everyone` and its steps",
     ]
+    assert errors_of("personas:\n  - {id: a, label: [x], when: always}\n")[0] == (
+        "r.yaml:2:20: error: expected text, found a list in personas[0].label"
+    )
 
 
 def test_a_persona_without_an_id_is_told_to_get_one() -> None:
@@ -1353,3 +1363,13 @@ def test_an_if_no_channel_that_is_refused_leaves_skip_in_the_partial_spec(writte
     )
     assert len(found) == 1
     assert spec.journeys["e"][0].steps[0].if_no_channel == "skip"
+
+
+def test_a_catch_all_in_the_middle_is_named_even_when_the_last_is_one_too() -> None:
+    assert errors_of(
+        'personas:\n  - {id: a, when: customer.kind == "consumer"}\n'
+        "  - {id: b, when: always}\n  - {id: c, when: always}\n"
+    )[0] == (
+        "r.yaml:3:5: error: persona 'b' matches everyone, so the personas after it never match"
+        " in personas[1]\n  move the catch-all to the end of the list"
+    )
