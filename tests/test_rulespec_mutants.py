@@ -1373,3 +1373,11 @@ def test_a_catch_all_in_the_middle_is_named_even_when_the_last_is_one_too() -> N
         "r.yaml:3:5: error: persona 'b' matches everyone, so the personas after it never match"
         " in personas[1]\n  move the catch-all to the end of the list"
     )
+
+
+def test_a_payment_option_with_a_broken_condition_is_left_out_of_the_partial_spec() -> None:
+    spec, found = validate_partly(
+        [RuleSource("r.yaml", EVERYONE + "payment_options:\n  - {method: paypal, when: 5}\n")]
+    )
+    assert len(found) == 1
+    assert spec.payment_options == ()
