@@ -1381,3 +1381,12 @@ def test_a_payment_option_with_a_broken_condition_is_left_out_of_the_partial_spe
     )
     assert len(found) == 1
     assert spec.payment_options == ()
+
+
+def test_a_send_step_without_a_template_keeps_its_channels_in_the_partial_spec() -> None:
+    """Further checks of the same pass (templates per channel) still see where it would send."""
+    spec, found = validate_partly(
+        [RuleSource("r.yaml", ONE_JOURNEY + "      - {at: due, channel: sms}\n")]
+    )
+    assert [p.problem for p in found] == ["missing 'template'"]
+    assert spec.journeys["e"][0].steps[0].channels == ("sms",)
