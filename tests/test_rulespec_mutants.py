@@ -1141,8 +1141,8 @@ def test_a_condition_error_points_into_the_condition_quoted_or_not() -> None:
 
 
 def test_every_key_the_guide_documents_is_accepted() -> None:
-    """The `note` of a step, the `label` of a journey and a payment option, settings.holidays and
-    settings.timezone, and every other key: no 'unknown key'."""
+    """The `note` of a step, the `label` of a journey and a payment option, settings.timezone,
+    and every other key: no 'unknown key'."""
     spec, found = validate_sources(
         [
             RuleSource(
@@ -1160,7 +1160,7 @@ def test_every_key_the_guide_documents_is_accepted() -> None:
                 "  prefer_typical_pay_hour: false\n  limits: {per_customer_per_week: 2}\n"
                 "  sms_segments: 1\n"
                 "settings:\n  default_locale: nl_NL\n  currency: EUR\n  max_shift: 1d\n"
-                "  experiment_seed: 1\n  creditor: {}\n  legal: {}\n  holidays: [NL]\n"
+                "  experiment_seed: 1\n  creditor: {}\n  legal: {}\n"
                 "  timezone: Europe/Amsterdam\n",
             )
         ]
@@ -1390,3 +1390,11 @@ def test_a_send_step_without_a_template_keeps_its_channels_in_the_partial_spec()
     )
     assert [p.problem for p in found] == ["missing 'template'"]
     assert spec.journeys["e"][0].steps[0].channels == ("sms",)
+
+
+def test_holiday_calendars_written_under_settings_are_refused_with_where_they_belong() -> None:
+    """settings.holidays was accepted and never read: the calendars silently stayed NL and DE."""
+    assert with_everyone("settings:\n  holidays: [BE]\n") == [
+        "r.yaml:10:3: error: holiday calendars belong in the channels section; settings.holidays"
+        " is not read in settings.holidays\n  move the list to `channels:` as `holidays: [NL, DE]`"
+    ]
