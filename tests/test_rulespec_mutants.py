@@ -1398,3 +1398,12 @@ def test_holiday_calendars_written_under_settings_are_refused_with_where_they_be
         "r.yaml:10:3: error: holiday calendars belong in the channels section; settings.holidays"
         " is not read in settings.holidays\n  move the list to `channels:` as `holidays: [NL, DE]`"
     ]
+
+
+def test_an_empty_persona_id_is_refused_and_its_label_stays_empty() -> None:
+    spec, found = validate_partly([RuleSource("r.yaml", "personas:\n  - {id: '', when: always}\n")])
+    assert str(found[0]) == (
+        "r.yaml:2:10: error: persona id '' is not a plain id in personas[0].id\n"
+        "  use lower case letters, digits and dashes, e.g. consumer-nl"
+    )
+    assert [(p.id, p.label) for p in spec.personas] == [("", "")]
