@@ -1407,3 +1407,13 @@ def test_an_empty_persona_id_is_refused_and_its_label_stays_empty() -> None:
         "  use lower case letters, digits and dashes, e.g. consumer-nl"
     )
     assert [(p.id, p.label) for p in spec.personas] == [("", "")]
+
+
+def test_a_duplicate_persona_id_points_at_both_id_keys_not_at_the_entries() -> None:
+    assert errors_of(
+        "personas:\n  - label: A\n    id: a\n    when: always\n"
+        "  - label: B\n    when: always\n    id: a\n"
+    )[0] == (
+        "r.yaml:7:5: error: duplicate persona id 'a' in personas[1].id\n"
+        "  it is already used at r.yaml:3; ids must be unique"
+    )
