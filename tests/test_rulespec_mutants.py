@@ -1417,3 +1417,9 @@ def test_a_duplicate_persona_id_points_at_both_id_keys_not_at_the_entries() -> N
         "r.yaml:7:5: error: duplicate persona id 'a' in personas[1].id\n"
         "  it is already used at r.yaml:3; ids must be unique"
     )
+
+
+def test_a_journey_persona_that_is_not_text_is_refused_at_its_value() -> None:
+    assert errors_of(
+        f"personas:\n  - {{id: e, when: always}}\njourneys:\n  - {{persona: 5, locale: nl_NL, tone: u, {_STEPS}}}\n"
+    ) == ["r.yaml:4:15: error: expected text, found 5 in journeys[0].persona"]
