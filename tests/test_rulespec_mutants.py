@@ -304,7 +304,7 @@ def test_persona_mistakes_are_reported_at_their_key_or_value_with_the_fix() -> N
         "  - 7\n"
         "  - {id: c, when: 5, description: [x]}\n"
     )
-    assert found[:9] == [
+    assert found == [
         "r.yaml:4:5: error: unknown key 'labell' in personas[0]\n  did you mean 'label'?",
         "r.yaml:2:9: error: persona id 'Bad Id' is not a plain id in personas[0].id\n"
         "  use lower case letters, digits and dashes, e.g. consumer-nl",
@@ -318,7 +318,17 @@ def test_persona_mistakes_are_reported_at_their_key_or_value_with_the_fix() -> N
         "r.yaml:11:5: error: expected keys and values, found 7 in personas[5]",
         "r.yaml:12:19: error: a condition must be text, found 5 in personas[6].when",
         "r.yaml:12:35: error: expected text, found a list in personas[6].description",
+        # the personas that did validate, each without a journey
+        "r.yaml:2:5: error: persona 'Bad Id' has no journey in personas[id=Bad Id]\n"
+        "  add a journey with `persona: Bad Id` and its steps",
+        "r.yaml:6:5: error: persona 'everyone' has no journey in personas[id=everyone]\n"
+        "  add a journey with `persona: everyone` and its steps",
+        "r.yaml:8:5: error: persona 'everyone' has no journey in personas[id=everyone]\n"
+        "  add a journey with `persona: everyone` and its steps",
     ]
+    assert errors_of("personas:\n  - {id: a, label: [x], when: always}\n")[0] == (
+        "r.yaml:2:20: error: expected text, found a list in personas[0].label"
+    )
 
 
 def test_a_persona_without_an_id_is_told_to_get_one() -> None:
@@ -352,11 +362,18 @@ def test_no_personas_at_all_is_one_error_that_says_to_add_the_section() -> None:
         "r.yaml:1:1: error: expected keys and values, found 'hello'",
         *expected,
     ]
+    _, found = validate_partly([RuleSource("r.yaml", "hello\n"), RuleSource("s.yaml", "zzz: 1\n")])
+    assert [(p.problem, p.key_path) for p in found] == [
+        ("expected keys and values, found 'hello'", ""),
+        ("unknown key 'zzz'", ""),
+        ("no personas defined", "personas"),
+    ]
 
 
 def test_no_rule_files_at_all_is_an_error_that_says_what_to_add() -> None:
     spec, found = validate_sources([])
     assert spec is None
+    assert found[0].key_path == ""  # `validate --json` prints text, never null
     assert str(found[0]) == (
         "rules:1:1: error: no *.yaml rule files found\n  add rule files, e.g. rules/personas.yaml"
     )
@@ -959,9 +976,11 @@ def test_a_syntax_error_in_one_file_is_reported_without_a_cascade_of_missing_per
         "r.yaml:3:4: error: YAML syntax: expected <block end>, but found '<block mapping start>'\n"
         "  check indentation (spaces, not tabs) and that every ':' has a space after it"
     ]
-    assert problems("personas: [\n", "journeys: []\n") == [
+    assert problems("personas: [\n", "journeys: []\n", "zzz: 1\n") == [
         "r.yaml:2:1: error: YAML syntax: expected the node content, but found '<stream end>'\n"
-        "  check indentation (spaces, not tabs) and that every ':' has a space after it"
+        "  check indentation (spaces, not tabs) and that every ':' has a space after it",
+        "t.yaml:1:1: error: unknown key 'zzz'\n  expected one of: personas, journeys,"
+        " payment_options, channels, settings, experiments, self_service",
     ]
 
 
@@ -1122,8 +1141,8 @@ def test_a_condition_error_points_into_the_condition_quoted_or_not() -> None:
 
 
 def test_every_key_the_guide_documents_is_accepted() -> None:
-    """The `note` of a step, the `label` of a journey and a payment option, settings.holidays and
-    settings.timezone, and every other key: no 'unknown key'."""
+    """The `note` of a step, the `label` of a journey and a payment option, settings.timezone,
+    and every other key: no 'unknown key'."""
     spec, found = validate_sources(
         [
             RuleSource(
@@ -1141,7 +1160,7 @@ def test_every_key_the_guide_documents_is_accepted() -> None:
                 "  prefer_typical_pay_hour: false\n  limits: {per_customer_per_week: 2}\n"
                 "  sms_segments: 1\n"
                 "settings:\n  default_locale: nl_NL\n  currency: EUR\n  max_shift: 1d\n"
-                "  experiment_seed: 1\n  creditor: {}\n  legal: {}\n  holidays: [NL]\n"
+                "  experiment_seed: 1\n  creditor: {}\n  legal: {}\n"
                 "  timezone: Europe/Amsterdam\n",
             )
         ]
@@ -1267,3 +1286,140 @@ def test_a_weekly_limit_that_is_not_a_number_leaves_three_in_the_partial_spec() 
     )
     assert len(found) == 1
     assert spec.channels.per_customer_per_week == 3
+
+
+_EXPERIMENT = """\
+experiments:
+  - id: later
+    persona: everyone
+    control: as-is
+    variants:
+      - {id: as-is, weight: 50}
+      - {id: later, weight: 50, steps: [{step: 1, at: due + 5d}]}
+"""
+
+
+def test_an_experiment_is_read_against_the_personas_and_their_journeys() -> None:
+    """The experiments section sees the personas (an unknown one is named) and each persona's
+    journeys (a step it does not have is named with the journey's place)."""
+    spec, found = validate_sources([RuleSource("r.yaml", EVERYONE + _EXPERIMENT)])
+    assert spec is not None and found == []
+    (experiment,) = spec.experiments
+    assert (experiment.id, experiment.persona, experiment.control) == ("later", "everyone", "as-is")
+    assert [v.id for v in experiment.variants] == ["as-is", "later"]
+    assert experiment.variants[1].steps[0].at_days == 5
+    assert with_everyone(_EXPERIMENT.replace("persona: everyone", "persona: everyon")) == [
+        "r.yaml:11:14: error: unknown persona 'everyon' in experiments[0].persona\n"
+        "  did you mean 'everyone'?"
+    ]
+    assert with_everyone(_EXPERIMENT.replace("step: 1", "step: 2")) == [
+        "r.yaml:15:48: error: step 2 does not exist in the journey at r.yaml:5 (1 steps) in"
+        " experiments[0].variants[1].steps[0].step\n"
+        "  steps count from 1 in the order the journey lists them"
+    ]
+
+
+def test_the_catch_all_check_waits_for_personas_with_errors_but_not_for_other_errors() -> None:
+    """A persona left out may be the catch-all: no 'not a catch-all' then. An error elsewhere
+    (an unknown section) does not hide that the last persona is not a catch-all."""
+    assert problems('personas:\n  - {id: a, when: customer.kind == "consumer"}\n  - {id: b}\n') == [
+        "r.yaml:3:5: error: missing 'when' in personas[1]\n"
+        "  write a condition, or `always` for a catch-all",
+        "r.yaml:2:5: error: persona 'a' has no journey in personas[id=a]\n"
+        "  add a journey with `persona: a` and its steps",
+    ]
+    assert problems('zzz: 1\npersonas:\n  - {id: a, when: customer.kind == "consumer"}\n')[1] == (
+        "r.yaml:3:5: error: the last persona is not a catch-all: some debtors would match no"
+        " persona in personas[0]\n"
+        "  add a final persona with `when: always` (e.g. id: everyone-else)"
+    )
+
+
+def test_a_hand_off_without_a_notice_keeps_no_channels() -> None:
+    """Its channel is ignored (a warning says so): the step has none."""
+    spec, found = validate_sources(
+        [
+            RuleSource(
+                "r.yaml",
+                ONE_JOURNEY + "      - {at: due, channel: email, template: t}\n"
+                "      - {at: due + 9d, action: handoff, channel: email}\n",
+            )
+        ]
+    )
+    assert spec is not None and [p.severity for p in found] == ["warning"]
+    assert [s.channels for s in spec.journeys["e"][0].steps] == [("email",), ()]
+
+
+@pytest.mark.parametrize("written", ["5", "later"])
+def test_an_if_no_channel_that_is_refused_leaves_skip_in_the_partial_spec(written: str) -> None:
+    spec, found = validate_partly(
+        [
+            RuleSource(
+                "r.yaml",
+                ONE_JOURNEY
+                + f"      - {{at: due, channel: email, template: t, if_no_channel: {written}}}\n",
+            )
+        ]
+    )
+    assert len(found) == 1
+    assert spec.journeys["e"][0].steps[0].if_no_channel == "skip"
+
+
+def test_a_catch_all_in_the_middle_is_named_even_when_the_last_is_one_too() -> None:
+    assert errors_of(
+        'personas:\n  - {id: a, when: customer.kind == "consumer"}\n'
+        "  - {id: b, when: always}\n  - {id: c, when: always}\n"
+    )[0] == (
+        "r.yaml:3:5: error: persona 'b' matches everyone, so the personas after it never match"
+        " in personas[1]\n  move the catch-all to the end of the list"
+    )
+
+
+def test_a_payment_option_with_a_broken_condition_is_left_out_of_the_partial_spec() -> None:
+    spec, found = validate_partly(
+        [RuleSource("r.yaml", EVERYONE + "payment_options:\n  - {method: paypal, when: 5}\n")]
+    )
+    assert len(found) == 1
+    assert spec.payment_options == ()
+
+
+def test_a_send_step_without_a_template_keeps_its_channels_in_the_partial_spec() -> None:
+    """Further checks of the same pass (templates per channel) still see where it would send."""
+    spec, found = validate_partly(
+        [RuleSource("r.yaml", ONE_JOURNEY + "      - {at: due, channel: sms}\n")]
+    )
+    assert [p.problem for p in found] == ["missing 'template'"]
+    assert spec.journeys["e"][0].steps[0].channels == ("sms",)
+
+
+def test_holiday_calendars_written_under_settings_are_refused_with_where_they_belong() -> None:
+    """settings.holidays was accepted and never read: the calendars silently stayed NL and DE."""
+    assert with_everyone("settings:\n  holidays: [BE]\n") == [
+        "r.yaml:10:3: error: holiday calendars belong in the channels section; settings.holidays"
+        " is not read in settings.holidays\n  move the list to `channels:` as `holidays: [NL, DE]`"
+    ]
+
+
+def test_an_empty_persona_id_is_refused_and_its_label_stays_empty() -> None:
+    spec, found = validate_partly([RuleSource("r.yaml", "personas:\n  - {id: '', when: always}\n")])
+    assert str(found[0]) == (
+        "r.yaml:2:10: error: persona id '' is not a plain id in personas[0].id\n"
+        "  use lower case letters, digits and dashes, e.g. consumer-nl"
+    )
+    assert [(p.id, p.label) for p in spec.personas] == [("", "")]
+
+
+def test_a_duplicate_persona_id_points_at_both_id_keys_not_at_the_entries() -> None:
+    assert errors_of(
+        "personas:\n  - label: A\n    id: a\n    when: always\n"
+        "  - label: B\n    when: always\n    id: a\n"
+    )[0] == (
+        "r.yaml:7:5: error: duplicate persona id 'a' in personas[1].id\n"
+        "  it is already used at r.yaml:3; ids must be unique"
+    )
+
+
+def test_a_journey_persona_that_is_not_text_is_refused_at_its_value() -> None:
+    assert errors_of(
+        f"personas:\n  - {{id: e, when: always}}\njourneys:\n  - {{persona: 5, locale: nl_NL, tone: u, {_STEPS}}}\n"
+    ) == ["r.yaml:4:15: error: expected text, found 5 in journeys[0].persona"]

@@ -821,6 +821,13 @@ def _settings(items: list[tuple[str, YNode]], read: _Reader) -> Settings:
         ),
         "settings",
     )
+    if merged.get("holidays") is not None:  # accepted once, never read: say where it belongs
+        read.out.error(
+            merged.key_pos("holidays"),
+            "settings.holidays",
+            "holiday calendars belong in the channels section; settings.holidays is not read",
+            "move the list to `channels:` as `holidays: [NL, DE]`",
+        )
     default_locale = read.string(merged.get("default_locale"), "settings.default_locale") or "nl_NL"
     zone = read.string(merged.get("timezone"), "settings.timezone")
     if zone is not None and not _known_zone(zone):
