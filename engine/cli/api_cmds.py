@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
                 templates_dir=templates,
                 tokens_file=tokens,
             )
-            api = create_app(config)
+            api = create_app(config, serving=True)
         except PayjourneyError as exc:
             err.print(f"error: {exc}", markup=False, soft_wrap=True)
             raise typer.Exit(1) from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -11,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from engine.api.auth import ApiToken
 from engine.api.deps import get_state, moment, require
 from engine.api.errors import ApiError
+from engine.api.limits import in_turn
 from engine.api.models import ErrorBody, PreviewAnswer
 from engine.api.state import ApiState
 from engine.preview.stored import preview_stored
@@ -37,7 +39,7 @@ def letter_url(customer_id: str, now: str | None) -> str:
     response_model_exclude_unset=True,
     responses=ERRORS,
 )
-def next_message(
+async def next_message(
     customer_id: str,
     state: Annotated[ApiState, Depends(get_state)],
     _token: Annotated[ApiToken, Depends(require("preview"))],
@@ -46,8 +48,16 @@ def next_message(
     """The decision for the stored customer, rendered, with trace, payment options (links, the
     EPC QR as a data URI), send_at in the customer's time zone and the ruleset version."""
     at = moment(now, state.rulebook.current.spec.settings.timezone)
-    found = preview_stored(
-        state.engine, state.rulebook.current, customer_id, at, state.preview, letter_pdf=False
+    found = await in_turn(
+        functools.partial(
+            preview_stored,
+            state.engine,
+            state.rulebook.current,
+            customer_id,
+            at,
+            state.preview,
+            letter_pdf=False,
+        )
     )
     answer = found.answer
     message = answer.get("message")
