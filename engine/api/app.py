@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from engine.api.config import ApiConfig
 from engine.api.errors import install_error_handlers
+from engine.api.heap import keep_freed_heap
 from engine.api.middleware import ApiMetrics, ApiMiddleware
 from engine.api.pages import debtor, staff
 from engine.api.pages import personas as persona_pages
@@ -89,6 +90,7 @@ def create_app(
         if serving:
             gc.collect()
             gc.freeze()
+            keep_freed_heap()  # SQLite's scratch memory, reused rather than refaulted
         yield
         engine.dispose()
 

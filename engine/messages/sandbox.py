@@ -156,6 +156,10 @@ class MessageEnvironment(ImmutableSandboxedEnvironment):
             trim_blocks=True,
             lstrip_blocks=True,
             auto_reload=True,
+            # never evicted (the templates are the files of one folder): Jinja's LRU cache
+            # moves a template to the front of a deque on every lookup, O(templates), and a
+            # message looks up a dozen (parts, layouts, parents, imports)
+            cache_size=-1,
         )
         self.globals["range"] = _safe_range
         self.filters.update(
