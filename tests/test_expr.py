@@ -183,3 +183,25 @@ def test_condition_like_text_never_crashes_the_parser(text: str) -> None:
     """Text made of the language's own characters parses or fails cleanly."""
     with contextlib.suppress(ex.ExprError):
         ex.check(ex.parse(text))
+
+
+def test_cached_sources_and_checks_keep_equal_looking_conditions_apart() -> None:
+    """`x == 1` and `x == true` compare equal in Python (True == 1); the source text and check
+    a trace reuses are per condition object, so each is still named as written and judged on
+    its own."""
+    one = ex.Compare(ex.Fact("journey.steps_sent"), "==", ex.Literal(1))
+    true = ex.Compare(ex.Fact("journey.steps_sent"), "==", ex.Literal(True))
+    assert one == true  # why equality cannot be the cache key
+    assert [ex.source_of(one), ex.source_of(true)] == [
+        "journey.steps_sent == 1",
+        "journey.steps_sent == true",
+    ]
+    assert ex.source_of(one) is ex.source_of(one)  # made once
+    both = ex.And((one, ex.Compare(ex.Fact("balance.open_invoices"), ">", ex.Literal(2))))
+    assert ex.false_part(both, {"journey.steps_sent": 1, "balance.open_invoices": 1}) == (
+        "balance.open_invoices > 2"
+    )
+    assert ex.false_part(both, {"journey.steps_sent": 0, "balance.open_invoices": 3}) == (
+        "journey.steps_sent == 1"
+    )
+    assert ex.false_part(both, {"journey.steps_sent": 1, "balance.open_invoices": 3}) is None

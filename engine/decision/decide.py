@@ -412,7 +412,7 @@ def _persona_rows(
         named = f"persona {persona.id}" + (
             f" ({persona.label})" if persona.label and persona.label != persona.id else ""
         )
-        when = _unwrap(ex.to_source(persona.when))
+        when = _unwrap(ex.source_of(persona.when))
         false = None if matched else _unwrap(ex.false_part(persona.when, v) or when)
         if matched:
             note = f"{named}: matched `{when}`"

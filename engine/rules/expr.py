@@ -19,7 +19,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 from engine.rules.facts import SCHEMA, FactType, suggest
 
@@ -604,11 +604,40 @@ def false_part(expr: Expr, values: Mapping[str, Any]) -> str | None:
     For `a and b` it is the first false operand (looked into), for `a or b` the whole `or`
     (every option failed), for an atom the atom itself.
     """
-    if predicate(normalise(expr))(values):
+    if _made(_PREDICATES, expr, _checked)(values):
         return None
     if isinstance(expr, And):
         for operand in expr.operands:
             part = false_part(operand, values)
             if part is not None:
                 return part
-    return to_source(expr)
+    return source_of(expr)
+
+
+def source_of(expr: Expr) -> str:
+    """`to_source(expr)`, made once per expression object (a trace asks it of every persona
+    condition for every debtor)."""
+    return _made(_SOURCES, expr, to_source)
+
+
+def _checked(expr: Expr) -> Predicate:
+    return predicate(normalise(expr))
+
+
+T = TypeVar("T")
+#: Per expression object, by identity (the object is kept with its entry, so its id is not
+#: reused): equal expressions are no key, `x == 1` equals `x == true` since True == 1.
+_SOURCES: dict[int, tuple[Expr, str]] = {}
+_PREDICATES: dict[int, tuple[Expr, Predicate]] = {}
+_MADE_LIMIT = 4096
+
+
+def _made(cache: dict[int, tuple[Expr, T]], expr: Expr, make: Callable[[Expr], T]) -> T:
+    found = cache.get(id(expr))
+    if found is not None and found[0] is expr:
+        return found[1]
+    value = make(expr)
+    if len(cache) >= _MADE_LIMIT:  # rules reloaded many times: start again
+        cache.clear()
+    cache[id(expr)] = (expr, value)
+    return value
