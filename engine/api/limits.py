@@ -1,7 +1,7 @@
 """Previews in turn: a worker runs at most PAYJOURNEY_API_CONCURRENCY (default 2) of them at once,
 the rest wait in arrival order.
 
-A preview is CPU-bound Python (about 6 ms of CPU): run in Starlette's thread pool without a
+A preview is CPU-bound Python (about 3 ms of CPU): run in Starlette's thread pool without a
 bound, forty of them would share the one interpreter lock at once under load, each finishing
 only when all are nearly done, so every request waits as long as the slowest (processor
 sharing). In turn (first come, first served, two at a time so one can wait on the database
