@@ -38,6 +38,7 @@ from engine.store.facts_sql import (
     fact_query,
     legal_in_default,
     prefetched,
+    settled_sheet,
     sheet_from_row,
 )
 
@@ -351,6 +352,7 @@ def _plan_rows(run: _Run, index: int, rows: Sequence[Row[Any]]) -> PlanSummary:
     # fingerprint is made current so the next plan does not compute its facts
     renewed: list[tuple[str, str]] = []
     keys = tuple(rows[0]._fields) if rows else ()
+    owes = keys.index("open_invoices") if rows else 0
     current = fingerprint.salt_key(run.salt) if run.salt is not None else None
     for row in rows:
         print_: str | None = None
@@ -360,9 +362,12 @@ def _plan_rows(run: _Run, index: int, rows: Sequence[Row[Any]]) -> PlanSummary:
                 if row.stored_salt != current:
                     renewed.append((row.id, print_))
                 continue  # counted as unchanged once the run is done
-        sheets.append(
-            sheet_from_row(dict(zip(keys, row, strict=True)), run.now, in_default, check=False)
-        )
+        if row[owes]:
+            sheets.append(
+                sheet_from_row(dict(zip(keys, row, strict=True)), run.now, in_default, check=False)
+            )
+        else:  # nothing open: the read computed no more than that (`open_only`)
+            sheets.append(settled_sheet(row[0]))
         prints.append(print_)
     summary.facts_seconds += time.perf_counter() - clock
     clock = time.perf_counter()
@@ -588,7 +593,7 @@ def _chunk_queries(
         sizes[-1] = total - batch * (len(sizes) - 1)
     if stale is None:
         ranges = zip(starts, ends, strict=True)
-        return [fact_query(now, id_from=a, id_to=b) for a, b in ranges], sizes
+        return [fact_query(now, id_from=a, id_to=b, open_only=True) for a, b in ranges], sizes
     queries: list[Select[Any]] = []
     counts: list[int] = []
     carried = 0  # debtors of the ranges skipped so far, counted with the next query
@@ -599,7 +604,7 @@ def _chunk_queries(
         if high == low:
             continue
         if high - low >= batch // 2:
-            queries.append(fact_query(now, id_from=a, id_to=b))
+            queries.append(fact_query(now, id_from=a, id_to=b, open_only=True))
             counts.append(carried)
         else:
             parts, _ = _by_ids(engine, now, stale.ids[low:high], batch)
@@ -618,7 +623,7 @@ def _by_ids(
     array = engine.dialect.name == "postgresql"
     size = batch if array else min(batch, ID_LIST)
     parts = [list(ids[i : i + size]) for i in range(0, len(ids), size)]
-    queries = [fact_query(now, part, ids_array=array) for part in parts]
+    queries = [fact_query(now, part, ids_array=array, open_only=True) for part in parts]
     return queries, [len(part) for part in parts]
 
 

@@ -13,8 +13,10 @@ from sqlalchemy import Engine, delete, select
 
 from engine.daemon.jobs import refresh_customers
 from engine.decision.decide import decide
+from engine.decision.model import Decision, FactSheet
 from engine.rules.compile import CompiledRules
 from engine.store import tables as t
+from engine.store.facts_sql import derive_fact_sheets
 from engine.store.generate import generate
 from engine.store.planner import plan
 from tests.store.builders import NOW, load
@@ -89,9 +91,16 @@ def test_a_changed_fact_rules_or_hour_is_decided_again(
     decider = functools.partial(decide, default_rules)
     plan(store, decider, NOW, batch=15)
     plan(store, decider, NOW, batch=15)  # the journeys' start settles messages_sent
+    # a debtor who owes something (the facts of one with nothing open are its balance alone)
+    owing = next(
+        str(s["customer.id"]) for s in derive_fact_sheets(store, NOW) if s["balance.open_amount"]
+    )
     with store.connect() as conn:
         invoice = conn.execute(
-            select(t.Invoice.__table__).order_by(t.Invoice.__table__.c.id).limit(1)
+            select(t.Invoice.__table__)
+            .where(t.Invoice.__table__.c.customer_id == owing)
+            .order_by(t.Invoice.__table__.c.id)
+            .limit(1)
         ).one()
     payment = {
         "id": "P-incremental",
@@ -119,3 +128,26 @@ def test_a_changed_fact_rules_or_hour_is_decided_again(
     assert after_event.unchanged == SMALL - 1
     full = plan(store, decider, NOW + dt.timedelta(hours=1), batch=15, incremental=False)
     assert full.unchanged == 0 and sum(full.actions.values()) == SMALL
+
+
+def test_the_planners_read_decides_every_debtor_as_its_full_fact_sheet_does(
+    store: Engine, default_rules: CompiledRules
+) -> None:
+    """The plan reads only the balance of a debtor with nothing open (not its behaviour,
+    messages or contact): each decision, trace included, is still the one its full fact
+    sheet gives, for debtors with and without something open."""
+    generate(store, debtors=DEBTORS, seed=5, today=NOW.date())
+    full = {
+        str(s["customer.id"]): decide(default_rules, s, NOW) for s in derive_fact_sheets(store, NOW)
+    }
+    planned: dict[str, Decision] = {}
+
+    def recording(sheet: FactSheet, now: dt.datetime) -> Decision:
+        decision = decide(default_rules, sheet, now)
+        planned[str(sheet["customer.id"])] = decision
+        return decision
+
+    plan(store, recording, NOW, batch=50, workers=1, dry_run=True)
+    assert planned == full
+    settled = [d for d in full.values() if d.reason.startswith("nothing is open")]
+    assert 0 < len(settled) < DEBTORS  # both kinds of debtor were planned
