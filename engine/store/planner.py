@@ -381,6 +381,11 @@ def _plan_rows(run: _Run, index: int, rows: Sequence[Row[Any]]) -> PlanSummary:
     clock = time.perf_counter()
     decisions = [d for d in decided if d is not None]
     with run.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # a chunk's commit does not wait for its WAL flush: the run ends with one that does
+            # (`_flush`), and a chunk lost in a crash loses its fingerprints with its steps, so
+            # the next plan decides those debtors again
+            conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
         if run.salt is not None:
             # stored first: writing the journeys below marks stale (by trigger) the debtors
             # whose journey this plan started, whose facts (messages_sent) it thereby changed
@@ -537,8 +542,19 @@ def plan(
     if run.skip_unchanged:
         summary.unchanged = max(total - summary.debtors, 0)
         summary.debtors = total
+    if not dry_run and queries:
+        _flush(engine)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _flush(engine: Engine) -> None:
+    """Wait until every chunk's commit is on disk (PostgreSQL): a transaction with an id,
+    committed synchronously, flushes the write-ahead log up to its commit, which comes after
+    the chunks' (committed without waiting)."""
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.exec_driver_sql("SET LOCAL synchronous_commit = on; SELECT pg_current_xact_id()")
 
 
 #: Ids per query when a chunk's stale debtors are read by id (SQLite binds every id once per
