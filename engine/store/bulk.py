@@ -126,7 +126,7 @@ def _with_defaults(table: Table, rows: Sequence[Mapping[str, Any]]) -> list[Mapp
     missing = [c for c in table.columns if c.name not in given and c.default is not None]
     if not missing:
         return list(rows)
-    filled = []
+    filled: list[Mapping[str, Any]] = []
     for row in rows:
         values = dict(row)
         for column in missing:
