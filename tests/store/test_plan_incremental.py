@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import importlib
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ from tests.store.builders import NOW, load
 S = t.ScheduledStep.__table__
 J = t.Journey.__table__
 FP = t.PlanFingerprint.__table__
+#: The module (its name is taken by the function in `engine.decision`).
+decide_module = importlib.import_module("engine.decision.decide")
 DEBTORS = 120
 SMALL = 40
 
@@ -134,12 +137,19 @@ def test_the_planners_read_decides_every_debtor_as_its_full_fact_sheet_does(
     store: Engine, default_rules: CompiledRules
 ) -> None:
     """The plan reads only the balance of a debtor with nothing open (not its behaviour,
-    messages or contact): each decision, trace included, is still the one its full fact
-    sheet gives, for debtors with and without something open."""
+    messages or contact), and explains its debtors with persona notes shared between
+    debtors of one classification: each decision, trace included, is still the one its full
+    fact sheet gives alone, for debtors with and without something open."""
     generate(store, debtors=DEBTORS, seed=5, today=NOW.date())
-    full = {
-        str(s["customer.id"]): decide(default_rules, s, NOW) for s in derive_fact_sheets(store, NOW)
-    }
+
+    def explained_alone(sheet: FactSheet) -> Decision:
+        # the trace built from an empty memo of persona notes (the plan's share them)
+        decision = decide(default_rules, sheet, NOW)
+        decide_module._NOTES.clear()
+        assert len(decision.trace) > 0
+        return decision
+
+    full = {str(s["customer.id"]): explained_alone(s) for s in derive_fact_sheets(store, NOW)}
     planned: dict[str, Decision] = {}
 
     def recording(sheet: FactSheet, now: dt.datetime) -> Decision:
