@@ -133,7 +133,8 @@ def settle(
         open_amount = facts["balance.open_amount"] or Decimal(0)
         if open_amount <= 0:
             cancel_pending(conn, customer_id, now, "paid in full", keep_confirmation=False)
-            set_journey(conn, customer_id, state="done", until=None, now=now)
+            if state is not None:  # else no journey row to end (most debtors owe nothing)
+                set_journey(conn, customer_id, state="done", until=None, now=now)
             return "done"
         if facts["behaviour.open_disputes"]:
             cancel_pending(conn, customer_id, now, decision.reason, keep_confirmation=False)
@@ -164,11 +165,15 @@ def settle(
             )
             .values(status="scheduled", last_error="scheduled again: " + decision.reason)
         )
-    persist_decisions(conn, [decision], now, forget=False)  # forgotten above
+    planned = persist_decisions(conn, [decision], now, forget=False)  # forgotten above
     if state in ("paused", "done") and decision.action is not Action.HANDOFF:
         set_journey(conn, customer_id, state="active", until=None, now=now)
         return "active"
-    return journey_state(conn, customer_id)[0]
+    if not (planned.scheduled_new or planned.scheduled_kept):
+        return state  # nothing scheduled: the journey row was not written
+    # the step's journey row was written as the plan writes it: handed off or active (a
+    # promise's grace, which would have kept it paused, returned above); no need to read it
+    return "handed_off" if decision.action is Action.HANDOFF else "active"
 
 
 def confirmation_channels(facts: FactSheet, blocked: frozenset[str] = frozenset()) -> list[str]:

@@ -404,9 +404,22 @@ def _unwrap(source: str) -> str:
     return source
 
 
-def _persona_rows(
+#: The persona notes of a classification (`rules.classify` keeps one object per truth vector of
+#: the rules' atoms), with the classification itself: its id is not reused while it is here.
+_NOTES: dict[int, tuple[Classification, tuple[str, ...]]] = {}
+_NOTES_LIMIT = 4096
+
+
+def _persona_notes(
     rules: CompiledRules, found: Classification, v: Mapping[str, Any]
-) -> Iterator[TraceEntry]:
+) -> tuple[str, ...]:
+    """Why each persona up to the matched one did or did not match. Which part of a condition
+    is false depends only on which atoms hold, and so does the classification: debtors with the
+    same classification object share these notes (a plan explains thousands of them)."""
+    hit = _NOTES.get(id(found))
+    if hit is not None and hit[0] is found:
+        return hit[1]
+    notes = []
     for persona in rules.spec.personas[: found.persona.index + 1]:
         matched = persona is found.persona
         named = f"persona {persona.id}" + (
@@ -415,15 +428,26 @@ def _persona_rows(
         when = _unwrap(ex.source_of(persona.when))
         false = None if matched else _unwrap(ex.false_part(persona.when, v) or when)
         if matched:
-            note = f"{named}: matched `{when}`"
+            notes.append(f"{named}: matched `{when}`")
         elif false == when:
-            note = f"{named}: did not match: `{when}` is false"
+            notes.append(f"{named}: did not match: `{when}` is false")
         else:
-            note = f"{named}: did not match: `{false}` is false in `{when}`"
+            notes.append(f"{named}: did not match: `{false}` is false in `{when}`")
+    if len(_NOTES) >= _NOTES_LIMIT:
+        _NOTES.clear()
+    _NOTES[id(found)] = (found, tuple(notes))
+    return tuple(notes)
+
+
+def _persona_rows(
+    rules: CompiledRules, found: Classification, v: Mapping[str, Any]
+) -> Iterator[TraceEntry]:
+    notes = _persona_notes(rules, found, v)
+    for persona, note in zip(rules.spec.personas[: found.persona.index + 1], notes, strict=True):
         yield TraceEntry(
             rule=f"personas[{persona.index}]",
             source=persona.source,
-            matched=matched,
+            matched=persona is found.persona,
             facts={name: v[name] for name in rules.persona_facts[persona.index]},
             note=note,
         )

@@ -190,6 +190,7 @@ def fact_query(
     id_from: str | None = None,
     id_to: str | None = None,
     ids_array: bool = False,
+    open_only: bool = False,
 ) -> Select[Any]:
     """The SELECT yielding one row of raw facts per (not forgotten) customer, ordered by id;
     for `customer_ids` only, or for ids in [id_from, id_to) (a chunk of the portfolio).
@@ -253,6 +254,13 @@ def fact_query(
         .cte("balance")
     )
 
+    def owing(column: Any) -> ColumnElement[bool]:
+        # `open_only`: the rest of the facts for debtors with an open invoice only
+        if not open_only:
+            return scope(column)
+        with_debt = select(balance.c.customer_id).where(balance.c.open_invoices > 0)
+        return and_(scope(column), column.in_(with_debt))
+
     ranked_paid = (
         select(
             inv.c.customer_id,
@@ -264,7 +272,7 @@ def fact_query(
             )
             .label("rn"),
         )
-        .where(inv.c.paid_date.is_not(None))
+        .where(inv.c.paid_date.is_not(None), owing(inv.c.customer_id))
         .cte("ranked_paid")
     )
     behaviour = (
@@ -283,7 +291,7 @@ def fact_query(
     def mode(column: Any, name: str) -> Any:
         counts = (
             select(P.c.customer_id, column.label("value"), func.count().label("n"))
-            .where(P.c.paid_at <= now_p, P.c.paid_at > year_ago, scope(P.c.customer_id))
+            .where(P.c.paid_at <= now_p, P.c.paid_at > year_ago, owing(P.c.customer_id))
             .group_by(P.c.customer_id, column)
             .cte(f"{name}_counts")
         )
@@ -312,7 +320,7 @@ def fact_query(
             func.count().label("sent"),
             func.sum(case((followed, 1), else_=0)).label("paid"),
         )
-        .where(sent, scope(M.c.customer_id))
+        .where(sent, owing(M.c.customer_id))
         .group_by(M.c.customer_id, M.c.channel)
         .cte("per_channel")
     )
@@ -363,7 +371,7 @@ def fact_query(
                 "promised_until"
             ),
         )
-        .where(PR.c.promised_at <= now_p, scope(PR.c.customer_id))
+        .where(PR.c.promised_at <= now_p, owing(PR.c.customer_id))
         .group_by(PR.c.customer_id)
         .cte("promises")
     )
@@ -372,7 +380,7 @@ def fact_query(
         .where(
             D.c.opened_at <= now_p,
             or_(D.c.resolved_at.is_(None), D.c.resolved_at > now_p),
-            scope(D.c.customer_id),
+            owing(D.c.customer_id),
         )
         .group_by(D.c.customer_id)
         .cte("disputes")
@@ -394,7 +402,7 @@ def fact_query(
         .select_from(
             M.outerjoin(J, and_(J.c.customer_id == M.c.customer_id, scope(J.c.customer_id)))
         )
-        .where(sent, scope(M.c.customer_id))
+        .where(sent, owing(M.c.customer_id))
         .group_by(M.c.customer_id)
         .cte("message_stats")
     )
@@ -406,7 +414,7 @@ def fact_query(
             .over(partition_by=M.c.customer_id, order_by=(M.c.sent_at.desc(), M.c.id.desc()))
             .label("rn"),
         )
-        .where(sent, scope(M.c.customer_id))
+        .where(sent, owing(M.c.customer_id))
         .cte("last_message")
     )
     first_reminder = (
@@ -416,7 +424,7 @@ def fact_query(
             func.count().label("reminders_sent"),
         )
         .join(balance, balance.c.customer_id == M.c.customer_id)
-        .where(sent, utc_date(M.c.sent_at) > balance.c.oldest_due_date, scope(M.c.customer_id))
+        .where(sent, utc_date(M.c.sent_at) > balance.c.oldest_due_date, owing(M.c.customer_id))
         .group_by(M.c.customer_id)
         .cte("first_reminder")
     )
@@ -424,14 +432,14 @@ def fact_query(
     # it arrived (an event, or its own import file)
     reacted_at = union_all(
         select(E.c.customer_id, E.c.occurred_at.label("at")).where(
-            E.c.kind.in_(t.REACTION_KINDS), E.c.occurred_at <= now_p, scope(E.c.customer_id)
+            E.c.kind.in_(t.REACTION_KINDS), E.c.occurred_at <= now_p, owing(E.c.customer_id)
         ),
-        select(P.c.customer_id, P.c.paid_at).where(P.c.paid_at <= now_p, scope(P.c.customer_id)),
+        select(P.c.customer_id, P.c.paid_at).where(P.c.paid_at <= now_p, owing(P.c.customer_id)),
         select(PR.c.customer_id, PR.c.promised_at).where(
-            PR.c.promised_at <= now_p, scope(PR.c.customer_id)
+            PR.c.promised_at <= now_p, owing(PR.c.customer_id)
         ),
         select(D.c.customer_id, D.c.opened_at).where(
-            D.c.opened_at <= now_p, scope(D.c.customer_id)
+            D.c.opened_at <= now_p, owing(D.c.customer_id)
         ),
     ).subquery("reacted_at")
     reactions = (
@@ -449,7 +457,7 @@ def fact_query(
             .over(partition_by=CT.c.customer_id, order_by=(CT.c.is_primary.desc(), CT.c.id))
             .label("rn"),
         )
-        .where(scope(CT.c.customer_id))
+        .where(owing(CT.c.customer_id))
         .cte("ranked_contact")
     )
     contact = select(ranked_contact).where(ranked_contact.c.rn == 1).cte("primary_contact")
@@ -657,6 +665,23 @@ def sheet_from_row(
         return FactSheet.build(flat)
     values = dict(_DEFAULTS)
     values.update(flat)
+    return FactSheet(MappingProxyType(values))
+
+
+_SETTLED: dict[str, Any] = {
+    **_DEFAULTS,
+    "balance.open_amount": _ZERO,
+    "balance.overdue_amount": _ZERO,
+}
+
+
+def settled_sheet(customer_id: str) -> FactSheet:
+    """The fact sheet of a debtor with nothing open, as the planner's read (`fact_query(...,
+    open_only=True)`) leaves it: its id and an empty balance, every other fact at its default.
+    Its decision is the one of its full sheet (nothing open: no payment request); a test holds
+    the planner's decisions equal to those of the full sheets."""
+    values = dict(_SETTLED)
+    values["customer.id"] = customer_id
     return FactSheet(MappingProxyType(values))
 
 

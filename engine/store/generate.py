@@ -17,10 +17,11 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine
 
 from engine.messages.iban import mod97
 from engine.store import tables as t
+from engine.store.bulk import insert_rows
 
 #: Hidden behaviour types and their share of the portfolio.
 BEHAVIOURS: Mapping[str, float] = {
@@ -433,7 +434,7 @@ def generate(
         with engine.begin() as conn:
             for model, rows in batch.tables():
                 if rows:
-                    conn.execute(insert(model.__table__), rows)
+                    insert_rows(conn, model.__table__, rows)
                     counts[model.__tablename__] = counts.get(model.__tablename__, 0) + len(rows)
         done += len(batch.customer)
         if progress is not None:

@@ -208,9 +208,10 @@ def test_the_importer_and_recorded_events_mark_their_debtors_stale(
     store: Engine, planned: Decider, tmp_path: Path
 ) -> None:
     """A payment file through `payjourney import` and a promise recorded as an event (the path
-    of the API, webhooks and `payjourney record`) each re-decide their debtor."""
-    with store.connect() as conn:
-        first, second = conn.execute(select(C.c.id).order_by(C.c.id).limit(2)).scalars().all()
+    of the API, webhooks and `payjourney record`) each re-decide their debtor (two who owe
+    something: the planner reads no more than the balance of a debtor with nothing open)."""
+    sheets = facts_sql.derive_fact_sheets(store, NOW)
+    first, second = [str(s["customer.id"]) for s in sheets if s["balance.open_amount"]][:2]
     payment = {
         "id": "P-tracked",
         "customer_id": first,
@@ -231,6 +232,28 @@ def test_the_importer_and_recorded_events_mark_their_debtors_stale(
     assert stale(store) == {first, second}
     again = plan(store, planned, NOW, batch=10, workers=1)
     assert (again.unchanged, decided(again)) == (DEBTORS - 2, 2)
+
+
+def test_a_payment_of_a_debtor_with_nothing_open_renews_its_fingerprint_undecided(
+    store: Engine, planned: Decider, tmp_path: Path, facts_read: list[Any]
+) -> None:
+    """Money on account from a debtor who owes nothing changes no fact the plan reads for it
+    (its balance stays empty, and its decision is no payment request): the re-plan reads it,
+    decides nobody and leaves nothing stale."""
+    sheets = facts_sql.derive_fact_sheets(store, NOW)
+    settled = next(str(s["customer.id"]) for s in sheets if not s["balance.open_amount"])
+    payment = {
+        "id": "P-settled",
+        "customer_id": settled,
+        "amount": "5.00",
+        "paid_at": "2026-11-23T08:30:00Z",
+    }
+    load(store, tmp_path, payments=[payment])
+    assert stale(store) == {settled}
+    again = plan(store, planned, NOW, batch=10, workers=1)
+    assert facts_read == [[settled]]
+    assert (again.unchanged, decided(again)) == (DEBTORS, 0)
+    assert stale(store) == set()
 
 
 def test_forgetting_a_debtor_leaves_the_rest_unchanged(store: Engine, planned: Decider) -> None:

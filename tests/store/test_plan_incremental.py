@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import importlib
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,10 @@ from sqlalchemy import Engine, delete, select
 
 from engine.daemon.jobs import refresh_customers
 from engine.decision.decide import decide
+from engine.decision.model import Decision, FactSheet
 from engine.rules.compile import CompiledRules
 from engine.store import tables as t
+from engine.store.facts_sql import derive_fact_sheets
 from engine.store.generate import generate
 from engine.store.planner import plan
 from tests.store.builders import NOW, load
@@ -22,6 +25,8 @@ from tests.store.builders import NOW, load
 S = t.ScheduledStep.__table__
 J = t.Journey.__table__
 FP = t.PlanFingerprint.__table__
+#: The module (its name is taken by the function in `engine.decision`).
+decide_module = importlib.import_module("engine.decision.decide")
 DEBTORS = 120
 SMALL = 40
 
@@ -89,9 +94,16 @@ def test_a_changed_fact_rules_or_hour_is_decided_again(
     decider = functools.partial(decide, default_rules)
     plan(store, decider, NOW, batch=15)
     plan(store, decider, NOW, batch=15)  # the journeys' start settles messages_sent
+    # a debtor who owes something (the facts of one with nothing open are its balance alone)
+    owing = next(
+        str(s["customer.id"]) for s in derive_fact_sheets(store, NOW) if s["balance.open_amount"]
+    )
     with store.connect() as conn:
         invoice = conn.execute(
-            select(t.Invoice.__table__).order_by(t.Invoice.__table__.c.id).limit(1)
+            select(t.Invoice.__table__)
+            .where(t.Invoice.__table__.c.customer_id == owing)
+            .order_by(t.Invoice.__table__.c.id)
+            .limit(1)
         ).one()
     payment = {
         "id": "P-incremental",
@@ -119,3 +131,33 @@ def test_a_changed_fact_rules_or_hour_is_decided_again(
     assert after_event.unchanged == SMALL - 1
     full = plan(store, decider, NOW + dt.timedelta(hours=1), batch=15, incremental=False)
     assert full.unchanged == 0 and sum(full.actions.values()) == SMALL
+
+
+def test_the_planners_read_decides_every_debtor_as_its_full_fact_sheet_does(
+    store: Engine, default_rules: CompiledRules
+) -> None:
+    """The plan reads only the balance of a debtor with nothing open (not its behaviour,
+    messages or contact), and explains its debtors with persona notes shared between
+    debtors of one classification: each decision, trace included, is still the one its full
+    fact sheet gives alone, for debtors with and without something open."""
+    generate(store, debtors=DEBTORS, seed=5, today=NOW.date())
+
+    def explained_alone(sheet: FactSheet) -> Decision:
+        # the trace built from an empty memo of persona notes (the plan's share them)
+        decision = decide(default_rules, sheet, NOW)
+        decide_module._NOTES.clear()
+        assert len(decision.trace) > 0
+        return decision
+
+    full = {str(s["customer.id"]): explained_alone(s) for s in derive_fact_sheets(store, NOW)}
+    planned: dict[str, Decision] = {}
+
+    def recording(sheet: FactSheet, now: dt.datetime) -> Decision:
+        decision = decide(default_rules, sheet, now)
+        planned[str(sheet["customer.id"])] = decision
+        return decision
+
+    plan(store, recording, NOW, batch=50, workers=1, dry_run=True)
+    assert planned == full
+    settled = [d for d in full.values() if d.reason.startswith("nothing is open")]
+    assert 0 < len(settled) < DEBTORS  # both kinds of debtor were planned

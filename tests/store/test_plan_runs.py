@@ -383,3 +383,33 @@ def test_worker_processes_plan_only_on_postgresql_from_a_process_without_threads
     monkeypatch.setattr(planner.multiprocessing, "get_all_start_methods", lambda: ["spawn"])
     assert default_workers(postgresql) == 1
     sqlite.dispose()
+
+
+def test_a_large_plan_leaves_the_statistics_of_what_it_wrote_current(
+    store: Engine, default_rules: CompiledRules, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a plan that decided many debtors, PostgreSQL's statistics of the schedule,
+    journeys and fingerprints count what it wrote (the daemon's next statements are planned
+    from them); a plan that decided few leaves them be."""
+    if store.dialect.name != "postgresql":
+        pytest.skip("statistics are PostgreSQL's")
+    monkeypatch.setattr(planner, "ANALYZE_MIN", 10)
+    generate(store, debtors=30, seed=2, today=NOW.date())
+
+    def analysed() -> dict[str, Any]:
+        with store.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT relname, last_analyze FROM pg_stat_user_tables"
+                " WHERE relname IN ('scheduled_step', 'journey', 'plan_fingerprint')"
+            )
+            return dict(rows.all())
+
+    before = analysed()  # the database serves the whole test run: maybe analysed earlier
+    decider = functools.partial(decide, default_rules)
+    plan(store, decider, NOW, batch=10, workers=1)
+    after_large = analysed()
+    for table, when in after_large.items():
+        assert when is not None and (before.get(table) is None or when > before[table])
+    monkeypatch.setattr(planner, "ANALYZE_MIN", 1000)
+    plan(store, decider, NOW + dt.timedelta(hours=1), batch=10, workers=1)
+    assert analysed() == after_large
