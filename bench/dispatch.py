@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -145,10 +146,47 @@ def drop_database(url: str) -> None:
     admin.dispose()
 
 
-def run_daemons(
-    kind: str, daemons: int, steps: int, workdir: Path, options: str
-) -> tuple[float, int | None]:
-    """Seconds from start until every step is sent, and how many Message-IDs arrived twice."""
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """A process's CPU time so far (user + system, from /proc; 0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime
+
+
+def backend_pids(engine: Any) -> list[int]:
+    """The PostgreSQL backends serving the bench database (the daemons'), not this poller's."""
+    if engine.dialect.name != "postgresql":
+        return []
+    with engine.connect() as conn:
+        pids = conn.execute(
+            text(
+                "SELECT pid FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalars()
+        return list(pids)
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One timed run: wall seconds from the first claim to the last `sent`, CPU seconds over
+    the same span for the daemons, the PostgreSQL backends serving them and the sink, and how
+    many Message-IDs arrived twice (None when the sink records none)."""
+
+    seconds: float
+    daemon_cpu: float
+    database_cpu: float
+    sink_cpu: float
+    doubles: int | None
+
+
+def run_daemons(kind: str, daemons: int, steps: int, workdir: Path, options: str) -> Run:
+    """Start `daemons` daemons on a fresh database of `kind` with `steps` due steps and time them."""
     url = fresh_database(kind, workdir)
     engine = make_engine(url)
     rules = fleet_rules(workdir / "rules", options=options)
@@ -170,6 +208,9 @@ def run_daemons(
             time.sleep(0.05)
             conn.rollback()
     started = time.perf_counter()
+    daemon_cpu = -sum(cpu_seconds(p.pid) for p in procs)
+    sink_cpu = -cpu_seconds(sink.proc.pid)
+    backends = {pid: cpu_seconds(pid) for pid in backend_pids(engine)}
     with engine.connect() as conn:
         while True:
             sent = conn.execute(select(func.count()).where(S.c.status == "sent")).scalar_one()
@@ -178,6 +219,9 @@ def run_daemons(
                 break
             time.sleep(0.1)
     seconds = time.perf_counter() - started
+    daemon_cpu += sum(cpu_seconds(p.pid) for p in procs)
+    sink_cpu += cpu_seconds(sink.proc.pid)
+    database_cpu = sum(cpu_seconds(pid) - backends.get(pid, 0.0) for pid in backend_pids(engine))
     for proc in procs:
         proc.terminate()
     for proc in procs:
@@ -187,7 +231,8 @@ def run_daemons(
     ids = sink.stop()
     engine.dispose()
     drop_database(url)
-    return seconds, None if ids is None else len(ids) - len(set(ids))
+    doubles = None if ids is None else len(ids) - len(set(ids))
+    return Run(seconds, daemon_cpu, database_cpu, sink_cpu, doubles)
 
 
 #: Where a dispatch pass spends its time: the innermost of these frames on a sampled stack.
@@ -314,16 +359,26 @@ def main() -> None:
             )  # fmt: skip
             runs.remove("kill")
         print(f"sink: {SINK}; {args.steps} due steps per run; payment options [{args.options}]")
-        print(f"{'run':<24}{'msg/s':>10}{'sink msg/s':>12}{'ratio':>8}{'doubles':>9}")
+        print("CPU ms per message: the daemons', the PostgreSQL backends serving them, the sink's")
+        print(
+            f"{'run':<24}{'msg/s':>8}{'sink msg/s':>12}{'ratio':>7}{'daemon ms':>11}"
+            f"{'pg ms':>7}{'sink ms':>9}{'doubles':>9}{'load':>6}"
+        )
         for run in runs:
             kind = "sqlite" if run.startswith("sqlite") else "postgresql"
             daemons = int(run[-1])
             limit = sink_rate(workdir, daemons)
-            seconds, doubles = run_daemons(kind, daemons, args.steps, workdir, args.options)
-            rate = args.steps / seconds
+            done = run_daemons(kind, daemons, args.steps, workdir, args.options)
+            rate = args.steps / done.seconds
+            per = 1000 / args.steps
             name = f"{daemons} daemon(s), {kind}"
-            shown = "-" if doubles is None else str(doubles)
-            print(f"{name:<24}{rate:>10,.0f}{limit:>12,.0f}{rate / limit:>8.2f}{shown:>9}")
+            shown = "-" if done.doubles is None else str(done.doubles)
+            print(
+                f"{name:<24}{rate:>8,.0f}{limit:>12,.0f}{rate / limit:>7.2f}"
+                f"{done.daemon_cpu * per:>11.3f}{done.database_cpu * per:>7.3f}"
+                f"{done.sink_cpu * per:>9.3f}{shown:>9}{os.getloadavg()[0]:>6.1f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
