@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
+import json
 import random
 import tempfile
 import threading
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Engine, Row, bindparam, select, update
+from sqlalchemy import Connection, Engine, Row, bindparam, select, text, update
 
 from channels.base import (
     Attachment,
@@ -653,7 +654,10 @@ class Dispatcher:
                     self._outbox(conn, item, now, list(found.status_history or []))
                 out.append((item, None))
             if new_rows:
-                conn.execute(M.insert(), new_rows)
+                # with RETURNING, SQLAlchemy sends the chunk as one multi-row INSERT (its
+                # "insertmanyvalues"), not one statement per row: PostgreSQL's change-tracking
+                # trigger on message (migration 0008) then fires once per chunk
+                conn.execute(M.insert().returning(M.c.id), new_rows).all()
         return out
 
     def _deliver(self, item: _Ready) -> tuple[Outcome, Receipt | None]:
@@ -836,24 +840,11 @@ class Dispatcher:
             for item, receipt in sent
         ]
         with self.engine.begin() as conn:
-            conn.execute(
-                update(M)
-                .where(M.c.id == bindparam("k"))
-                .values(
-                    status="sent",
-                    sent_at=now,
-                    sending_until=None,
-                    last_error=None,
-                    provider_message_id=bindparam("provider_id"),
-                    status_history=bindparam("history"),
-                ),
-                messages,
-            )
+            _messages_sent(conn, messages, now)
             conn.execute(
                 update(S)
-                .where(S.c.id == bindparam("sid"))
-                .values(status="sent", claimed_until=None, last_error=None, updated_at=now),
-                [{"sid": item.plan.step.id} for item, _ in sent],
+                .where(S.c.id.in_([item.plan.step.id for item, _ in sent]))
+                .values(status="sent", claimed_until=None, last_error=None, updated_at=now)
             )
             lifecycle.steps_sent(
                 conn,
@@ -1001,6 +992,48 @@ class Dispatcher:
             self._set_step(conn, step_id, status="failed", claimed_until=None, last_error=reason)
         log.warning("step failed", step_id=step_id, reason=reason)
         return Outcome.FAILED
+
+
+#: A chunk's outbox rows set to `sent` in one statement on PostgreSQL: one row per message
+#: from arrays, so the change-tracking trigger on message (migration 0008) fires once per chunk
+#: and PostgreSQL plans one statement instead of one per message.
+_SENT_PG = (
+    "UPDATE message AS m SET status = 'sent', sent_at = :now, sending_until = NULL,"
+    " last_error = NULL, provider_message_id = v.provider_id, status_history = v.history::json"
+    " FROM unnest(CAST(:keys AS text[]), CAST(:provider_ids AS text[]),"
+    " CAST(:histories AS text[])) AS v(k, provider_id, history)"
+    " WHERE m.id = v.k"
+)
+
+
+def _messages_sent(conn: Connection, messages: Sequence[dict[str, Any]], now: dt.datetime) -> None:
+    """Outbox rows `sent`, each with its provider id and history (`k`, `provider_id`,
+    `history`): one statement on PostgreSQL, one per row elsewhere (SQLite's triggers are per
+    row anyway, and its statements cost no round trip)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text(_SENT_PG).bindparams(bindparam("now", type_=M.c.sent_at.type)),
+            {
+                "now": now,
+                "keys": [m["k"] for m in messages],
+                "provider_ids": [m["provider_id"] for m in messages],
+                "histories": [json.dumps(m["history"]) for m in messages],
+            },
+        )
+        return
+    conn.execute(
+        update(M)
+        .where(M.c.id == bindparam("k"))
+        .values(
+            status="sent",
+            sent_at=now,
+            sending_until=None,
+            last_error=None,
+            provider_message_id=bindparam("provider_id"),
+            status_history=bindparam("history"),
+        ),
+        messages,
+    )
 
 
 def _recipient(channel: str, contact: Row[Any] | None, data: MessageData) -> str | None:
