@@ -136,6 +136,15 @@ def fresh_database(kind: str, workdir: Path) -> str:
     return url
 
 
+def seed_analyzed(engine: Any, steps: int, rules: Path) -> None:
+    """`steps` debtors with one due step each, and the database's statistics brought up to date
+    (as autovacuum keeps them on a database in use: planning the facts query for a batch on a
+    freshly loaded database without them took twice as long and ran three times as long)."""
+    seed(engine, steps, rules, dt.datetime.now(dt.UTC))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("ANALYZE"))
+
+
 def drop_database(url: str) -> None:
     parsed = make_url(url)
     if parsed.get_backend_name() != "postgresql":
@@ -190,7 +199,7 @@ def run_daemons(kind: str, daemons: int, steps: int, workdir: Path, options: str
     url = fresh_database(kind, workdir)
     engine = make_engine(url)
     rules = fleet_rules(workdir / "rules", options=options)
-    seed(engine, steps, rules, dt.datetime.now(dt.UTC))
+    seed_analyzed(engine, steps, rules)
     sink = SinkProcess(workdir)
     env = {**os.environ, "PYTHONPATH": str(ROOT), **sink_channel_env(sink.port)}
     command = [
@@ -262,7 +271,7 @@ def profile_pass(kind: str, steps: int, options: str, workdir: Path) -> None:
     url = fresh_database(kind, workdir)
     engine = make_engine(url)
     rules_dir = fleet_rules(workdir / "rules", options=options)
-    seed(engine, steps, rules_dir, dt.datetime.now(dt.UTC))
+    seed_analyzed(engine, steps, rules_dir)
     rules = compile_rules(load_rules(rules_dir))
     sink = SinkProcess(workdir)
     settings = SmtpSettings(
