@@ -194,6 +194,21 @@ class Run:
     doubles: int | None
 
 
+#: A run in which no step was sent for this long has failed (the bench says so and stops).
+STALL_SECONDS = 60
+
+
+def _alive(procs: list[subprocess.Popen[bytes]], workdir: Path) -> None:
+    """Stop the bench, showing a log, when a daemon died (a broken daemon never sends)."""
+    for proc in procs:
+        if proc.poll() is not None:
+            logs = sorted(workdir.glob("*.log"), key=lambda p: p.stat().st_mtime)
+            tail = logs[-1].read_text(errors="replace")[-3000:] if logs else ""
+            for other in procs:
+                other.kill()
+            sys.exit(f"a daemon exited with {proc.returncode} before the run ended:\n{tail}")
+
+
 def run_daemons(kind: str, daemons: int, steps: int, workdir: Path, options: str) -> Run:
     """Start `daemons` daemons on a fresh database of `kind` with `steps` due steps and time them."""
     url = fresh_database(kind, workdir)
@@ -214,6 +229,7 @@ def run_daemons(kind: str, daemons: int, steps: int, workdir: Path, options: str
     # time from the first claim (imports and start-up are not dispatch)
     with engine.connect() as conn:
         while conn.execute(select(func.count()).where(S.c.status != "scheduled")).scalar_one() == 0:
+            _alive(procs, workdir)
             time.sleep(0.05)
             conn.rollback()
     started = time.perf_counter()
@@ -221,11 +237,19 @@ def run_daemons(kind: str, daemons: int, steps: int, workdir: Path, options: str
     sink_cpu = -cpu_seconds(sink.proc.pid)
     backends = {pid: cpu_seconds(pid) for pid in backend_pids(engine)}
     with engine.connect() as conn:
+        progress = (0, time.monotonic())
         while True:
             sent = conn.execute(select(func.count()).where(S.c.status == "sent")).scalar_one()
             conn.rollback()
             if sent >= steps:
                 break
+            if sent > progress[0]:
+                progress = (sent, time.monotonic())
+            elif time.monotonic() - progress[1] > STALL_SECONDS:
+                for proc in procs:
+                    proc.kill()
+                sys.exit(f"no step sent for {STALL_SECONDS} s ({sent} of {steps}); see the logs")
+            _alive(procs, workdir)
             time.sleep(0.1)
     seconds = time.perf_counter() - started
     daemon_cpu += sum(cpu_seconds(p.pid) for p in procs)

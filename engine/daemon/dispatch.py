@@ -19,7 +19,6 @@ import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
-import json
 import random
 import tempfile
 import threading
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Engine, Row, bindparam, select, text, update
+from sqlalchemy import Connection, Engine, Row, select, update
 
 from channels.base import (
     Attachment,
@@ -41,7 +40,7 @@ from channels.base import (
     Receipt,
     TransientChannelError,
 )
-from engine.daemon import claims, lifecycle
+from engine.daemon import claims, lifecycle, records
 from engine.daemon.limits import CircuitBreaker, RateLimiter, Sleep, Ticker, backoff_seconds
 from engine.daemon.links import ReusedLinks, recorded_links
 from engine.daemon.metrics import Metrics
@@ -653,11 +652,7 @@ class Dispatcher:
                 else:
                     self._outbox(conn, item, now, list(found.status_history or []))
                 out.append((item, None))
-            if new_rows:
-                # with RETURNING, SQLAlchemy sends the chunk as one multi-row INSERT (its
-                # "insertmanyvalues"), not one statement per row: PostgreSQL's change-tracking
-                # trigger on message (migration 0008) then fires once per chunk
-                conn.execute(M.insert().returning(M.c.id), new_rows).all()
+            records.insert_rows(conn, M, new_rows)
         return out
 
     def _deliver(self, item: _Ready) -> tuple[Outcome, Receipt | None]:
@@ -840,7 +835,7 @@ class Dispatcher:
             for item, receipt in sent
         ]
         with self.engine.begin() as conn:
-            _messages_sent(conn, messages, now)
+            records.messages_sent(conn, messages, now)
             conn.execute(
                 update(S)
                 .where(S.c.id.in_([item.plan.step.id for item, _ in sent]))
@@ -992,48 +987,6 @@ class Dispatcher:
             self._set_step(conn, step_id, status="failed", claimed_until=None, last_error=reason)
         log.warning("step failed", step_id=step_id, reason=reason)
         return Outcome.FAILED
-
-
-#: A chunk's outbox rows set to `sent` in one statement on PostgreSQL: one row per message
-#: from arrays, so the change-tracking trigger on message (migration 0008) fires once per chunk
-#: and PostgreSQL plans one statement instead of one per message.
-_SENT_PG = (
-    "UPDATE message AS m SET status = 'sent', sent_at = :now, sending_until = NULL,"
-    " last_error = NULL, provider_message_id = v.provider_id, status_history = v.history::json"
-    " FROM unnest(CAST(:keys AS text[]), CAST(:provider_ids AS text[]),"
-    " CAST(:histories AS text[])) AS v(k, provider_id, history)"
-    " WHERE m.id = v.k"
-)
-
-
-def _messages_sent(conn: Connection, messages: Sequence[dict[str, Any]], now: dt.datetime) -> None:
-    """Outbox rows `sent`, each with its provider id and history (`k`, `provider_id`,
-    `history`): one statement on PostgreSQL, one per row elsewhere (SQLite's triggers are per
-    row anyway, and its statements cost no round trip)."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(
-            text(_SENT_PG).bindparams(bindparam("now", type_=M.c.sent_at.type)),
-            {
-                "now": now,
-                "keys": [m["k"] for m in messages],
-                "provider_ids": [m["provider_id"] for m in messages],
-                "histories": [json.dumps(m["history"]) for m in messages],
-            },
-        )
-        return
-    conn.execute(
-        update(M)
-        .where(M.c.id == bindparam("k"))
-        .values(
-            status="sent",
-            sent_at=now,
-            sending_until=None,
-            last_error=None,
-            provider_message_id=bindparam("provider_id"),
-            status_history=bindparam("history"),
-        ),
-        messages,
-    )
 
 
 def _recipient(channel: str, contact: Row[Any] | None, data: MessageData) -> str | None:
