@@ -4,9 +4,10 @@ then set `sent`, each in one statement per chunk on PostgreSQL.
 Why one statement: every write to `message` fires PostgreSQL's statement-level change-tracking
 trigger (migration 0008), which plans and runs an UPDATE of the plan fingerprints; one
 statement per message paid that, and a round trip, a hundred times per chunk. The rows travel
-as one array per column (`unnest`), so the statement text stays short and the same for every
-chunk (the driver and the server parse and plan it once; a multi-row VALUES list is new text
-for every chunk size and costs the driver more to parse than the rows cost to send). SQLite
+as one JSON parameter (`json_populate_recordset`), so the statement text stays short and the
+same for every chunk (the driver and the server parse and plan it once; a multi-row VALUES list
+is new text for every chunk size and cost the driver more to parse than the rows cost to send,
+and arrays per column cost it more to encode than the standard library's JSON encoder). SQLite
 runs its triggers per row whatever the statement, and its statements cost no round trip: there
 the rows go as an executemany.
 """
@@ -16,11 +17,11 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import JSON, Connection, Table, bindparam, text, update
-from sqlalchemy.dialects import postgresql
 
 from engine.store import tables as t
 
@@ -29,12 +30,20 @@ M = t.Message.__table__  # type: ignore[attr-defined]
 
 @functools.cache
 def _insert_sql(table: Table, columns: tuple[str, ...]) -> str:
-    """INSERT INTO table (columns) SELECT FROM unnest of one typed array parameter per column."""
-    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
-    arrays = ", ".join(
-        f"CAST(:{name} AS {table.c[name].type.compile(dialect=dialect)}[])" for name in columns
+    """INSERT INTO table (columns) SELECT them from a JSON array of row objects."""
+    names = ", ".join(columns)
+    return (
+        f"INSERT INTO {table.name} ({names}) SELECT {names}"
+        f" FROM json_populate_recordset(NULL::{table.name}, CAST(:rows AS json))"
     )
-    return f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"cannot send {type(value).__name__} {value!r} as JSON")
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -51,23 +60,28 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     missing = [c.name for c in table.c if c.name not in columns and c.default is not None]
     if missing:
         raise ValueError(f"rows for {table.name} lack {missing}: give their values")
-    params: dict[str, list[Any]] = {}
-    for name in columns:
-        column_type = table.c[name].type
-        process: Callable[[Any], Any] | None = column_type.bind_processor(conn.dialect)
-        if isinstance(column_type, JSON):  # the driver wraps JSON itself, not inside arrays
-            process = getattr(conn.dialect, "_json_serializer", None) or json.dumps
-        values = [row[name] for row in rows]
-        params[name] = [None if v is None else process(v) for v in values] if process else values
-    conn.execute(text(_insert_sql(table, columns)), params)
+    # each value as its column's type would bind it (a naive datetime is refused as always);
+    # JSON columns travel as JSON inside the rows' JSON
+    processors = [
+        (name, column_type.bind_processor(conn.dialect))
+        for name in columns
+        if not isinstance(column_type := table.c[name].type, JSON)
+    ]
+    if any(process is not None for _, process in processors):
+        rows = [dict(row) for row in rows]
+        for row in rows:
+            for name, process in processors:
+                if process is not None and row[name] is not None:
+                    row[name] = process(row[name])  # type: ignore[index]
+    payload = json.dumps(rows, default=_json_value, separators=(",", ":"))
+    conn.execute(text(_insert_sql(table, columns)), {"rows": payload})
 
 
-#: A chunk's outbox rows set to `sent`, one row per message from arrays.
+#: A chunk's outbox rows set to `sent`, one JSON object per message.
 _SENT_PG = (
     "UPDATE message AS m SET status = 'sent', sent_at = :now, sending_until = NULL,"
-    " last_error = NULL, provider_message_id = v.provider_id, status_history = v.history::json"
-    " FROM unnest(CAST(:keys AS text[]), CAST(:provider_ids AS text[]),"
-    " CAST(:histories AS text[])) AS v(k, provider_id, history)"
+    " last_error = NULL, provider_message_id = v.provider_id, status_history = v.history"
+    " FROM json_to_recordset(CAST(:rows AS json)) AS v(k text, provider_id text, history json)"
     " WHERE m.id = v.k"
 )
 
@@ -80,12 +94,7 @@ def messages_sent(conn: Connection, messages: Sequence[dict[str, Any]], now: dt.
     if conn.dialect.name == "postgresql":
         conn.execute(
             text(_SENT_PG).bindparams(bindparam("now", type_=M.c.sent_at.type)),
-            {
-                "now": now,
-                "keys": [m["k"] for m in messages],
-                "provider_ids": [m["provider_id"] for m in messages],
-                "histories": [json.dumps(m["history"]) for m in messages],
-            },
+            {"now": now, "rows": json.dumps(messages, separators=(",", ":"))},
         )
         return
     conn.execute(
