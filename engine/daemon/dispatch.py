@@ -287,21 +287,26 @@ class Dispatcher:
         facts = fact_sheets_for(self.engine, ids, self.clock())
         with self.engine.connect() as conn:
             journeys = {
-                r.customer_id: r for r in conn.execute(select(J).where(J.c.customer_id.in_(ids)))
+                r.customer_id: r
+                for r in conn.execute(select(J).where(records.among(conn, J.c.customer_id, ids)))
             }
             blocked: dict[str, set[str]] = defaultdict(set)
             for r in conn.execute(
-                select(B.c.customer_id, B.c.channel).where(B.c.customer_id.in_(ids))
+                select(B.c.customer_id, B.c.channel).where(
+                    records.among(conn, B.c.customer_id, ids)
+                )
             ):
                 blocked[r.customer_id].add(r.channel)
             tried: dict[int, list[Row[Any]]] = defaultdict(list)
             step_ids = [r.id for r in rows]
-            for r in conn.execute(select(M).where(M.c.scheduled_step_id.in_(step_ids))):
+            for r in conn.execute(
+                select(M).where(records.among(conn, M.c.scheduled_step_id, step_ids))
+            ):
                 tried[r.scheduled_step_id].append(r)
             contacts: dict[str, Row[Any]] = {}
             query = (
                 select(C)
-                .where(C.c.customer_id.in_(ids))
+                .where(records.among(conn, C.c.customer_id, ids))
                 .order_by(C.c.customer_id, C.c.is_primary.desc(), C.c.id)
             )
             for r in conn.execute(query):
@@ -622,7 +627,9 @@ class Dispatcher:
             existing = {
                 row.id: row
                 for row in conn.execute(
-                    select(M.c.id, M.c.status, M.c.status_history).where(M.c.id.in_(keys))
+                    select(M.c.id, M.c.status, M.c.status_history).where(
+                        records.among(conn, M.c.id, keys)
+                    )
                 )
             }
             mine = claims.renew_many(
@@ -838,7 +845,7 @@ class Dispatcher:
             records.messages_sent(conn, messages, now)
             conn.execute(
                 update(S)
-                .where(S.c.id.in_([item.plan.step.id for item, _ in sent]))
+                .where(records.among(conn, S.c.id, [item.plan.step.id for item, _ in sent]))
                 .values(status="sent", claimed_until=None, last_error=None, updated_at=now)
             )
             lifecycle.steps_sent(

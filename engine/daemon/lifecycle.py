@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, case, select, update
 
+from engine.daemon import records
 from engine.decision import timing
 from engine.decision.decide import allowed, preferred_channel
 from engine.decision.model import Action, Decision, FactSheet
@@ -102,7 +103,7 @@ def steps_sent(conn: Connection, sent: Sequence[tuple[str, int, bool]], now: dt.
     for (highest, current), customers in sorted(groups.items()):
         conn.execute(
             update(J)
-            .where(J.c.customer_id.in_(customers))
+            .where(records.among(conn, J.c.customer_id, customers))
             .values(
                 steps_sent=case((J.c.steps_sent < highest, highest), else_=J.c.steps_sent),
                 current_step=current,

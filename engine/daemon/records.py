@@ -17,15 +17,28 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Table, bindparam, text, update
+from sqlalchemy import JSON, ColumnElement, Connection, Table, any_, bindparam, text, update
+from sqlalchemy.dialects import postgresql
 
 from engine.store import tables as t
 
 M = t.Message.__table__  # type: ignore[attr-defined]
+
+
+def among(
+    conn: Connection, column: ColumnElement[Any], values: Iterable[Any]
+) -> ColumnElement[bool]:
+    """`column IN (values)`; on PostgreSQL `column = ANY(array)`, one parameter whatever the
+    count, so the statement's text is the same for every batch (a placeholder per value made
+    new text each time, for SQLAlchemy to expand and the driver to parse)."""
+    if conn.dialect.name == "postgresql":
+        array = bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
+        return column == any_(array)
+    return column.in_(list(values))
 
 
 @functools.cache
