@@ -209,9 +209,29 @@ def _alive(procs: list[subprocess.Popen[bytes]], workdir: Path) -> None:
             sys.exit(f"a daemon exited with {proc.returncode} before the run ended:\n{tail}")
 
 
-def run_daemons(kind: str, daemons: int, steps: int, workdir: Path, options: str) -> Run:
-    """Start `daemons` daemons on a fresh database of `kind` with `steps` due steps and time them."""
+def without_change_tracking(url: str) -> None:
+    """Drop the plan change-tracking triggers (migration 0008), to measure what they cost."""
+    import importlib
+
+    tracking = importlib.import_module("engine.store.migrations.versions.0008_plan_change_tracking")
+    engine = make_engine(url)
+    postgres = engine.dialect.name == "postgresql"
+    with engine.begin() as conn:
+        for table in tracking.WATCHED:
+            for kind in ("insert", "update", "delete"):
+                on = f" ON {table}" if postgres else ""
+                conn.execute(text(f"DROP TRIGGER IF EXISTS pj_stale_plan_{table}_{kind}{on}"))
+    engine.dispose()
+
+
+def run_daemons(
+    kind: str, daemons: int, steps: int, workdir: Path, options: str, *, tracking: bool = True
+) -> Run:
+    """Start `daemons` daemons on a fresh database of `kind` with `steps` due steps and time them
+    (`tracking=False`: without the change-tracking triggers)."""
     url = fresh_database(kind, workdir)
+    if not tracking:
+        without_change_tracking(url)
     engine = make_engine(url)
     rules = fleet_rules(workdir / "rules", options=options)
     seed_analyzed(engine, steps, rules)
@@ -373,6 +393,11 @@ def main() -> None:
         default="ideal, bank_transfer",
         help="the step's payment options (bank_transfer: every email carries its EPC QR code)",
     )
+    parser.add_argument(
+        "--without-change-tracking",
+        action="store_true",
+        help="drop the plan change-tracking triggers first (what they cost per message)",
+    )
     parser.add_argument("--profile-pass", choices=("postgresql", "sqlite"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="pj-bench-") as tmp:
@@ -401,7 +426,14 @@ def main() -> None:
             kind = "sqlite" if run.startswith("sqlite") else "postgresql"
             daemons = int(run[-1])
             limit = sink_rate(workdir, daemons)
-            done = run_daemons(kind, daemons, args.steps, workdir, args.options)
+            done = run_daemons(
+                kind,
+                daemons,
+                args.steps,
+                workdir,
+                args.options,
+                tracking=not args.without_change_tracking,
+            )
             rate = args.steps / done.seconds
             per = 1000 / args.steps
             name = f"{daemons} daemon(s), {kind}"

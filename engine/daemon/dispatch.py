@@ -55,8 +55,8 @@ from engine.rules.compile import CompiledRules
 from engine.store import tables as t
 from engine.store.bulk import insert_new
 from engine.store.dialogue import issue_link
-from engine.store.facts_sql import fact_sheets_for
-from engine.store.message_data import MessageData, message_data_for
+from engine.store.facts_sql import fact_sheets_on
+from engine.store.message_data import MessageData, message_data_on
 
 S = t.ScheduledStep.__table__  # type: ignore[attr-defined]
 M = t.Message.__table__  # type: ignore[attr-defined]
@@ -284,8 +284,10 @@ class Dispatcher:
 
     def _load(self, rows: Sequence[Row[Any]]) -> _Batch:
         ids = sorted({r.customer_id for r in rows})
-        facts = fact_sheets_for(self.engine, ids, self.clock())
-        with self.engine.connect() as conn:
+        now = self.clock()
+        with self.engine.connect() as conn:  # one connection for the batch's reads
+            facts = fact_sheets_on(conn, ids, now)
+            data = message_data_on(conn, ids, now)
             journeys = {
                 r.customer_id: r
                 for r in conn.execute(select(J).where(records.among(conn, J.c.customer_id, ids)))
@@ -312,7 +314,7 @@ class Dispatcher:
             for r in conn.execute(query):
                 contacts.setdefault(r.customer_id, r)
         return _Batch(
-            data=message_data_for(self.engine, ids, self.clock()),
+            data=data,
             facts=facts,
             journeys=journeys,
             blocked={k: frozenset(v) for k, v in blocked.items()},
