@@ -9,7 +9,7 @@ The sink (aiosmtpd, bench/smtp_sink.py) runs in its own process; its own rate is
 same run by blasting ready-made messages at it from as many client processes as daemons, and
 every figure is printed as a ratio to it. `kill` is the 3-daemon SIGKILL scenario of
 tests/daemon/test_many_daemons.py at full size. `--profile postgresql|sqlite` samples one
-daemon's pass with py-spy and prints where its time goes, by stage.
+daemon's pass with py-spy and prints where its CPU goes, by stage.
 """
 
 from __future__ import annotations
@@ -347,7 +347,7 @@ def profile(kind: str, steps: int, options: str, workdir: Path) -> None:
         sys.exit("--profile needs py-spy: pip install py-spy")
     raw = workdir / "profile.txt"
     command = [
-        spy, "record", "--idle", "-r", "250", "-f", "raw", "-o", str(raw), "--",
+        spy, "record", "-r", "250", "-f", "raw", "-o", str(raw), "--",
         sys.executable, __file__, "--profile-pass", kind, "--steps", str(steps),
         "--options", options,
     ]  # fmt: skip
@@ -372,7 +372,7 @@ def profile(kind: str, steps: int, options: str, workdir: Path) -> None:
         f" ({rate:.0f}/s), {float(cpu) / int(claimed) * 1000:.2f} ms CPU per message in the"
         " daemon's process"
     )
-    print("share of the pass's wall time (py-spy, idle included):")
+    print("share of the daemon's CPU in the pass (py-spy samples, waits left out):")
     for name, count in shares.items():
         print(f"  {name:40}{count / max(total, 1) * 100:6.1f} %")
     rest = total - sum(shares.values())
