@@ -108,10 +108,11 @@ def _utc(row: dict[str, Any]) -> dict[str, Any]:
     return {"sending_until": row["sending_until"].astimezone(dt.UTC)}
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+@pytest.mark.postgres
 def test_rows_naming_different_columns_are_refused(store: Engine) -> None:
-    """Rows inserted together must name the same columns: the error says so."""
-    if store.dialect.name != "postgresql":
-        pytest.skip("SQLite inserts row by row")
+    """Rows inserted together on PostgreSQL (one statement) must name the same columns: the
+    error says so."""
     with store.begin() as conn, pytest.raises(ValueError, match="different columns"):
         records.insert_rows(conn, M, [{"id": "a", "channel": "email"}, {"id": "b"}])
 
