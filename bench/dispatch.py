@@ -9,7 +9,7 @@ The sink (aiosmtpd, bench/smtp_sink.py) runs in its own process; its own rate is
 same run by blasting ready-made messages at it from as many client processes as daemons, and
 every figure is printed as a ratio to it. `kill` is the 3-daemon SIGKILL scenario of
 tests/daemon/test_many_daemons.py at full size. `--profile postgresql|sqlite` samples one
-daemon's pass with py-spy and prints where its time goes, by stage.
+daemon's pass with py-spy and prints where its CPU goes, by stage.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,15 @@ def fresh_database(kind: str, workdir: Path) -> str:
     return url
 
 
+def seed_analyzed(engine: Any, steps: int, rules: Path) -> None:
+    """`steps` debtors with one due step each, and the database's statistics brought up to date
+    (as autovacuum keeps them on a database in use: planning the facts query for a batch on a
+    freshly loaded database without them took twice as long and ran three times as long)."""
+    seed(engine, steps, rules, dt.datetime.now(dt.UTC))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("ANALYZE"))
+
+
 def drop_database(url: str) -> None:
     parsed = make_url(url)
     if parsed.get_backend_name() != "postgresql":
@@ -145,14 +155,86 @@ def drop_database(url: str) -> None:
     admin.dispose()
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """A process's CPU time so far (user + system, from /proc; 0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime
+
+
+def backend_pids(engine: Any) -> list[int]:
+    """The PostgreSQL backends serving the bench database (the daemons'), not this poller's."""
+    if engine.dialect.name != "postgresql":
+        return []
+    with engine.connect() as conn:
+        pids = conn.execute(
+            text(
+                "SELECT pid FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalars()
+        return list(pids)
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One timed run: wall seconds from the first claim to the last `sent`, CPU seconds over
+    the same span for the daemons, the PostgreSQL backends serving them and the sink, and how
+    many Message-IDs arrived twice (None when the sink records none)."""
+
+    seconds: float
+    daemon_cpu: float
+    database_cpu: float
+    sink_cpu: float
+    doubles: int | None
+
+
+#: A run in which no step was sent for this long has failed (the bench says so and stops).
+STALL_SECONDS = 60
+
+
+def _alive(procs: list[subprocess.Popen[bytes]], workdir: Path) -> None:
+    """Stop the bench, showing a log, when a daemon died (a broken daemon never sends)."""
+    for proc in procs:
+        if proc.poll() is not None:
+            logs = sorted(workdir.glob("*.log"), key=lambda p: p.stat().st_mtime)
+            tail = logs[-1].read_text(errors="replace")[-3000:] if logs else ""
+            for other in procs:
+                other.kill()
+            sys.exit(f"a daemon exited with {proc.returncode} before the run ended:\n{tail}")
+
+
+def without_change_tracking(url: str) -> None:
+    """Drop the plan change-tracking triggers (migration 0008), to measure what they cost."""
+    import importlib
+
+    tracking = importlib.import_module("engine.store.migrations.versions.0008_plan_change_tracking")
+    engine = make_engine(url)
+    postgres = engine.dialect.name == "postgresql"
+    with engine.begin() as conn:
+        for table in tracking.WATCHED:
+            for kind in ("insert", "update", "delete"):
+                on = f" ON {table}" if postgres else ""
+                conn.execute(text(f"DROP TRIGGER IF EXISTS pj_stale_plan_{table}_{kind}{on}"))
+    engine.dispose()
+
+
 def run_daemons(
-    kind: str, daemons: int, steps: int, workdir: Path, options: str
-) -> tuple[float, int | None]:
-    """Seconds from start until every step is sent, and how many Message-IDs arrived twice."""
+    kind: str, daemons: int, steps: int, workdir: Path, options: str, *, tracking: bool = True
+) -> Run:
+    """Start `daemons` daemons on a fresh database of `kind` with `steps` due steps and time them
+    (`tracking=False`: without the change-tracking triggers)."""
     url = fresh_database(kind, workdir)
+    if not tracking:
+        without_change_tracking(url)
     engine = make_engine(url)
     rules = fleet_rules(workdir / "rules", options=options)
-    seed(engine, steps, rules, dt.datetime.now(dt.UTC))
+    seed_analyzed(engine, steps, rules)
     sink = SinkProcess(workdir)
     env = {**os.environ, "PYTHONPATH": str(ROOT), **sink_channel_env(sink.port)}
     command = [
@@ -167,17 +249,32 @@ def run_daemons(
     # time from the first claim (imports and start-up are not dispatch)
     with engine.connect() as conn:
         while conn.execute(select(func.count()).where(S.c.status != "scheduled")).scalar_one() == 0:
+            _alive(procs, workdir)
             time.sleep(0.05)
             conn.rollback()
     started = time.perf_counter()
+    daemon_cpu = -sum(cpu_seconds(p.pid) for p in procs)
+    sink_cpu = -cpu_seconds(sink.proc.pid)
+    backends = {pid: cpu_seconds(pid) for pid in backend_pids(engine)}
     with engine.connect() as conn:
+        progress = (0, time.monotonic())
         while True:
             sent = conn.execute(select(func.count()).where(S.c.status == "sent")).scalar_one()
             conn.rollback()
             if sent >= steps:
                 break
+            if sent > progress[0]:
+                progress = (sent, time.monotonic())
+            elif time.monotonic() - progress[1] > STALL_SECONDS:
+                for proc in procs:
+                    proc.kill()
+                sys.exit(f"no step sent for {STALL_SECONDS} s ({sent} of {steps}); see the logs")
+            _alive(procs, workdir)
             time.sleep(0.1)
     seconds = time.perf_counter() - started
+    daemon_cpu += sum(cpu_seconds(p.pid) for p in procs)
+    sink_cpu += cpu_seconds(sink.proc.pid)
+    database_cpu = sum(cpu_seconds(pid) - backends.get(pid, 0.0) for pid in backend_pids(engine))
     for proc in procs:
         proc.terminate()
     for proc in procs:
@@ -187,7 +284,8 @@ def run_daemons(
     ids = sink.stop()
     engine.dispose()
     drop_database(url)
-    return seconds, None if ids is None else len(ids) - len(set(ids))
+    doubles = None if ids is None else len(ids) - len(set(ids))
+    return Run(seconds, daemon_cpu, database_cpu, sink_cpu, doubles)
 
 
 #: Where a dispatch pass spends its time: the innermost of these frames on a sampled stack.
@@ -217,7 +315,7 @@ def profile_pass(kind: str, steps: int, options: str, workdir: Path) -> None:
     url = fresh_database(kind, workdir)
     engine = make_engine(url)
     rules_dir = fleet_rules(workdir / "rules", options=options)
-    seed(engine, steps, rules_dir, dt.datetime.now(dt.UTC))
+    seed_analyzed(engine, steps, rules_dir)
     rules = compile_rules(load_rules(rules_dir))
     sink = SinkProcess(workdir)
     settings = SmtpSettings(
@@ -249,7 +347,7 @@ def profile(kind: str, steps: int, options: str, workdir: Path) -> None:
         sys.exit("--profile needs py-spy: pip install py-spy")
     raw = workdir / "profile.txt"
     command = [
-        spy, "record", "--idle", "-r", "250", "-f", "raw", "-o", str(raw), "--",
+        spy, "record", "-r", "250", "-f", "raw", "-o", str(raw), "--",
         sys.executable, __file__, "--profile-pass", kind, "--steps", str(steps),
         "--options", options,
     ]  # fmt: skip
@@ -274,7 +372,7 @@ def profile(kind: str, steps: int, options: str, workdir: Path) -> None:
         f" ({rate:.0f}/s), {float(cpu) / int(claimed) * 1000:.2f} ms CPU per message in the"
         " daemon's process"
     )
-    print("share of the pass's wall time (py-spy, idle included):")
+    print("share of the daemon's CPU in the pass (py-spy samples, waits left out):")
     for name, count in shares.items():
         print(f"  {name:40}{count / max(total, 1) * 100:6.1f} %")
     rest = total - sum(shares.values())
@@ -295,6 +393,11 @@ def main() -> None:
         default="ideal, bank_transfer",
         help="the step's payment options (bank_transfer: every email carries its EPC QR code)",
     )
+    parser.add_argument(
+        "--without-change-tracking",
+        action="store_true",
+        help="drop the plan change-tracking triggers first (what they cost per message)",
+    )
     parser.add_argument("--profile-pass", choices=("postgresql", "sqlite"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="pj-bench-") as tmp:
@@ -314,16 +417,33 @@ def main() -> None:
             )  # fmt: skip
             runs.remove("kill")
         print(f"sink: {SINK}; {args.steps} due steps per run; payment options [{args.options}]")
-        print(f"{'run':<24}{'msg/s':>10}{'sink msg/s':>12}{'ratio':>8}{'doubles':>9}")
+        print("CPU ms per message: the daemons', the PostgreSQL backends serving them, the sink's")
+        print(
+            f"{'run':<24}{'msg/s':>8}{'sink msg/s':>12}{'ratio':>7}{'daemon ms':>11}"
+            f"{'pg ms':>7}{'sink ms':>9}{'doubles':>9}{'load':>6}"
+        )
         for run in runs:
             kind = "sqlite" if run.startswith("sqlite") else "postgresql"
             daemons = int(run[-1])
             limit = sink_rate(workdir, daemons)
-            seconds, doubles = run_daemons(kind, daemons, args.steps, workdir, args.options)
-            rate = args.steps / seconds
+            done = run_daemons(
+                kind,
+                daemons,
+                args.steps,
+                workdir,
+                args.options,
+                tracking=not args.without_change_tracking,
+            )
+            rate = args.steps / done.seconds
+            per = 1000 / args.steps
             name = f"{daemons} daemon(s), {kind}"
-            shown = "-" if doubles is None else str(doubles)
-            print(f"{name:<24}{rate:>10,.0f}{limit:>12,.0f}{rate / limit:>8.2f}{shown:>9}")
+            shown = "-" if done.doubles is None else str(done.doubles)
+            print(
+                f"{name:<24}{rate:>8,.0f}{limit:>12,.0f}{rate / limit:>7.2f}"
+                f"{done.daemon_cpu * per:>11.3f}{done.database_cpu * per:>7.3f}"
+                f"{done.sink_cpu * per:>9.3f}{shown:>9}{os.getloadavg()[0]:>6.1f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, exists, select, update
 
+from engine.daemon import records
 from engine.store import tables as t
 
 S = t.ScheduledStep.__table__  # type: ignore[attr-defined]
@@ -55,7 +56,7 @@ def claim_due(
         return []
     claimed = conn.execute(
         update(S)
-        .where(S.c.id.in_(ids), S.c.status.in_(("scheduled", "fallback")))
+        .where(records.among(conn, S.c.id, ids), S.c.status.in_(("scheduled", "fallback")))
         .values(status="claimed", claimed_by=daemon_id, claimed_until=now + lease, updated_at=now)
         .returning(*S.c)
     ).all()
@@ -128,7 +129,11 @@ def renew_many(
         return set()
     rows = conn.execute(
         update(S)
-        .where(S.c.id.in_(step_ids), S.c.claimed_by == daemon_id, S.c.status == "claimed")
+        .where(
+            records.among(conn, S.c.id, step_ids),
+            S.c.claimed_by == daemon_id,
+            S.c.status == "claimed",
+        )
         .values(claimed_until=now + lease, updated_at=now)
         .returning(S.c.id)
     )
@@ -141,6 +146,10 @@ def release(conn: Connection, *, step_ids: Sequence[int], daemon_id: str, now: d
         return 0
     return conn.execute(
         update(S)
-        .where(S.c.id.in_(step_ids), S.c.claimed_by == daemon_id, S.c.status == "claimed")
+        .where(
+            records.among(conn, S.c.id, step_ids),
+            S.c.claimed_by == daemon_id,
+            S.c.status == "claimed",
+        )
         .values(status="scheduled", claimed_by=None, claimed_until=None, updated_at=now)
     ).rowcount

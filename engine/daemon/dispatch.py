@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Engine, Row, bindparam, select, update
+from sqlalchemy import Connection, Engine, Row, select, update
 
 from channels.base import (
     Attachment,
@@ -40,7 +40,7 @@ from channels.base import (
     Receipt,
     TransientChannelError,
 )
-from engine.daemon import claims, lifecycle
+from engine.daemon import claims, lifecycle, records
 from engine.daemon.limits import CircuitBreaker, RateLimiter, Sleep, Ticker, backoff_seconds
 from engine.daemon.links import ReusedLinks, recorded_links
 from engine.daemon.metrics import Metrics
@@ -55,8 +55,8 @@ from engine.rules.compile import CompiledRules
 from engine.store import tables as t
 from engine.store.bulk import insert_new
 from engine.store.dialogue import issue_link
-from engine.store.facts_sql import fact_sheets_for
-from engine.store.message_data import MessageData, message_data_for
+from engine.store.facts_sql import fact_sheets_on
+from engine.store.message_data import MessageData, message_data_on
 
 S = t.ScheduledStep.__table__  # type: ignore[attr-defined]
 M = t.Message.__table__  # type: ignore[attr-defined]
@@ -284,30 +284,37 @@ class Dispatcher:
 
     def _load(self, rows: Sequence[Row[Any]]) -> _Batch:
         ids = sorted({r.customer_id for r in rows})
-        facts = fact_sheets_for(self.engine, ids, self.clock())
-        with self.engine.connect() as conn:
+        now = self.clock()
+        with self.engine.connect() as conn:  # one connection for the batch's reads
+            facts = fact_sheets_on(conn, ids, now)
+            data = message_data_on(conn, ids, now)
             journeys = {
-                r.customer_id: r for r in conn.execute(select(J).where(J.c.customer_id.in_(ids)))
+                r.customer_id: r
+                for r in conn.execute(select(J).where(records.among(conn, J.c.customer_id, ids)))
             }
             blocked: dict[str, set[str]] = defaultdict(set)
             for r in conn.execute(
-                select(B.c.customer_id, B.c.channel).where(B.c.customer_id.in_(ids))
+                select(B.c.customer_id, B.c.channel).where(
+                    records.among(conn, B.c.customer_id, ids)
+                )
             ):
                 blocked[r.customer_id].add(r.channel)
             tried: dict[int, list[Row[Any]]] = defaultdict(list)
             step_ids = [r.id for r in rows]
-            for r in conn.execute(select(M).where(M.c.scheduled_step_id.in_(step_ids))):
+            for r in conn.execute(
+                select(M).where(records.among(conn, M.c.scheduled_step_id, step_ids))
+            ):
                 tried[r.scheduled_step_id].append(r)
             contacts: dict[str, Row[Any]] = {}
             query = (
                 select(C)
-                .where(C.c.customer_id.in_(ids))
+                .where(records.among(conn, C.c.customer_id, ids))
                 .order_by(C.c.customer_id, C.c.is_primary.desc(), C.c.id)
             )
             for r in conn.execute(query):
                 contacts.setdefault(r.customer_id, r)
         return _Batch(
-            data=message_data_for(self.engine, ids, self.clock()),
+            data=data,
             facts=facts,
             journeys=journeys,
             blocked={k: frozenset(v) for k, v in blocked.items()},
@@ -622,7 +629,9 @@ class Dispatcher:
             existing = {
                 row.id: row
                 for row in conn.execute(
-                    select(M.c.id, M.c.status, M.c.status_history).where(M.c.id.in_(keys))
+                    select(M.c.id, M.c.status, M.c.status_history).where(
+                        records.among(conn, M.c.id, keys)
+                    )
                 )
             }
             mine = claims.renew_many(
@@ -652,8 +661,7 @@ class Dispatcher:
                 else:
                     self._outbox(conn, item, now, list(found.status_history or []))
                 out.append((item, None))
-            if new_rows:
-                conn.execute(M.insert(), new_rows)
+            records.insert_rows(conn, M, new_rows)
         return out
 
     def _deliver(self, item: _Ready) -> tuple[Outcome, Receipt | None]:
@@ -836,24 +844,11 @@ class Dispatcher:
             for item, receipt in sent
         ]
         with self.engine.begin() as conn:
-            conn.execute(
-                update(M)
-                .where(M.c.id == bindparam("k"))
-                .values(
-                    status="sent",
-                    sent_at=now,
-                    sending_until=None,
-                    last_error=None,
-                    provider_message_id=bindparam("provider_id"),
-                    status_history=bindparam("history"),
-                ),
-                messages,
-            )
+            records.messages_sent(conn, messages, now)
             conn.execute(
                 update(S)
-                .where(S.c.id == bindparam("sid"))
-                .values(status="sent", claimed_until=None, last_error=None, updated_at=now),
-                [{"sid": item.plan.step.id} for item, _ in sent],
+                .where(records.among(conn, S.c.id, [item.plan.step.id for item, _ in sent]))
+                .values(status="sent", claimed_until=None, last_error=None, updated_at=now)
             )
             lifecycle.steps_sent(
                 conn,

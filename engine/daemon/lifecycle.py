@@ -11,12 +11,14 @@ A handoff step sent ends the journey (`handed_off`, in dispatch).
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, select, update
+from sqlalchemy import Connection, case, select, update
 
+from engine.daemon import records
 from engine.decision import timing
 from engine.decision.decide import allowed, preferred_channel
 from engine.decision.model import Action, Decision, FactSheet
@@ -86,20 +88,27 @@ def step_sent(
 
 
 def steps_sent(conn: Connection, sent: Sequence[tuple[str, int, bool]], now: dt.datetime) -> None:
-    """`step_sent` for many (customer, step, handoff) at once (the daemon's chunks)."""
-    plain = [{"cid": c, "n": n} for c, n, handoff in sent if not handoff and n != CONFIRMATION_STEP]
-    if plain:
+    """`step_sent` for many (customer, step, handoff) at once (the daemon's chunks): one UPDATE
+    per step number rather than one per debtor, so a chunk fires the journey's change-tracking
+    trigger (migration 0008) once or a few times, not once per message."""
+    last: dict[str, int] = {}  # a debtor's current step: the last one sent in this chunk
+    most: dict[str, int] = {}
+    for customer_id, step, handoff in sent:
+        if not handoff and step != CONFIRMATION_STEP:
+            last[customer_id] = step
+            most[customer_id] = max(step, most.get(customer_id, step))
+    groups: dict[tuple[int, int], list[str]] = defaultdict(list)
+    for customer_id, step in last.items():
+        groups[(most[customer_id], step)].append(customer_id)
+    for (highest, current), customers in sorted(groups.items()):
         conn.execute(
             update(J)
-            .where(J.c.customer_id == bindparam("cid"))
+            .where(records.among(conn, J.c.customer_id, customers))
             .values(
-                steps_sent=case(
-                    (J.c.steps_sent < bindparam("n"), bindparam("n")), else_=J.c.steps_sent
-                ),
-                current_step=bindparam("n"),
+                steps_sent=case((J.c.steps_sent < highest, highest), else_=J.c.steps_sent),
+                current_step=current,
                 updated_at=now,
-            ),
-            plain,
+            )
         )
     for customer_id, step, handoff in sent:
         if handoff:

@@ -169,6 +169,7 @@ class _TakenInBetween:
 
     def __init__(self, conn: Connection, step_id: int) -> None:
         self.conn, self.step_id, self.reads = conn, step_id, 0
+        self.dialect = conn.dialect
 
     def execute(self, statement: Any, *args: Any) -> Any:
         result = self.conn.execute(statement, *args)
