@@ -264,15 +264,15 @@ def wrk_script(ids: list[str], folder: Path) -> str:
 
 def stages(db: str, ids: list[str], n: int = 200) -> dict[str, float]:
     """Mean milliseconds of CPU per stage of one stored preview, in-process."""
-    from engine.api.heap import keep_freed_heap
     from engine.decision.decide import decide
     from engine.messages.render import render_preview
     from engine.rules.rulebook import RuleBook
     from engine.store.facts_sql import fact_sheet_for
+    from engine.store.heap import keep_freed_heap
     from engine.store.message_data import message_data
 
     rules = RuleBook(ROOT / "rules").current
-    keep_freed_heap()  # as the served app does (engine/api/heap.py): SQLite's scratch reused
+    keep_freed_heap()  # as the served app does (engine/store/heap.py): SQLite's scratch reused
     engine = make_engine(db)
     now = dt.datetime.fromisoformat(NOW)
     spent = {

@@ -12,7 +12,6 @@ from sqlalchemy import Engine
 
 from engine.api.config import ApiConfig
 from engine.api.errors import install_error_handlers
-from engine.api.heap import keep_freed_heap
 from engine.api.middleware import ApiMetrics, ApiMiddleware
 from engine.api.pages import debtor, staff
 from engine.api.pages import personas as persona_pages
@@ -28,6 +27,7 @@ from engine.messages.render import template_checks
 from engine.preview.answer import PreviewSettings
 from engine.rules.rulebook import RuleBook
 from engine.store.db import make_engine
+from engine.store.heap import keep_freed_heap
 from engine.store.migrate import ensure_ready
 
 

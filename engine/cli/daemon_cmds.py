@@ -173,6 +173,9 @@ def register(app: typer.Typer) -> None:
         from engine.rules.rulebook import RuleBook
 
         _configure_logging()
+        from engine.store.heap import keep_freed_heap
+
+        keep_freed_heap()  # SQLite's per-query scratch memory reused, not refaulted (heap.py)
         err = Console(stderr=True, soft_wrap=True, highlight=False)
         context = cli_context(ctx)
         try:

@@ -9,14 +9,14 @@ import textwrap
 
 import pytest
 
-from engine.api.heap import keep_freed_heap
+from engine.store.heap import keep_freed_heap
 
 #: Run in a child process: malloc 2 MiB in 8 KiB blocks (below the mmap threshold, as SQLite's
 #: scratch is), free them, and print how far the program break fell.
 PROBE = textwrap.dedent(
     """
     import ctypes, sys
-    from engine.api.heap import keep_freed_heap
+    from engine.store.heap import keep_freed_heap
     libc = ctypes.CDLL(None)
     libc.malloc.restype = ctypes.c_void_p
     libc.free.argtypes = (ctypes.c_void_p,)

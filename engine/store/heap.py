@@ -1,4 +1,5 @@
-"""Freed heap memory kept in the served process (glibc), so each SQLite query does not grow it anew.
+"""Freed heap memory kept in a long-running process (glibc: the API, the daemon), so each SQLite
+query does not grow the heap anew.
 
 glibc hands the top of the heap back to the kernel whenever more than 128 KiB lie free there
 (M_TRIM_THRESHOLD). A stored preview's fact query builds its CTEs' temporary b-trees in about
