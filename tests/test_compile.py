@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 import uuid
 from decimal import Decimal
@@ -176,15 +177,18 @@ def test_durable_rules_and_the_evaluator_agree_on_the_default_pack(values: dict[
     assert rules.classify(values) == rules.classify_plain(values)
 
 
+# keyed by the mutant under test: mutmut forks each mutant's run from a process that has already
+# loaded the pack with the original code, and a spec cached there would hide rulespec mutants
 _SPEC_CACHE: dict[str, Any] = {}
 
 
 def _default_spec() -> Any:
-    if "spec" not in _SPEC_CACHE:
+    key = os.environ.get("MUTANT_UNDER_TEST", "")
+    if key not in _SPEC_CACHE:
         from engine.rules.rulespec import load_rules
 
-        _SPEC_CACHE["spec"] = load_rules(RULES)
-    return _SPEC_CACHE["spec"]
+        _SPEC_CACHE[key] = load_rules(RULES)
+    return _SPEC_CACHE[key]
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
