@@ -7,6 +7,7 @@ import os
 import threading
 import uuid
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -472,3 +473,16 @@ def test_not_in_a_list_holds_for_a_known_value_outside_it() -> None:
         for value, holds in (("NL", False), ("BE", False), ("DE", True), (None, unknown)):
             want = 0 if holds else 1
             assert rules.persona_index_durable(sheet(customer__country=value)) == want, value
+
+
+def test_the_compiled_pack_carries_its_experiments_into_the_decision(tmp_path: Path) -> None:
+    """decide() reads the experiments from the compiled pack: without them no debtor of the
+    experiment's persona would ever get a variant."""
+    from engine.decision.decide import decide
+    from engine.rules.rulespec import load_rules
+    from tests.experiments.test_split import NOW, consumer, rules_with
+
+    rules = compile_rules(load_rules(rules_with(tmp_path)))
+    assert rules.experiments
+    variants = {decide(rules, consumer(f"C-{n:05d}"), NOW).variant for n in range(40)}
+    assert variants == {"as-is", "whatsapp-first"}
