@@ -24,7 +24,7 @@ settings.load_profile("payjourney")
 # Under mutmut (it sets MUTANT_UNDER_TEST in the process that runs a mutant's tests) a hypothesis
 # test runs at most this many examples: a surviving mutant runs every test that reaches it, and the
 # differential tests' hundreds of examples dominated the run. Fewer examples can only let a mutant
-# survive, never kill one wrongly; every survivor is checked by hand with the full count.
+# survive, never kill one wrongly; every survivor is looked at by hand (docs/testing.md).
 MUTATION_MAX_EXAMPLES = 40
 
 
