@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import settings
 
 from engine.decision import timing
+from engine.messages.payments import bank_transfer, qr
 from engine.rules.compile import CompiledRules, compile_rules
 from engine.rules.rulespec import load_rules
 
@@ -18,6 +20,33 @@ from engine.rules.rulespec import load_rules
 # per example would fail a correct test by chance (hypothesis' Flaky/DeadlineExceeded)
 settings.register_profile("payjourney", deadline=None)
 settings.load_profile("payjourney")
+
+# Under mutmut (it sets MUTANT_UNDER_TEST in the process that runs a mutant's tests) a hypothesis
+# test runs at most this many examples: a surviving mutant runs every test that reaches it, and the
+# differential tests' hundreds of examples dominated the run. Fewer examples can only let a mutant
+# survive, never kill one wrongly; every survivor is looked at by hand (docs/testing.md).
+MUTATION_MAX_EXAMPLES = 40
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under mutmut: the fastest tests first (durations from mutmut's own stats run), so a killed
+    mutant stops at its first failing test early, and hypothesis tests capped (see above)."""
+    if not os.environ.get("MUTANT_UNDER_TEST"):
+        return
+    durations: dict[str, float] = {}
+    stats = Path("mutmut-stats.json")  # mutmut runs the tests in mutants/, next to its stats
+    if stats.exists():
+        durations = json.loads(stats.read_text(encoding="utf-8")).get("duration_by_test", {})
+    items.sort(key=lambda item: durations.get(item.nodeid, 0.0))
+    for item in items:
+        test = getattr(item, "obj", None)
+        inner = getattr(test, "hypothesis", None)
+        own = getattr(test, "_hypothesis_internal_use_settings", None)
+        if inner is not None and own is not None and own.max_examples > MUTATION_MAX_EXAMPLES:
+            test._hypothesis_internal_use_settings = settings(  # type: ignore[union-attr]
+                own, max_examples=MUTATION_MAX_EXAMPLES
+            )
+
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"
@@ -34,9 +63,12 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture(autouse=True, scope="session")
 def cold_timing_caches() -> None:
-    """Each test session starts with empty timing memos, so a test runs the code it calls and
+    """Each test session starts with empty timing memos and QR tables, so a test runs the code it calls and
     never a result memoised earlier in the same process (mutmut forks its workers from one)."""
-    for memo in (timing.step_time, timing.window_bounds, timing.zone, timing._holidays):
+    memos = (timing.step_time, timing.window_bounds, timing.zone, timing._holidays)
+    codes = (bank_transfer.qr_data_uri, bank_transfer.qr_png)
+    tables = (qr._feedback, qr._function_modules, qr._data_positions, qr._template)
+    for memo in (*memos, *codes, *tables):
         memo.cache_clear()
 
 

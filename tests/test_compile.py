@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 import uuid
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -176,15 +178,18 @@ def test_durable_rules_and_the_evaluator_agree_on_the_default_pack(values: dict[
     assert rules.classify(values) == rules.classify_plain(values)
 
 
+# keyed by the mutant under test: mutmut forks each mutant's run from a process that has already
+# loaded the pack with the original code, and a spec cached there would hide rulespec mutants
 _SPEC_CACHE: dict[str, Any] = {}
 
 
 def _default_spec() -> Any:
-    if "spec" not in _SPEC_CACHE:
+    key = os.environ.get("MUTANT_UNDER_TEST", "")
+    if key not in _SPEC_CACHE:
         from engine.rules.rulespec import load_rules
 
-        _SPEC_CACHE["spec"] = load_rules(RULES)
-    return _SPEC_CACHE["spec"]
+        _SPEC_CACHE[key] = load_rules(RULES)
+    return _SPEC_CACHE[key]
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -468,3 +473,16 @@ def test_not_in_a_list_holds_for_a_known_value_outside_it() -> None:
         for value, holds in (("NL", False), ("BE", False), ("DE", True), (None, unknown)):
             want = 0 if holds else 1
             assert rules.persona_index_durable(sheet(customer__country=value)) == want, value
+
+
+def test_the_compiled_pack_carries_its_experiments_into_the_decision(tmp_path: Path) -> None:
+    """decide() reads the experiments from the compiled pack: without them no debtor of the
+    experiment's persona would ever get a variant."""
+    from engine.decision.decide import decide
+    from engine.rules.rulespec import load_rules
+    from tests.experiments.test_split import NOW, consumer, rules_with
+
+    rules = compile_rules(load_rules(rules_with(tmp_path)))
+    assert rules.experiments
+    variants = {decide(rules, consumer(f"C-{n:05d}"), NOW).variant for n in range(40)}
+    assert variants == {"as-is", "whatsapp-first"}

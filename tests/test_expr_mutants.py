@@ -73,6 +73,16 @@ def test_at_most_includes_the_limit_and_more_than_excludes_it() -> None:
     assert not holds("balance.max_days_overdue > 30", balance__max_days_overdue=30)
 
 
+def test_a_yes_no_fact_differs_from_true_only_when_it_is_known_to_be_false() -> None:
+    """`!= true` holds for false, never for true, and never for a yes/no fact nobody knows."""
+    text = "customer.decision_authority != true"
+    assert holds(text, customer__decision_authority=False)
+    assert not holds(text, customer__decision_authority=True)
+    assert not holds(text, customer__decision_authority=None)
+    assert holds("customer.decision_authority != false", customer__decision_authority=True)
+    assert not holds("customer.decision_authority != false", customer__decision_authority=False)
+
+
 def test_a_fact_not_in_a_list_is_true_only_for_a_known_value_outside_it() -> None:
     """`country not in ["NL", "BE"]`: DE yes, NL no, unknown country no (unknown, not false)."""
     text = 'customer.country not in ["NL", "BE"]'

@@ -1423,3 +1423,81 @@ def test_a_journey_persona_that_is_not_text_is_refused_at_its_value() -> None:
     assert errors_of(
         f"personas:\n  - {{id: e, when: always}}\njourneys:\n  - {{persona: 5, locale: nl_NL, tone: u, {_STEPS}}}\n"
     ) == ["r.yaml:4:15: error: expected text, found 5 in journeys[0].persona"]
+
+
+def test_a_journey_s_locale_tone_shift_by_or_steps_of_the_wrong_kind_is_refused_at_its_key() -> (
+    None
+):
+    """Each error names the key it is about, so a credit manager finds the value to fix."""
+    assert problems(
+        "personas:\n  - {id: e, when: always}\njourneys:\n"
+        f"  - {{persona: e, locale: 5, tone: u, {_STEPS}}}\n"
+        f"  - {{persona: e, locale: nl_NL, tone: [u], {_STEPS}}}\n"
+        f"  - {{persona: e, locale: nl_NL, tone: u, shift_by: 3, {_STEPS}}}\n"
+        "  - {persona: e, locale: nl_NL, tone: u, steps: 5}\n"
+    ) == [
+        "r.yaml:4:26: error: expected text, found 5 in journeys[0].locale",
+        "r.yaml:5:39: error: expected text, found a list in journeys[1].tone",
+        "r.yaml:6:52: error: expected text, found 3 in journeys[2].shift_by",
+        "r.yaml:7:49: error: expected a list, found 5 in journeys[3].steps\n"
+        "  start items with '- '",
+        "r.yaml:7:42: error: a journey needs at least one step in journeys[3].steps",
+    ]
+
+
+def test_a_journey_that_starts_with_a_hand_off_is_warned_at_that_step_with_the_fix() -> None:
+    """Its debtors would get nothing: the warning points at the hand-off and says what to add."""
+    assert problems(ONE_JOURNEY + "      - {at: due, action: handoff}\n") == [
+        "r.yaml:8:9: warning: the journey starts with a hand-off, which is never a debtor's first"
+        " contact unless a rule says so: its debtors get nothing in journeys[0].steps[0]\n"
+        "  add a reminder step before it, or `first_contact: true` on the hand-off"
+    ]
+
+
+def test_a_time_zone_or_a_payment_method_that_is_not_text_is_refused_at_its_key() -> None:
+    assert with_everyone("settings:\n  timezone: 5\n") == [
+        "r.yaml:10:13: error: expected text, found 5 in settings.timezone"
+    ]
+    assert with_everyone("payment_options:\n  - method: 5\n") == [
+        "r.yaml:10:13: error: expected text, found 5 in payment_options[0].method"
+    ]
+
+
+def test_settings_holidays_in_flow_style_are_refused_at_the_key_not_at_the_brace() -> None:
+    assert with_everyone("settings: {holidays: [BE]}\n") == [
+        "r.yaml:9:12: error: holiday calendars belong in the channels section; settings.holidays"
+        " is not read in settings.holidays\n  move the list to `channels:` as `holidays: [NL, DE]`"
+    ]
+
+
+def test_every_key_set_twice_is_named_and_the_keys_after_it_still_count() -> None:
+    """A duplicate key in a later file is one error; the file's other keys are still read."""
+    assert problems(
+        EVERYONE,
+        "settings: {currency: EUR, timezone: Europe/Berlin}\n",
+        "settings: {currency: USD, timezone: Europe/Vienna}\n",
+    ) == [
+        "t.yaml:1:12: error: 'settings.currency' is set twice in settings.currency\n"
+        "  it is already set at s.yaml:1; keep one",
+        "t.yaml:1:27: error: 'settings.timezone' is set twice in settings.timezone\n"
+        "  it is already set at s.yaml:1; keep one",
+    ]
+    spec, _ = validate_partly(
+        [
+            RuleSource("r.yaml", EVERYONE),
+            RuleSource("s.yaml", "settings: {currency: EUR}\n"),
+            RuleSource("t.yaml", "settings: {currency: USD, default_locale: de_AT}\n"),
+        ]
+    )
+    assert (spec.settings.currency, spec.settings.default_locale) == ("EUR", "de_AT")
+
+
+def test_a_channels_section_never_written_as_keys_cites_no_place() -> None:
+    """`channels: [x]` is an error; the partial spec's channel policy then cites no file (it
+    cited a made-up position, line 1 of a file without a name)."""
+    spec, _ = validate_partly(
+        [RuleSource("r.yaml", EVERYONE), RuleSource("s.yaml", "channels: [x]\n")]
+    )
+    assert spec.channels.source is None
+    spec, _ = validate_partly([RuleSource("r.yaml", EVERYONE)])
+    assert spec.channels.source is None

@@ -801,7 +801,8 @@ def _channels(items: list[tuple[str, YNode]], read: _Reader) -> ChannelPolicy:
         ),
         per_customer_per_week=per_week,
         sms_segments=read.integer(merged.get("sms_segments"), "channels.sms_segments", 2),
-        source=merged.pos.source() if items else None,
+        # cited where the section was first written as keys; a section that never was cites nothing
+        source=merged.pos.source() if merged.pos.path else None,
     )
 
 

@@ -6,7 +6,9 @@ import base64
 import dataclasses
 import datetime as dt
 import json
+import struct
 import threading
+import zlib
 from collections.abc import Iterator
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -290,6 +292,28 @@ def test_the_epc_qr_png_has_the_pixels_of_segnos_own_writer() -> None:
         theirs = Image.open(io.BytesIO(buffer.getvalue())).convert("L")
         assert ours.size == theirs.size
         assert ImageChops.difference(ours, theirs).getbbox() is None
+
+
+def test_the_qr_png_is_a_well_formed_1_bit_greyscale_png() -> None:
+    """Signature, IHDR (width, height, 1 bit, greyscale, deflate, no filter method, no
+    interlace), the image data, an empty IEND last, each chunk with its length and CRC: what a
+    strict reader (a printer's, a mail client's) checks before it shows a pixel."""
+    png = png_bytes(epc_qr_matrix(b"BCD"), scale=2)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    chunks: list[tuple[bytes, bytes]] = []
+    at = 8
+    while at < len(png):
+        (length,) = struct.unpack(">I", png[at : at + 4])
+        kind, data = png[at + 4 : at + 8], png[at + 8 : at + 8 + length]
+        (crc,) = struct.unpack(">I", png[at + 8 + length : at + 12 + length])
+        assert crc == zlib.crc32(kind + data), kind
+        chunks.append((kind, data))
+        at += 12 + length
+    assert [kind for kind, _ in chunks] == [b"IHDR", b"IDAT", b"IEND"]
+    side = (21 + 2 * 4) * 2  # version 1, four modules of quiet zone each side, 2 pixels a module
+    assert chunks[0][1] == struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    assert chunks[2][1] == b""
+    assert png.endswith(b"\x00\x00\x00\x00IEND\xaeB`\x82")
 
 
 def test_the_epc_qr_is_a_png_data_uri() -> None:
@@ -646,8 +670,12 @@ def test_an_epc_qr_code_at_each_version_boundary_reads_back_at_level_m(length: i
 
 def test_a_payload_longer_than_a_version_13_code_holds_is_refused() -> None:
     """332 bytes do not fit level M at version 13: an error naming what to shorten."""
-    with pytest.raises(QrTooLong, match="shorten the name or the remittance text"):
+    with pytest.raises(QrTooLong) as error:
         epc_qr_matrix(b"x" * 332)
+    assert str(error.value) == (
+        "332 bytes do not fit an EPC QR code (version 13, level M holds 331); shorten the name"
+        " or the remittance text"
+    )
 
 
 def test_a_spaced_rf_reference_is_written_compact_in_the_structured_field() -> None:
@@ -664,6 +692,29 @@ def test_a_remittance_text_ending_in_x_is_kept_whole() -> None:
     """Only empty trailing fields are dropped, never the end of the text."""
     lines = _lines(epc_payload(name="X", iban="NL91ABNA0417164300", amount=Decimal(1), text="Box"))
     assert lines[10] == "Box"
+    for text in ("TAX", "Invoice 7 X"):
+        lines = _lines(
+            epc_payload(name="X", iban="NL91ABNA0417164300", amount=Decimal(1), text=text)
+        )
+        assert lines[10] == text
+    rf = rf_reference("BOX")
+    lines = _lines(
+        epc_payload(name="X", iban="NL91ABNA0417164300", amount=Decimal(1), reference=rf)
+    )
+    assert lines[9] == rf and rf.endswith("X")
+
+
+def test_a_remittance_text_is_one_line_without_blanks_at_its_end() -> None:
+    """A line break in a reference or text would end field 11 and start a twelfth, which a
+    banking app reads as the note to the payer: it becomes a space. Blanks at the end of the
+    text, or where the cut at 140 falls, are dropped."""
+
+    def remittance(**given: str) -> list[str]:
+        return _lines(epc_payload(name="X", iban="NL91ABNA0417164300", amount=Decimal(1), **given))
+
+    assert remittance(reference="INV-17", text="Danke\nsehr\r\n")[9:] == ["", "INV-17 Danke sehr"]
+    assert remittance(text="Danke  \t")[9:] == ["", "Danke"]
+    assert remittance(text="y" * 139 + " z")[10] == "y" * 139
 
 
 def test_a_payload_of_exactly_331_bytes_is_allowed() -> None:

@@ -88,6 +88,34 @@ def test_a_step_no_longer_decided_is_cancelled_once_the_debtor_pays(
     assert [r.status for r in steps(store)] == ["cancelled"]
 
 
+def test_a_plan_never_cancels_a_promise_confirmation_but_does_cancel_a_first_step(
+    store: Engine, tmp_path: Path, default_rules: CompiledRules
+) -> None:
+    """Step 0 is a promise confirmation the daemon scheduled: no plan decides it, so no plan
+    may cancel it. A step 1 no longer decided is cancelled like any later step."""
+    load(store, tmp_path, customers=[customer("C-1")], invoices=[overdue("C-1")])
+    decider = functools.partial(decide, default_rules)
+    plan(store, decider, NOW)
+    [row] = steps(store)
+    with store.begin() as conn:
+        for number in {0, 1} - {row.step}:
+            values = {k: v for k, v in row._mapping.items() if k != "id"}
+            conn.execute(S.insert().values({**values, "step": number}))
+    payment = {
+        "id": "P-1",
+        "customer_id": "C-1",
+        "invoice_id": "I-C-1",
+        "amount": "450.00",
+        "paid_at": "2026-11-23T08:00:00Z",
+    }
+    load(store, tmp_path, payments=[payment])
+    plan(store, decider, NOW + dt.timedelta(hours=2))
+    status = {r.step: r.status for r in steps(store)}
+    assert status[0] == "scheduled"
+    assert status[1] == "cancelled"
+    assert all(s == "cancelled" for step, s in status.items() if step > 0)
+
+
 def test_a_claimed_step_is_left_to_the_scheduler(
     store: Engine, tmp_path: Path, default_rules: CompiledRules
 ) -> None:

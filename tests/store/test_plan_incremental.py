@@ -20,7 +20,7 @@ from engine.store import tables as t
 from engine.store.facts_sql import derive_fact_sheets
 from engine.store.generate import generate
 from engine.store.planner import plan
-from tests.store.builders import NOW, load
+from tests.store.builders import NOW, customer, load
 
 S = t.ScheduledStep.__table__
 J = t.Journey.__table__
@@ -161,3 +161,71 @@ def test_the_planners_read_decides_every_debtor_as_its_full_fact_sheet_does(
     assert planned == full
     settled = [d for d in full.values() if d.reason.startswith("nothing is open")]
     assert 0 < len(settled) < DEBTORS  # both kinds of debtor were planned
+
+
+def test_a_re_plan_decides_again_only_the_changed_debtors_asked_for_chunk_by_chunk(
+    store: Engine, tmp_path: Path, default_rules: CompiledRules
+) -> None:
+    """Five debtors in chunks of two (C-1 C-2 | C-3 C-4 | C-5); C-2 and C-5 pay something. A
+    re-plan of C-1 to C-4 decides C-2 alone and counts the chunks it read; the next plan of
+    everyone decides C-5 alone."""
+    ids = [f"C-{n}" for n in range(1, 6)]
+    RULES = "sha256:the-same-rules"  # a plain function decides: name its rules
+    invoices = [
+        {
+            "id": f"I-{cid}",
+            "customer_id": cid,
+            "amount": "450.00",
+            "issue_date": "2026-10-01",
+            "due_date": "2026-11-01",
+        }
+        for cid in ids
+    ]
+    load(store, tmp_path, customers=[customer(cid) for cid in ids], invoices=invoices)
+    seen: list[str] = []
+
+    def watch(facts: FactSheet, now: dt.datetime) -> Decision:
+        seen.append(str(facts["customer.id"]))
+        return decide(default_rules, facts, now)
+
+    plan(store, watch, NOW, batch=2, ruleset_version=RULES)
+    plan(
+        store, watch, NOW, batch=2, ruleset_version=RULES
+    )  # the journeys' start settles messages_sent
+    payments = [
+        {
+            "id": f"P-{cid}",
+            "customer_id": cid,
+            "invoice_id": f"I-{cid}",
+            "amount": "1.00",
+            "paid_at": "2026-11-23T08:30:00Z",
+        }
+        for cid in ("C-2", "C-5")
+    ]
+    load(store, tmp_path, payments=payments)
+    seen.clear()
+    told: list[int] = []
+    scoped = plan(
+        store,
+        watch,
+        NOW,
+        batch=2,
+        progress=told.append,
+        customer_ids=ids[:4],
+        ruleset_version=RULES,
+    )
+    assert seen == ["C-2"]
+    assert (scoped.debtors, scoped.unchanged) == (4, 3)
+    seen.clear()
+    told.clear()
+    everyone = plan(store, watch, NOW, batch=2, progress=told.append, ruleset_version=RULES)
+    assert seen == ["C-5"]
+    assert (everyone.debtors, everyone.unchanged) == (5, 4)
+    # more changed debtors than a batch: read by id in parts of two, each exactly once
+    payments = [{**payments[0], "id": f"P2-{cid}", "customer_id": cid, "invoice_id": f"I-{cid}"}
+                for cid in ("C-1", "C-3", "C-4")]  # fmt: skip
+    load(store, tmp_path, payments=payments)
+    seen.clear()
+    # in this process (on PostgreSQL two parts would go to two worker processes, out of `seen`)
+    plan(store, watch, NOW, batch=2, customer_ids=ids[:4], ruleset_version=RULES, workers=1)
+    assert seen == ["C-1", "C-3", "C-4"]

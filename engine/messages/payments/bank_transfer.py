@@ -70,7 +70,9 @@ def epc_payload(
     if reference and is_rf_reference(reference):
         structured = reference.replace(" ", "").upper()
     elif reference or text:
-        unstructured = " ".join(p for p in (reference, text) if p)[:140]
+        # one line without blanks at its end: a line break would end field 11 and start a twelfth
+        joined = " ".join(p for p in (reference, text) if p)
+        unstructured = " ".join(joined.splitlines())[:140].rstrip()
     try:
         beneficiary_iban = normalise_iban(iban)
     except InvalidIban as exc:
