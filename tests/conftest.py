@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
 import os
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from hypothesis import settings
 
 from engine.decision import timing
 from engine.messages.payments import bank_transfer, qr
+from engine.rules import expr
 from engine.rules.compile import CompiledRules, compile_rules
 from engine.rules.rulespec import load_rules
 
@@ -63,13 +65,19 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture(autouse=True, scope="session")
 def cold_timing_caches() -> None:
-    """Each test session starts with empty timing memos and QR tables, so a test runs the code it calls and
+    """Each test session starts with empty timing memos, QR tables and trace memos, so a test runs the code it calls and
     never a result memoised earlier in the same process (mutmut forks its workers from one)."""
     memos = (timing.step_time, timing.window_bounds, timing.zone, timing._holidays)
     codes = (bank_transfer.qr_data_uri, bank_transfer.qr_png)
     tables = (qr._feedback, qr._function_modules, qr._data_positions, qr._template)
     for memo in (*memos, *codes, *tables):
         memo.cache_clear()
+    # the trace's memos of persona notes and of each condition's text and check (by object)
+    decide_module = importlib.import_module(
+        "engine.decision.decide"
+    )  # the package exports decide()
+    for made in (decide_module._NOTES, expr._SOURCES, expr._PREDICATES):
+        made.clear()
 
 
 @pytest.fixture(scope="session")
