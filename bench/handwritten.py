@@ -170,7 +170,7 @@ def decide_by_hand(spec: RuleSpec, v: Any, now: dt.datetime) -> tuple[Any, ...]:
         if step.if_no_channel == "handoff":
             return answer("handoff", number, (), now)
         following = chosen + 1
-        if following < len(times) and times[following] > now:
+        if not step.required and following < len(times) and times[following] > now:
             return answer("wait", unsent[following].index + 1, (), times[following])
         return answer("none", number)
     limit = policy.per_customer_per_week

@@ -76,6 +76,38 @@ def test_an_unreachable_last_step_says_no_step_can_follow_and_how_to_fix_the_rul
     assert decision.trace[-1].note == "not allowed (consent or address): sms, whatsapp"
 
 
+@pytest.mark.parametrize(
+    "moment",
+    [
+        "2026-11-20T10:00:00+01:00",  # between the letter and the final reminder
+        "2026-12-02T07:59:00+01:00",  # a minute before the final reminder is due
+        "2026-12-02T08:00:00+01:00",  # the minute it is due
+    ],
+)
+def test_a_required_letter_nobody_can_receive_stops_the_journey_and_says_how_to_fix_it(
+    moment: str,
+) -> None:
+    """The statutory letter (step 3, required) for a debtor with no postal address: it is never
+    skipped, so the final reminder never goes out before it; the debtor is never told to wait for
+    a step that cannot follow, and the reason names the two fixes."""
+    sheet = debtor(journey__steps_sent=2, customer__reachable_by=["email"])
+    decision = decide(SIMPLE, sheet, at(moment))
+    assert (
+        decision.action,
+        decision.reason,
+        decision.journey_step,
+        decision.template,
+        decision.send_at,
+    ) == (
+        Action.NONE,
+        f"step 3: {UNUSABLE}; it is required, so no later step can follow; list `letter` (it"
+        " needs no consent) or set `if_no_channel: handoff`",
+        3,
+        "wik-14-day-letter",
+        None,
+    )
+
+
 def test_a_debtor_whose_every_remaining_step_was_a_stale_nudge_gets_nothing() -> None:
     """Two nudges before a due date that has passed: neither is sent, the decision says no step is
     left, the journey counts as done, and the trace shows each nudge skipped as stale."""

@@ -268,10 +268,17 @@ def _skip_unreachable(
     now: dt.datetime,
     base: dict[str, Any],
 ) -> Decision:
-    """No listed channel is usable and the rule does not hand off: the next step follows."""
+    """No listed channel is usable and the rule does not hand off: the next step follows, unless
+    this step is required (never skipped): then the journey stops here until it can be sent."""
     number = step.index + 1
     why = f"step {number}: none of its channels is usable (consent or address missing)"
     fix = "list `letter` (it needs no consent) or set `if_no_channel: handoff`"
+    if step.required:  # never skipped: no later step goes out before it
+        return Decision(
+            action=Action.NONE,
+            reason=f"{why}; it is required, so no later step can follow; {fix}",
+            **base,
+        )
     following = chosen + 1
     if following < len(times) and times[following] > now:
         coming = unsent[following]
