@@ -1210,3 +1210,106 @@ def test_debtors_who_classify_alike_share_one_working_out_of_their_persona_notes
     ]
     assert notes == [expected, expected]
     assert len(calls) == 1
+
+
+def test_a_debtor_imported_long_overdue_gets_the_last_of_several_reminders_before_the_hand_off() -> (
+    None
+):
+    """Three reminders, then a hand-off, for a debtor never contacted: the hand-off waits and the
+    last reminder (step 3, the final one) goes out, not the second."""
+    rules = pack(
+        "    steps:\n"
+        "      - {at: due + 1d, channel: email, template: reminder-1}\n"
+        "      - {at: due + 14d, channel: email, template: reminder-2}\n"
+        "      - {at: due + 30d, channel: email, template: final-reminder}\n"
+        "      - {at: due + 40d, action: handoff}\n"
+    )
+    decision = decide(rules, debtor(), at("2027-01-04T10:00:00+01:00"))
+    assert (decision.action, decision.template, decision.journey_step) == (
+        Action.SEND,
+        "final-reminder",
+        3,
+    )
+
+
+STALE_THEN_DUE = pack(
+    "    steps:\n"
+    "      - {at: due - 2d, channel: email, template: nudge}\n"
+    "      - {at: due, channel: email, template: reminder-1}\n"
+    "      - {at: due + 3d, channel: email, template: reminder-2}\n"
+)
+
+
+def step_row(index: int, note: str, matched: bool = False) -> dict[str, Any]:
+    return {
+        "rule": f"steps[{index}]",
+        "source": f"t.yaml:{9 + index}",
+        "matched": matched,
+        "facts": {},
+        "note": note,
+    }
+
+
+def test_a_stale_nudge_is_explained_once_and_a_reminder_on_the_due_date_as_skipped() -> None:
+    """Due 16 November, seen on the 23rd: the nudge has one line (stale, not also "a later step
+    is due"), the reminder of the due date itself is skipped for the later one, which is sent."""
+    decision = decide(STALE_THEN_DUE, debtor(balance__oldest_due_date="2026-11-16"), NOW)
+    assert (decision.action, decision.template) == (Action.SEND, "reminder-2")
+    assert trace(decision) == [
+        PERSONA_ROW,
+        step_row(
+            0,
+            "step 1 (nudge, due -2d) at 2026-11-14T08:00:00+01:00: "
+            "skipped: stale, its due date has come",
+        ),
+        step_row(
+            1,
+            "step 2 (reminder-1, due +0d) at 2026-11-16T08:00:00+01:00: "
+            "skipped: a later step is due as well",
+        ),
+        step_row(2, "step 3 (reminder-2, due +3d) at 2026-11-19T08:00:00+01:00: due", True),
+    ]
+
+
+def test_on_the_due_date_itself_the_stale_nudge_is_explained_once() -> None:
+    """Due today: the nudge is stale (one line), today's reminder is due and sent."""
+    decision = decide(STALE_THEN_DUE, debtor(balance__oldest_due_date="2026-11-23"), NOW)
+    assert (decision.action, decision.template) == (Action.SEND, "reminder-1")
+    assert trace(decision) == [
+        PERSONA_ROW,
+        step_row(
+            0,
+            "step 1 (nudge, due -2d) at 2026-11-21T08:00:00+01:00: "
+            "skipped: stale, its due date has come",
+        ),
+        step_row(1, "step 2 (reminder-1, due +0d) at 2026-11-23T08:00:00+01:00: due", True),
+    ]
+
+
+def test_an_evening_nudge_in_new_york_is_skipped_for_the_later_one_on_new_yorks_calendar() -> None:
+    """Two nudges the day before the due date, both at 21:00 in New York (an hour before the
+    debtor usually pays; 02:00 UTC on the due date): on New York's calendar the first is not
+    stale, so the trace says it was skipped because a later step is due as well."""
+    rules = pack(
+        "    steps:\n"
+        "      - {at: due - 1d, channel: email, template: nudge}\n"
+        "      - {at: due - 1d, channel: sms, template: nudge}\n",
+        "channels:\n  prefer_typical_pay_hour: true\n"
+        "  send_window: {days: mon-sun, hours: '08:00-23:00'}\n",
+    )
+    sheet = debtor(
+        customer__timezone="America/New_York",
+        customer__consent__sms=True,
+        balance__oldest_due_date="2026-11-25",
+        behaviour__typical_pay_hour=22,
+    )
+    decision = decide(rules, sheet, at("2026-11-24T21:30:00-05:00"))
+    assert (decision.action, decision.channel) == (Action.SEND, "sms")
+    assert trace(decision)[1:] == [
+        step_row(
+            0,
+            "step 1 (nudge, due -1d) at 2026-11-24T21:00:00-05:00: "
+            "skipped: a later step is due as well",
+        ),
+        step_row(1, "step 2 (nudge, due -1d) at 2026-11-24T21:00:00-05:00: due", True),
+    ]
