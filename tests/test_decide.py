@@ -1313,3 +1313,60 @@ def test_an_evening_nudge_in_new_york_is_skipped_for_the_later_one_on_new_yorks_
         ),
         step_row(1, "step 2 (nudge, due -1d) at 2026-11-24T21:00:00-05:00: due", True),
     ]
+
+
+HANDOFF_NOTICE = (
+    "    steps:\n"
+    "      - {at: due + 1d, channel: email, template: reminder-1}\n"
+    "      - {at: due + 30d, action: handoff, channel: [email, letter], template: handoff-notice}\n"
+)
+WEEKDAYS = "channels:\n  send_window: {days: mon-fri, hours: '09:00-17:00'}\n"
+
+
+def test_a_handoff_notice_outside_the_window_says_when_the_window_opens() -> None:
+    """Sunday 22:30: the hand-off notice waits for Monday 09:00, and the trace says why."""
+    rules = pack(HANDOFF_NOTICE, WEEKDAYS)
+    decision = decide(rules, debtor(journey__steps_sent=1), at("2026-12-06T22:30:00+01:00"))
+    assert (decision.action, decision.send_at) == (
+        Action.HANDOFF,
+        at("2026-12-07T09:00:00+01:00"),
+    )
+    assert trace(decision)[-1] == {
+        "rule": "channels.send_window",
+        "source": "t.yaml:14",
+        "matched": False,
+        "facts": {},
+        "note": "outside the send window; it opens 2026-12-07T09:00:00+01:00",
+    }
+
+
+def test_a_handoff_notice_due_on_christmas_day_waits_for_the_next_dutch_working_day() -> None:
+    """The notice is due since Monday 21 December; on Christmas Day (a Friday) in the
+    Netherlands it waits until Monday 28 December, 09:00 (the 26th is a holiday too)."""
+    rules = pack(HANDOFF_NOTICE, WEEKDAYS)
+    sheet = debtor(journey__steps_sent=1, balance__oldest_due_date="2026-11-20")
+    decision = decide(rules, sheet, at("2026-12-25T10:00:00+01:00"))
+    assert (decision.action, decision.send_at, decision.channel) == (
+        Action.HANDOFF,
+        at("2026-12-28T09:00:00+01:00"),
+        "email",
+    )
+
+
+def test_a_handoff_whose_notice_cannot_reach_the_debtor_hands_over_at_once_without_it() -> None:
+    """The notice goes by email only, and the debtor opted out: a person takes over now, and
+    no channel is named."""
+    rules = pack(
+        "    steps:\n"
+        "      - {at: due + 1d, channel: email, template: reminder-1}\n"
+        "      - {at: due + 30d, action: handoff, channel: email, template: handoff-notice}\n"
+    )
+    moment = at("2026-12-07T10:00:00+01:00")
+    sheet = debtor(journey__steps_sent=1, customer__consent__email=False)
+    decision = decide(rules, sheet, moment)
+    assert (decision.action, decision.reason, decision.send_at, decision.channel) == (
+        Action.HANDOFF,
+        "step 2: hand over",
+        moment,
+        None,
+    )
