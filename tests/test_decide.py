@@ -1370,3 +1370,21 @@ def test_a_handoff_whose_notice_cannot_reach_the_debtor_hands_over_at_once_witho
         moment,
         None,
     )
+
+
+def test_a_debtor_nobody_can_reach_is_handed_to_a_person_now_when_the_rule_says_so() -> None:
+    """Step 1 by SMS or WhatsApp with `if_no_channel: handoff`, no consent for either: handed
+    over at once, and the reason says why and which rule asked for it."""
+    rules = pack(
+        "    steps:\n"
+        "      - {at: due + 1d, channel: [sms, whatsapp], template: reminder-1,"
+        " if_no_channel: handoff}\n"
+    )
+    decision = decide(rules, debtor(), NOW)
+    assert (decision.action, decision.reason, decision.send_at, decision.channel) == (
+        Action.HANDOFF,
+        "step 1: no channel allowed (consent or address missing); a person must contact this"
+        " debtor (if_no_channel: handoff)",
+        NOW,
+        None,
+    )
