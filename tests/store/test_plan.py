@@ -38,6 +38,17 @@ def overdue(cid: str, *, due: str = "2026-11-01", amount: str = "450.00") -> dic
     }
 
 
+def _pay(cid: str) -> dict[str, Any]:
+    """Full payment of `overdue(cid)`'s invoice, an hour before NOW."""
+    return {
+        "id": f"P-{cid}",
+        "customer_id": cid,
+        "invoice_id": f"I-{cid}",
+        "amount": "450.00",
+        "paid_at": "2026-11-23T08:00:00Z",
+    }
+
+
 def test_planning_twice_schedules_nothing_twice(
     store: Engine, default_rules: CompiledRules
 ) -> None:
@@ -75,14 +86,7 @@ def test_a_step_no_longer_decided_is_cancelled_once_the_debtor_pays(
     decider = functools.partial(decide, default_rules)
     plan(store, decider, NOW)
     assert [r.status for r in steps(store)] == ["scheduled"]
-    payment = {
-        "id": "P-1",
-        "customer_id": "C-1",
-        "invoice_id": "I-C-1",
-        "amount": "450.00",
-        "paid_at": "2026-11-23T08:00:00Z",
-    }
-    load(store, tmp_path, payments=[payment])
+    load(store, tmp_path, payments=[_pay("C-1")])
     summary = plan(store, decider, NOW + dt.timedelta(hours=2))
     assert summary.cancelled == 1
     assert [r.status for r in steps(store)] == ["cancelled"]
@@ -101,14 +105,7 @@ def test_a_plan_never_cancels_a_promise_confirmation_but_does_cancel_a_first_ste
         for number in {0, 1} - {row.step}:
             values = {k: v for k, v in row._mapping.items() if k != "id"}
             conn.execute(S.insert().values({**values, "step": number}))
-    payment = {
-        "id": "P-1",
-        "customer_id": "C-1",
-        "invoice_id": "I-C-1",
-        "amount": "450.00",
-        "paid_at": "2026-11-23T08:00:00Z",
-    }
-    load(store, tmp_path, payments=[payment])
+    load(store, tmp_path, payments=[_pay("C-1")])
     plan(store, decider, NOW + dt.timedelta(hours=2))
     status = {r.step: r.status for r in steps(store)}
     assert status[0] == "scheduled"
@@ -258,16 +255,6 @@ def test_planning_an_empty_store_plans_nothing_and_does_not_fail(
     summary = plan(store, functools.partial(decide, default_rules), NOW)
     assert summary.debtors == 0
     assert steps(store) == []
-
-
-def _pay(cid: str) -> dict[str, Any]:
-    return {
-        "id": f"P-{cid}",
-        "customer_id": cid,
-        "invoice_id": f"I-{cid}",
-        "amount": "450.00",
-        "paid_at": "2026-11-23T08:00:00Z",
-    }
 
 
 def test_cancelling_paid_debtors_steps_leaves_the_others_alone_across_batches(
