@@ -81,8 +81,8 @@ journeys:
         fallback_after: 48h
         required: true
       - {at: due, channel: email, template: r0, if_no_channel: handoff}
-      - {at: due + 1w, action: handoff, template: notice, channel: letter}
-      - {at: due+3w, action: handoff, first_contact: true}
+      - {at: due + 1w, channel: letter, template: notice}
+      - {at: due+3w, action: handoff, first_contact: true, template: notice, channel: letter}
   - persona: late
     locale: nl_BE
     tone: jij
@@ -170,8 +170,16 @@ def test_a_full_rule_file_reads_into_exactly_the_personas_journeys_steps_and_set
                         required=True,
                     ),
                     step(1, 21, 0, channels=("email",), template="r0", if_no_channel="handoff"),
-                    step(2, 22, 7, action="handoff", channels=("letter",), template="notice"),
-                    step(3, 23, 21, action="handoff", first_contact=True),
+                    step(2, 22, 7, channels=("letter",), template="notice"),
+                    step(
+                        3,
+                        23,
+                        21,
+                        action="handoff",
+                        channels=("letter",),
+                        template="notice",
+                        first_contact=True,
+                    ),
                 ),
                 source=src(9, 5),
             ),
@@ -504,6 +512,9 @@ def test_step_mistakes_are_each_reported_at_their_key_or_value_with_the_fix() ->
         "  add e.g. `channel: [email, letter]`, or drop the template to hand over silently",
         "r.yaml:14:36: warning: a handoff step without a template sends nothing; its channel is"
         " ignored in journeys[0].steps[6]\n  add `template: handoff-notice` to tell the debtor",
+        "r.yaml:14:9: error: this step comes after a hand-off, which ends the journey: the"
+        " debtor is the agency's (or a person's) from then on in journeys[0].steps[6]\n"
+        "  move the step before the hand-off, or remove it",
         "r.yaml:15:9: error: missing 'at' in journeys[0].steps[7]\n  say when, e.g. `at: due + 7d`",
         "r.yaml:16:36: error: unknown channel 'pigeon' in journeys[0].steps[8].channel\n"
         "  did you mean 'phone'?\n"
@@ -525,6 +536,9 @@ def test_step_mistakes_are_each_reported_at_their_key_or_value_with_the_fix() ->
         "r.yaml:21:36: error: if_no_channel belongs on a message step in"
         " journeys[0].steps[13].if_no_channel\n  remove it from the hand-off step",
         "r.yaml:22:64: error: expected text, found 5 in journeys[0].steps[14].fallback_after",
+        "r.yaml:22:9: error: this step comes after a hand-off, which ends the journey: the"
+        " debtor is the agency's (or a person's) from then on in journeys[0].steps[14]\n"
+        "  move the step before the hand-off, or remove it",
         "r.yaml:23:14: error: expected text, found 7 in journeys[0].steps[15].at",
         "r.yaml:24:45: error: expected text, found 5 in journeys[0].steps[16].template",
         # one error, not a second one about an if_no_channel 'None' nobody wrote
@@ -1443,6 +1457,28 @@ def test_a_journey_s_locale_tone_shift_by_or_steps_of_the_wrong_kind_is_refused_
         "  start items with '- '",
         "r.yaml:7:42: error: a journey needs at least one step in journeys[3].steps",
     ]
+
+
+def test_a_step_after_a_hand_off_is_refused_once_at_that_step() -> None:
+    """A hand-off ends the journey (the daemon marks it handed_off), but decide() would still
+    plan a step written after it: the debtor would hear from us while the agency collects."""
+    assert errors_of(
+        ONE_JOURNEY + "      - {at: due + 1w, channel: email, template: t}\n"
+        "      - {at: due + 3w, action: handoff}\n"
+        "      - {at: due + 4w, channel: letter, template: t}\n"
+        "      - {at: due + 5w, channel: letter, template: t}\n"
+    ) == [
+        "r.yaml:10:9: error: this step comes after a hand-off, which ends the journey: the"
+        " debtor is the agency's (or a person's) from then on in journeys[0].steps[2]\n"
+        "  move the step before the hand-off, or remove it"
+    ]
+    assert (
+        errors_of(
+            ONE_JOURNEY + "      - {at: due + 1w, channel: email, template: t}\n"
+            "      - {at: due + 3w, action: handoff}\n"
+        )
+        == []
+    )
 
 
 def test_a_journey_that_starts_with_a_hand_off_is_warned_at_that_step_with_the_fix() -> None:

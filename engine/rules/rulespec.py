@@ -605,6 +605,14 @@ def _journeys(
                     f"(due {steps[-1].at_days:+d}d): steps go back in time",
                     "order the steps by their `at`",
                 )
+            if steps and steps[-1].action == "handoff" and steps[-1].index == si - 1:
+                read.out.error(
+                    step_node.pos,
+                    f"{kp}.steps[{si}]",
+                    "this step comes after a hand-off, which ends the journey: the debtor is"
+                    " the agency's (or a person's) from then on",
+                    "move the step before the hand-off, or remove it",
+                )
             steps.append(step)
         if steps and steps[0].action == "handoff" and not steps[0].first_contact:
             read.out.warn(
