@@ -45,6 +45,31 @@ def test_validate_reports_every_problem_of_a_run_in_one_pass(tmp_path: Path) -> 
     assert f"{tmp_path}/b.yaml:6:33: error: unknown channel 'pigeon'" in result.stdout
 
 
+def test_validate_refuses_a_condition_durable_rules_cannot_hold(tmp_path: Path) -> None:
+    """Valid rule language that would not compile is an error at `validate` time, at the
+    persona's line, not a crash of the daemon later."""
+    pairs = " and ".join(
+        f"(customer.credit_score == {i} or behaviour.broken_promises == {i})" for i in range(6)
+    )
+    (tmp_path / "pack.yaml").write_text(
+        f"personas:\n  - id: odd\n    when: not ({pairs})\n  - id: all\n    when: always\n"
+        "journeys:\n"
+        + "".join(
+            f"  - persona: {p}\n    locale: nl_NL\n    tone: u\n"
+            "    steps:\n      - {at: due + 1d, channel: email, template: reminder-1}\n"
+            for p in ("odd", "all")
+        )
+        + "payment_options:\n  - method: bank_transfer\n"
+    )
+    result = run("validate", str(tmp_path))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert (
+        f"{tmp_path}/pack.yaml:2:5: error: durable_rules cannot hold this condition in one rule"
+        in result.stdout
+    )
+    assert "Traceback" not in result.stderr
+
+
 def test_explain_json_gives_the_preview_answer() -> None:
     """`explain FACTS.json --json` has the fields of the preview answer (without the message)."""
     result = run(

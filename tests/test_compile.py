@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.decision.model import FactSheet
-from engine.errors import EngineError
+from engine.errors import EngineError, RuleError
 from engine.rules import compile as comp
 from engine.rules import expr as ex
 from engine.rules.compile import CompiledRules, compile_rules
@@ -200,10 +200,42 @@ def _default_spec() -> Any:
 def test_durable_rules_and_the_evaluator_agree_on_random_conditions(
     conditions: list[ex.Expr], sheets: list[dict[str, Any]]
 ) -> None:
-    """Random personas (negations, lists, exists, unknowns) classify alike in both engines."""
-    rules = pack(*(ex.to_source(c).replace("'", "''") for c in conditions))
+    """Random personas (negations, lists, exists, unknowns) classify alike in both engines;
+    a condition durable_rules cannot hold is refused as a rule error naming its persona."""
+    try:
+        rules = pack(*(ex.to_source(c).replace("'", "''") for c in conditions))
+    except RuleError as exc:
+        assert exc.problems
+        for problem in exc.problems:
+            assert problem.problem.startswith("durable_rules cannot hold this condition")
+            assert problem.key_path in {f"persona 'p{i}'" for i in range(len(conditions))}
+        return
     for values in sheets:
         assert rules.persona_index_durable(values) == rules.persona_index_plain(values)
+
+
+def test_a_condition_durable_rules_cannot_hold_is_a_rule_error_at_its_persona() -> None:
+    """durable_rules 2.0.28 keeps one rule's condition in 32 slots ("error code: 113");
+    pushing a `not` down over five or-pairs fills them. The pack is refused with the persona's
+    file:line and the fix, not a bare C error; the other personas are not blamed."""
+    five = " and ".join(
+        f"(customer.credit_score == {i} or behaviour.broken_promises == {i})" for i in range(5)
+    )
+    four = five.rsplit(" and ", 1)[0]
+    compile_ok = pack(f"not ({four})")  # just fits
+    assert compile_ok.persona_index_durable(sheet(customer__credit_score=9)) == 0
+    with pytest.raises(RuleError) as refused:
+        pack('customer.kind == "consumer"', f"not ({five})")
+    (problem,) = refused.value.problems
+    assert (problem.path, problem.line, problem.column) == ("t.yaml", 4, 5)
+    assert problem.key_path == "persona 'p1'"
+    assert str(problem) == (
+        "t.yaml:4:5: error: durable_rules cannot hold this condition in one rule: more than its"
+        " 32 parts once compiled (each comparison and each and/or takes some, a negated"
+        " comparison more) in persona 'p1'\n"
+        "  split it: put one side of an `or` in a persona of its own above this one, or write"
+        " `not (...)` around fewer comparisons"
+    )
 
 
 def test_an_action_exception_is_kept_in_the_session_state_so_actions_only_record() -> None:

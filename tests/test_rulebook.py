@@ -40,6 +40,38 @@ def test_invalid_yaml_keeps_the_last_good_rules_running(rules_dir: Path) -> None
     assert decide(book.current, SHEET, at("2026-11-23T10:00:00+01:00")).persona == "consumer-nl"
 
 
+#: valid rule language that durable_rules 2.0.28 cannot hold in one rule (its error code 113)
+TOO_LONG_FOR_DURABLE_RULES = (
+    "not ("
+    + " and ".join(
+        f"(customer.credit_score == {i} or behaviour.broken_promises == {i})" for i in range(6)
+    )
+    + ")"
+)
+
+
+def test_a_condition_durable_rules_cannot_hold_keeps_the_last_good_rules(rules_dir: Path) -> None:
+    """The files validate, but the compiled rules are refused: the reload names the persona
+    at its file:line and the previous rules keep deciding."""
+    book = RuleBook(rules_dir)
+    before = book.current.version
+    personas = rules_dir / "personas.yaml"
+    text = personas.read_text()
+    assert 'customer.kind == "consumer" and customer.country in ["NL", "BE"]' in text
+    personas.write_text(
+        text.replace(
+            'customer.kind == "consumer" and customer.country in ["NL", "BE"]',
+            TOO_LONG_FOR_DURABLE_RULES,
+        )
+    )
+    result = book.reload()
+    assert not result.changed and result.version == before
+    refused = [p for p in result.problems if "durable_rules cannot hold" in p.problem]
+    assert len(refused) == 1 and refused[0].path.endswith("personas.yaml")
+    assert refused[0].key_path == "persona 'consumer-nl'" and refused[0].severity == "error"
+    assert decide(book.current, SHEET, at("2026-11-23T10:00:00+01:00")).persona == "consumer-nl"
+
+
 def test_a_valid_edit_takes_effect_with_a_new_version(rules_dir: Path) -> None:
     """Changing a persona's condition switches to the new rules and a new ruleset version."""
     book = RuleBook(rules_dir)

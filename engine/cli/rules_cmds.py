@@ -18,7 +18,7 @@ from rich.text import Text
 from engine.cli.context import cli_context, now_option
 from engine.decision.decide import decide
 from engine.decision.model import Decision, FactSheet
-from engine.errors import PayjourneyError, RuleProblem
+from engine.errors import PayjourneyError, RuleError, RuleProblem
 from engine.messages.render import template_checks
 from engine.rules.compile import CompiledRules, compile_rules
 from engine.rules.rulebook import validate_dir
@@ -134,6 +134,12 @@ def register(app: typer.Typer) -> None:
         """Check the rule files and the templates they name; exit 1 on any error."""
         folder = rules_dir or cli_context(ctx).rules_dir
         spec, problems = validate_dir(folder, template_checks(templates))
+        if spec is not None:
+            try:  # the rules must also compile: durable_rules has limits of its own
+                compile_rules(spec)
+            except RuleError as exc:
+                problems.extend(exc.problems)
+                spec = None
         if spec is not None:
             problems.extend(rate_table_warnings(spec, dt.date.today()))
             problems.extend(whatsapp_template_warnings(spec, os.environ))

@@ -13,6 +13,8 @@ is designed around, each pinned by a test in tests/test_compile.py:
 - `set_rulesets` mutates its argument and a name registers once: each rule pack is registered
   under the hash of its version and compiled definition, from a fresh dict;
 - at most 1024 live sessions per ruleset: every post uses the one default session;
+- one rule's condition holds at most 32 parts ("error code: 113"): a pack with a longer one is
+  refused as a RuleError at that persona's file:line (`_refused`), by `validate` too;
 - its JSON reader rejects numbers in exponent form without a decimal point (1e-05, 1e+16:
   "error code 204"), which Python's json writes for tiny and huge floats: numbers and dates reach
   durable_rules as order-preserving integer codes instead (see `_FieldMap.code`), exact and
@@ -35,7 +37,7 @@ from typing import Any
 
 from durable.engine import Host, MessageNotHandledException
 
-from engine.errors import EngineError
+from engine.errors import EngineError, RuleError, RuleProblem
 from engine.rules import expr as ex
 from engine.rules.experiments import Experiments
 from engine.rules.facts import SCHEMA, FactType
@@ -86,6 +88,41 @@ def _register(name: str, definition: dict[str, dict[str, Any]]) -> list[int]:
             _get_host().set_rulesets({name: rules})
             _registered[name] = hits
         return hits
+
+
+def _refused(
+    spec: RuleSpec, definition: dict[str, dict[str, Any]], name: str, exc: Exception
+) -> Exception:
+    """Why durable_rules refused a ruleset, as rule errors where it is one persona's condition.
+
+    durable_rules 2.0.28 holds one rule's condition in 32 slots (rete.h, MAX_SEQUENCE_EXPRESSIONS:
+    "error code: 113"); negations pushed to the comparisons, with a known-check each, fill them
+    sooner than the written condition suggests. Each persona is registered alone to find which.
+    """
+    problems = []
+    for persona in spec.personas:
+        rule = f"persona_{persona.index}"
+        try:
+            _register(f"{name}_{rule}", {rule: definition[rule]})
+        except Exception as alone:
+            problems.append(
+                RuleProblem(
+                    path=persona.source.path,
+                    line=persona.source.line,
+                    column=persona.source.column,
+                    key_path=f"persona {persona.id!r}",
+                    problem="durable_rules cannot hold this condition in one rule: more than"
+                    " its 32 parts once compiled (each comparison and each and/or takes some,"
+                    " a negated comparison more)"
+                    if "error code: 113" in str(alone)
+                    else f"durable_rules refuses this condition: {alone}",
+                    hint="split it: put one side of an `or` in a persona of its own above this"
+                    " one, or write `not (...)` around fewer comparisons",
+                )
+            )
+    if problems:
+        return RuleError(problems)
+    return EngineError(f"durable_rules refused the persona rules: {exc}")
 
 
 # ------------------------------------------------------------------ expression -> durable dict
@@ -240,7 +277,10 @@ class CompiledRules:
         # (mutation testing forks one that already registered them) never reuses a registration
         what = json.dumps([spec.version, definition])
         self.name = "payjourney_" + hashlib.sha256(what.encode()).hexdigest()[:24]
-        self._hits = _register(self.name, definition)
+        try:
+            self._hits = _register(self.name, definition)
+        except Exception as exc:  # durable_rules raises its C module's own `error` type
+            raise _refused(spec, definition, self.name, exc) from exc
         self.persona_predicates: tuple[ex.Predicate, ...] = tuple(
             ex.predicate(p.when) for p in spec.personas
         )

@@ -108,6 +108,13 @@ class RuleBook:
                 )
             if spec.version == self._current.version:
                 return Reload(changed=False, version=spec.version, problems=tuple(problems))
-            self._current = compile_rules(spec)
+            try:
+                self._current = compile_rules(spec)
+            except RuleError as exc:  # a condition durable_rules cannot hold
+                return Reload(
+                    changed=False,
+                    version=self._current.version,
+                    problems=(*problems, *exc.problems),
+                )
             self.warnings = tuple(problems)
             return Reload(changed=True, version=spec.version, problems=tuple(problems))

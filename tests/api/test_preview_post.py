@@ -117,6 +117,34 @@ def test_invalid_what_if_rules_are_422_with_file_line_and_column(client: TestCli
     assert first["text"].startswith("personas.yaml:3:25: error:")
 
 
+def test_what_if_rules_durable_rules_cannot_hold_are_422_at_the_persona(
+    client: TestClient,
+) -> None:
+    """Valid rule language that does not compile (a condition too long for durable_rules) is
+    the caller's mistake: 422 with the persona's file:line, never a 500."""
+    pairs = " and ".join(
+        f"(customer.credit_score == {i} or behaviour.broken_promises == {i})" for i in range(6)
+    )
+    rules = {
+        "pack.yaml": (
+            f"personas:\n  - id: odd\n    when: not ({pairs})\n"
+            "  - id: everyone\n    when: always\n"
+            "journeys:\n  - persona: everyone\n    locale: nl_NL\n    tone: jij\n    steps:\n"
+            "      - {at: due + 1d, channel: email, template: reminder-1}\n"
+            "  - persona: odd\n    locale: nl_NL\n    tone: jij\n    steps:\n"
+            "      - {at: due + 1d, channel: email, template: reminder-1}\n"
+            "payment_options:\n  - method: bank_transfer\n"
+        )
+    }
+    answer = post(client, body_for("C-NL", rules=rules))
+    assert answer.status_code == 422
+    error = answer.json()["error"]
+    assert error["code"] == "invalid_rules"
+    (first,) = error["details"]
+    assert (first["path"], first["line"], first["column"]) == ("pack.yaml", 2, 5)
+    assert "durable_rules cannot hold this condition" in first["text"]
+
+
 def test_what_if_rules_naming_a_missing_template_are_refused(client: TestClient) -> None:
     """Template checks run on what-if rules too: no render failure later."""
     text = (ROOT / "rules").joinpath("journeys.yaml").read_text(encoding="utf-8")
