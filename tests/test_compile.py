@@ -238,6 +238,51 @@ def test_a_condition_durable_rules_cannot_hold_is_a_rule_error_at_its_persona() 
     )
 
 
+def test_a_refused_condition_is_found_per_pack_even_after_a_pack_whose_same_persona_fit() -> None:
+    """Each persona is tried alone under its own pack's name: a first persona that fit in an
+    earlier pack does not hide the same-numbered persona that does not fit in this one."""
+    pairs = " and ".join(
+        f"(customer.credit_score == {i} or behaviour.broken_promises == {i})" for i in range(5)
+    )
+    with pytest.raises(RuleError):
+        pack('customer.kind == "business"', f"not ({pairs})")
+    with pytest.raises(RuleError) as refused:
+        pack(f"not ({pairs})", 'customer.kind == "business"')
+    assert [p.key_path for p in refused.value.problems] == ["persona 'p0'"]
+
+
+def test_other_refusals_by_durable_rules_are_reported_as_they_are(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only its code 113 is explained as the 32-part limit; any other refusal of one persona
+    is passed on in its own words, and a refusal no single persona causes is an EngineError."""
+    real = comp._register
+
+    def refuse(name: str, definition: dict[str, Any]) -> list[int]:
+        if name.endswith("_persona_1") or not name.endswith(("_persona_0", "_persona_2")):
+            raise RuntimeError("Could not create ruleset, error code: 999")
+        return real(name, definition)
+
+    monkeypatch.setattr(comp, "_register", refuse)
+    with pytest.raises(RuleError) as refused:
+        pack('customer.kind == "business"', 'customer.kind == "consumer"')
+    (problem,) = refused.value.problems
+    assert problem.key_path == "persona 'p1'"
+    assert problem.problem == (
+        "durable_rules refuses this condition: Could not create ruleset, error code: 999"
+    )
+
+    def refuse_the_pack_only(name: str, definition: dict[str, Any]) -> list[int]:
+        if not name.endswith(("_persona_0", "_persona_1", "_persona_2")):
+            raise RuntimeError("boom")
+        return real(name, definition)
+
+    monkeypatch.setattr(comp, "_register", refuse_the_pack_only)
+    with pytest.raises(EngineError) as failed:
+        pack('customer.kind == "business"', 'customer.kind == "consumer"')
+    assert str(failed.value) == "durable_rules refused the persona rules: boom"
+
+
 def test_an_action_exception_is_kept_in_the_session_state_so_actions_only_record() -> None:
     """durable_rules returns a failed action's exception from every later post of the session;
     our actions only append to a list, and a state carrying an exception is refused."""
