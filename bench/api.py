@@ -233,6 +233,20 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def waited_for_cpu(pid: int) -> float:
+    """Seconds the threads of `pid` and its descendants spent runnable but waiting for a core
+    (the scheduler's run delay, /proc/PID/task/TID/schedstat field 2); 0 without schedstat.
+    Threads that ended since are not counted."""
+    total = 0
+    for each in [pid, *descendants(pid)]:
+        for stat in Path(f"/proc/{each}/task").glob("*/schedstat"):
+            try:
+                total += int(stat.read_text().split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    return total / 1e9
+
+
 def machine_busy() -> tuple[int, int]:
     """(busy, total) jiffies of all cores so far, from /proc/stat; (0, 0) without it."""
     try:
@@ -271,7 +285,9 @@ async def open_loop(
     the server's processes and this load generator spent per request; how late the generator
     itself sent (its lag); which worker process held each connection; how busy all cores were
     in each half second; and, with `probe_port`, a hello-world's latency at PROBE_RATE during
-    the same seconds (if it is slow when the API is, the machine or the generator was)."""
+    the same seconds (if it is slow when the API is, the machine or the generator was); and
+    how long the server's and the generator's threads were ready to run but waited for a core
+    (on a quiet machine next to nothing: more means other work had the cores)."""
     total = int(rate * seconds)
     pool = _Pool(port, headers)
     await pool.open(64)
@@ -306,6 +322,7 @@ async def open_loop(
     sampler = asyncio.ensure_future(sample())
     begin = clock() + 0.05
     server_cpu, own_cpu = tree_cpu_seconds(server_pid), time.process_time()
+    server_wait, own_wait = waited_for_cpu(server_pid), waited_for_cpu(os.getpid())
     running: list[asyncio.Task[None]] = []
     probe_every = round(rate / PROBE_RATE) if probe else 0
     for i in range(total):
@@ -320,6 +337,8 @@ async def open_loop(
     elapsed = clock() - begin
     server_cpu = tree_cpu_seconds(server_pid) - server_cpu
     own_cpu = time.process_time() - own_cpu
+    server_wait = waited_for_cpu(server_pid) - server_wait
+    own_wait = waited_for_cpu(os.getpid()) - own_wait
     sampler.cancel()
     pool.close()
     if probe:
@@ -351,6 +370,8 @@ async def open_loop(
         "errors": errors,
         "server_cpu_ms": server_cpu / total * 1000,
         "client_cpu_ms": own_cpu / total * 1000,
+        "server_waited_ms": server_wait / total * 1000,
+        "client_waited_ms": own_wait / total * 1000,
         "client_lag_p99_ms": pct(lags, 0.99) * 1000,
         "client_lag_max_ms": max(lags) * 1000,
         "workers": sorted(per_worker.values(), reverse=True),
@@ -472,7 +493,10 @@ def report_run(number: int, results: dict[str, dict[str, Any]]) -> None:
     probe = ours["probe_p99_ms"]
     print(
         f"  API run: load average {ours['load']:.1f}, all cores {ours['machine_busy']:.0%} busy,"
-        f" {ours['saturated_share']:.0%} of its half-seconds at >= 95%; requests per worker"
+        f" {ours['saturated_share']:.0%} of its half-seconds at >= 95%; the server's threads"
+        f" waited {ours['server_waited_ms']:.2f} ms per request for a core (runnable, not"
+        f" running; the floor's {floor['server_waited_ms']:.2f} ms), this generator"
+        f" {ours['client_waited_ms']:.2f} ms; requests per worker"
         f" {ours['workers']}; generator lag p99 {ours['client_lag_p99_ms']:.1f} ms, max"
         f" {ours['client_lag_max_ms']:.1f}; hello-world probe ({PROBE_RATE:g} req/s alongside)"
         + (f" p99 {probe:.1f} ms" if probe is not None else " -")
