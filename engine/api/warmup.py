@@ -16,11 +16,9 @@ import gc
 import logging
 from pathlib import Path
 
-from jinja2 import TemplateError
 from sqlalchemy import text
 
 from engine.api.state import ApiState
-from engine.errors import PayjourneyError
 from engine.messages.render import renderer_for
 from engine.messages.sandbox import HTML_SUFFIX
 from engine.preview.stored import preview_stored
@@ -35,8 +33,9 @@ log = logging.getLogger("payjourney.api")
 
 def compile_templates(templates_dir: Path) -> int:
     """Compile every template of `templates_dir` into the shared renderer's cache, as text and
-    (for the email's HTML part) in HTML mode; the number compiled. A template that does not
-    compile is left for its first render, which reports it as a message-level problem."""
+    (for the email's HTML part) in HTML mode; the number compiled. A file that does not
+    compile (a syntax error, not UTF-8) is logged and left for its first render, which reports
+    it as the message's problem, as before."""
     env = renderer_for(templates_dir).env
     compiled = 0
     for name in env.list_templates():
@@ -45,7 +44,7 @@ def compile_templates(templates_dir: Path) -> int:
         for variant in (name,) if name.endswith(".html") else (name, name + HTML_SUFFIX):
             try:
                 env.get_template(variant)
-            except TemplateError as exc:
+            except Exception as exc:  # a warm-up never stops the start
                 log.warning("template %s not compiled ahead: %s", variant, exc)
                 continue
             compiled += 1
@@ -54,8 +53,8 @@ def compile_templates(templates_dir: Path) -> int:
 
 def warm_previews(state: ApiState, count: int = WARM_PREVIEWS) -> int:
     """Preview the first `count` stored customers as of now, as a request would (nothing is
-    written); the number made. A customer whose preview fails is skipped: its request will
-    answer the error."""
+    written); the number made. A customer whose preview fails is logged (the error's type, not
+    the customer) and skipped: its request will answer the error, as before."""
     with state.engine.connect() as conn:
         ids = list(
             conn.execute(text("SELECT id FROM customer ORDER BY id LIMIT :n"), {"n": count})
@@ -68,7 +67,7 @@ def warm_previews(state: ApiState, count: int = WARM_PREVIEWS) -> int:
     for customer_id in ids:
         try:
             preview_stored(state.engine, rules, customer_id, now, state.preview, letter_pdf=False)
-        except PayjourneyError as exc:
+        except Exception as exc:  # one bad debtor never stops the start
             log.warning("warm-up preview of a stored customer failed: %s", type(exc).__name__)
             continue
         made += 1

@@ -15,7 +15,7 @@ import anyio
 import pytest
 from fastapi.testclient import TestClient
 
-from engine.api import create_app
+from engine.api import create_app, warmup
 from engine.api.limits import TURNS, in_turn, preview_turns
 from engine.api.state import state_of
 from engine.api.warmup import compile_templates, warm_previews
@@ -91,15 +91,18 @@ def test_a_stored_preview_after_the_warm_up_compiles_no_template(
 def test_a_template_that_does_not_compile_is_left_for_its_first_render(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A broken template does not stop the worker from starting: it is named in the log and
-    the others are compiled (rendering it answers the template problem, as before)."""
+    """A broken template (bad syntax, not UTF-8) does not stop the worker from starting: it is
+    named in the log and the others are compiled (rendering it answers the template problem,
+    as before)."""
     folder = own_templates(tmp_path)
     (folder / "nl" / "broken.u.j2").write_text("{% if %}\n", encoding="utf-8")
+    (folder / "de" / "latin1.Sie.j2").write_bytes("Straße".encode("latin-1"))
     names = renderer_for(folder).env.list_templates()
     html_files = [n for n in names if n.endswith(".html")]
     with caplog.at_level(logging.WARNING, logger="payjourney.api"):
-        assert compile_templates(folder) == 2 * len(names) - len(html_files) - 2
+        assert compile_templates(folder) == 2 * len(names) - len(html_files) - 4
     assert "nl/broken.u.j2" in caplog.text
+    assert "de/latin1.Sie.j2" in caplog.text
 
 
 def test_the_warm_up_previews_the_first_stored_customers(
@@ -113,6 +116,32 @@ def test_the_warm_up_previews_the_first_stored_customers(
         assert warm_previews(state, count=1) == 1
     finally:
         state.engine.dispose()
+
+
+def test_a_debtor_whose_preview_fails_does_not_stop_the_start(
+    sqlite_url: str,
+    rulebook: RuleBook,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Even an unexpected error in one debtor's preview is logged (its type, not who) and the
+    others are warmed."""
+    real = warmup.preview_stored
+
+    def failing_for_c_de(engine: Any, rules: Any, customer_id: str, *args: Any, **kw: Any) -> Any:
+        if customer_id == "C-DE":
+            raise RuntimeError("a bug")
+        return real(engine, rules, customer_id, *args, **kw)
+
+    monkeypatch.setattr(warmup, "preview_stored", failing_for_c_de)
+    state = state_of(create_app(config(sqlite_url), rulebook=rulebook))
+    try:
+        with caplog.at_level(logging.WARNING, logger="payjourney.api"):
+            assert warm_previews(state) == 1
+    finally:
+        state.engine.dispose()
+    assert "RuntimeError" in caplog.text
+    assert "C-DE" not in caplog.text
 
 
 def test_the_warm_up_of_an_empty_store_previews_nothing(tmp_path: Path, rulebook: RuleBook) -> None:
