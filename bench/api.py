@@ -1,19 +1,23 @@
 """Benchmark: the stored preview over HTTP on loopback, against a FastAPI hello-world floor.
 
     python bench/api.py [--db sqlite:///bench-api.db] [--debtors 100000] [--rate 200]
-                        [--seconds 20] [--wrk-seconds 10]
+                        [--seconds 20] [--runs 3] [--wrk-seconds 10]
 
 Fills the database with a generated NL/DE portfolio when it has fewer than --debtors, starts
 `payjourney serve` and a hello-world app (bench/hello.py) with the same uvicorn settings, each
 in its own process, and loads them from this (third) process:
 
-- open loop at --rate requests/s (a request is sent on schedule whether or not earlier ones
-  returned; latency counts from the scheduled time, so a stall is not hidden), over random
-  debtors with an open balance: p50, p90, p99, max, and errors;
+- open loop at --rate requests/s, --runs times the hello-world then the API (a request is sent
+  on schedule whether or not earlier ones returned; latency counts from the scheduled time, so
+  a stall is not hidden), over random debtors with an open balance: p50, p90, p99, max, and
+  errors; per run also whether the slow requests were the API's or the machine's (how long the
+  server waited for a core, the generator's lag, a hello-world probe alongside, the workers'
+  share of the requests);
 - with wrk (Debian's package), if installed: closed-loop throughput with 8 connections.
 
 Then times the stages of one preview in-process (facts SQL, open invoices, decide, render,
 JSON) to say where the time goes. Ratios are against the hello-world measured in the same run.
+On a shared machine, run it in a session of its own (docs/api.md, "The tail").
 """
 
 from __future__ import annotations
@@ -503,6 +507,12 @@ def report_run(number: int, results: dict[str, dict[str, Any]]) -> None:
         + f"; {ours['slow']} requests over {SLOW * 1000:g} ms, {ours['slow_saturated']} of them"
         " in half-seconds when all cores were >= 95% busy"
     )
+    if ours["server_waited_ms"] > 0.5 * ours["server_cpu_ms"]:
+        print(
+            "  the API waited for a core half as long as it ran or more: other work had the"
+            " cores, so this run's latency is the machine's (docs/api.md, 'The tail', says how"
+            " to run the bench in a session of its own)"
+        )
 
 
 def main() -> None:
