@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,12 +11,14 @@ from sqlalchemy import Engine
 
 from engine.api.config import ApiConfig
 from engine.api.errors import install_error_handlers
+from engine.api.limits import preview_turns
 from engine.api.middleware import ApiMetrics, ApiMiddleware
 from engine.api.pages import debtor, staff
 from engine.api.pages import personas as persona_pages
 from engine.api.routes import customers, events, experiments, health, payments, preview, tasks
 from engine.api.routes import webhooks as webhook_routes
-from engine.api.state import ApiState
+from engine.api.state import ApiState, state_of
+from engine.api.warmup import prepare_worker
 from engine.api.webhooks import WebhookRegistry
 from engine.api.webhooks.barzahlen import BarzahlenWebhook
 from engine.api.webhooks.delivery import register_delivery_webhooks
@@ -27,7 +28,6 @@ from engine.messages.render import template_checks
 from engine.preview.answer import PreviewSettings
 from engine.rules.rulebook import RuleBook
 from engine.store.db import make_engine
-from engine.store.heap import keep_freed_heap
 from engine.store.migrate import ensure_ready
 
 
@@ -82,15 +82,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        # what is loaded by now (compiled rules, templates, libraries) lives as long as the
-        # process: kept out of the garbage collector's full passes, which otherwise walk it all
-        # and stall a request now and then (the tail latency)
         # (`serving`: in `payjourney serve`; an app made and dropped again, as tests do, would
         # only pile up frozen garbage)
         if serving:
-            gc.collect()
-            gc.freeze()
-            keep_freed_heap()  # SQLite's scratch memory, reused rather than refaulted
+            prepare_worker(state_of(_app))
         yield
         engine.dispose()
 
@@ -109,6 +104,7 @@ def create_app(
         # resolved once: a relative folder was resolved per message (a realpath each time)
         preview=PreviewSettings(templates_dir=config.templates_dir.resolve()),
         metrics=metrics,
+        preview_turns=preview_turns(),
         webhooks=webhooks if webhooks is not None else _all_webhooks(config, engine),
     )
     install_error_handlers(app)

@@ -33,6 +33,8 @@ class ApiState:
     preview: PreviewSettings
     metrics: ApiMetrics
     webhooks: WebhookRegistry
+    #: previews at once on threads per worker; 0: on the event loop (engine/api/limits.py)
+    preview_turns: int = 2
     _what_ifs: OrderedDict[str, CompiledRules] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

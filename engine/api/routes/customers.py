@@ -57,7 +57,8 @@ async def next_message(
             at,
             state.preview,
             letter_pdf=False,
-        )
+        ),
+        state.preview_turns,
     )
     answer = found.answer
     message = answer.get("message")
