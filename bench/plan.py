@@ -26,6 +26,7 @@ import secrets
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ from engine.store import tables as t  # noqa: E402
 from engine.store.db import make_engine  # noqa: E402
 from engine.store.generate import generate  # noqa: E402
 from engine.store.migrate import upgrade  # noqa: E402
-from engine.store.planner import plan  # noqa: E402
+from engine.store.planner import default_workers, plan  # noqa: E402
 
 NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -142,6 +143,82 @@ def refresh_latencies(engine: Engine, rules: Any, samples: int) -> list[float]:
     return seconds
 
 
+class ServerCPU:
+    """CPU seconds of the PostgreSQL processes working for one database (its backends and
+    their parallel workers), from /proc, sampled in a thread: a backend's time is lost when
+    it exits (folded into the postmaster's children's time, with every other database's), so
+    each one's last sample counts. Linux only; other agents' databases are not counted."""
+
+    TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    def __init__(self, database: str) -> None:
+        self.database = database
+        self.start: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _ours(self) -> dict[int, float]:
+        found: dict[int, float] = {}
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                raw = Path(f"/proc/{entry.name}/cmdline").read_bytes()
+                title = raw.replace(b"\0", b" ").decode(errors="replace")
+                if not title.startswith("postgres: "):
+                    continue
+                words = title.split()
+                ours = self.database in words or (
+                    "parallel worker for PID" in title and int(words[-1]) in self.last
+                )
+                if ours:
+                    fields = Path(f"/proc/{entry.name}/stat").read_text().rsplit(")", 1)[1]
+                    ticks = fields.split()
+                    found[int(entry.name)] = (int(ticks[11]) + int(ticks[12])) / self.TICK
+            except (OSError, ValueError, IndexError):
+                continue  # gone meanwhile, or not a title of ours
+        return found
+
+    def _sample(self) -> None:
+        for pid, seconds in self._ours().items():
+            self.start.setdefault(pid, 0.0 if self._thread is not None else seconds)
+            self.last[pid] = seconds
+
+    def __enter__(self) -> ServerCPU:
+        with contextlib.suppress(OSError):
+            self._sample()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                self._sample()
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        assert self._thread is not None
+        self._thread.join()
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            self._sample()
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.last[pid] - self.start[pid] for pid in self.last)
+
+
+@contextlib.contextmanager
+def server_cpu(database: str | None) -> Any:
+    """ServerCPU of `database` over the block (None: SQLite, nothing to sample)."""
+    if database is None or not Path("/proc/self/stat").exists():
+        yield None
+        return
+    with ServerCPU(database) as sampled:
+        yield sampled
+
+
 def percentile(values: list[float], q: int) -> float:
     return (
         statistics.quantiles(values, n=100, method="inclusive")[q - 1]
@@ -184,9 +261,14 @@ def run(
         with engine.begin() as conn:
             conn.execute(text("ANALYZE"))
     decider = functools.partial(decide, rules)
+    database = make_url(url).database if backend == "postgresql" else None
+    # counted before the sampling thread starts (a process with other threads plans in-process)
+    workers = workers if workers is not None else default_workers(engine)
     reset_peak_rss()
     cpu = cpu_seconds()
-    summary = plan(engine, decider, NOW, batch=5000, workers=workers)
+    with server_cpu(database) as server:
+        load = os.getloadavg()[0]
+        summary = plan(engine, decider, NOW, batch=5000, workers=workers)
     cpu = cpu_seconds() - cpu
     rss = peak_rss_mb()
     worker_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -201,8 +283,10 @@ def run(
     replans = []
     for _ in range(2 * replan):
         clock = cpu_seconds()
-        again = plan(engine, decider, NOW, batch=5000, workers=workers)
-        replans.append((again, cpu_seconds() - clock))
+        with server_cpu(database) as again_server:
+            again = plan(engine, decider, NOW, batch=5000, workers=workers)
+        server_s = again_server.seconds if again_server is not None else None
+        replans.append((again, cpu_seconds() - clock, server_s))
     latencies = refresh_latencies(engine, rules, samples) if samples else []
     engine.dispose()
     return {
@@ -213,6 +297,8 @@ def run(
         "reused": reused,
         "plan_s": summary.seconds,
         "plan_cpu_s": cpu,
+        "plan_server_cpu_s": server.seconds if database else None,
+        "load": (load, os.getloadavg()[0]),
         "facts_s": summary.facts_seconds,
         "decide_s": summary.decide_seconds,
         "persist_s": summary.persist_seconds,
@@ -232,6 +318,15 @@ def _count(engine: Engine, model: Any) -> int:
         return int(conn.execute(select(func.count()).select_from(model.__table__)).scalar_one())
 
 
+def _cpu(python: float, server: float | None, debtors: int) -> str:
+    """CPU seconds of Python and of the PostgreSQL backends, and per 100,000 debtors."""
+    per = 100_000 / debtors
+    text = f"{python:.1f} CPU s in Python ({python * per:.2f} per 100k debtors)"
+    if server is not None:
+        text += f", {server:.1f} CPU s in PostgreSQL ({server * per:.2f} per 100k)"
+    return text
+
+
 def report(r: dict[str, Any]) -> str:
     rate = r["debtors"] / r["plan_s"]
     how = "reused" if r["reused"] else "generated"
@@ -239,17 +334,19 @@ def report(r: dict[str, Any]) -> str:
         f"{r['backend']:>10}: {r['debtors']:,} debtors, {r['invoices']:,} invoices"
         f" ({how} in {r['generate_s']:.1f}s)",
         f"plan {r['plan_s']:.2f}s = {rate:,.0f} debtors/s on {r['workers']} worker(s),"
-        f" {r['plan_cpu_s']:.1f} CPU s in Python (the database's own not counted)"
+        f" load average {r['load'][0]:.1f} at the start, {r['load'][1]:.1f} at the end"
         f"  [summed over workers: facts {r['facts_s']:.2f}s, decide {r['decide_s']:.2f}s,"
         f" persist {r['persist_s']:.2f}s]",
+        f"CPU: {_cpu(r['plan_cpu_s'], r['plan_server_cpu_s'], r['debtors'])}",
         f"{r['scheduled']:,} scheduled steps; {r['baseline']} of the same rows"
         f" {r['baseline_s']:.2f}s; plan / baseline = {r['plan_s'] / r['baseline_s']:.1f}x",
         f"peak RSS of the plan phase {r['peak_rss_mb']:.0f} MB in this process,"
         f" {r['worker_rss_mb']:.0f} MB in the largest worker",
     ]
-    for number, (again, again_cpu) in enumerate(r["replans"], 1):
+    for number, (again, again_cpu, again_server) in enumerate(r["replans"], 1):
         lines.append(
-            f"re-plan {number} at the same time {again.seconds:.2f}s ({again_cpu:.1f} CPU s)"
+            f"re-plan {number} at the same time {again.seconds:.2f}s"
+            f" ({_cpu(again_cpu, again_server, r['debtors'])})"
             f" ({again.seconds / r['plan_s']:.0%} of the plan): {again.unchanged:,} unchanged,"
             f" {again.debtors - again.unchanged:,} re-decided, {again.scheduled_new} new steps"
             f"  [facts {again.facts_seconds:.2f}s, decide {again.decide_seconds:.2f}s,"

@@ -720,12 +720,21 @@ Chunk = TypeVar("Chunk")
 
 
 def prefetched(
-    chunks: Generator[Chunk, None, None], depth: int = 2
+    chunks: Generator[Chunk, None, None],
+    depth: int = 2,
+    *,
+    discard: Callable[[Chunk], None] | None = None,
 ) -> Generator[Chunk, None, None]:
     """Run `chunks` in a thread, `depth` chunks ahead: the database computes the next chunk
-    (the driver releases the GIL while it waits) while the caller decides and writes this one."""
+    (the driver releases the GIL while it waits) while the caller decides and writes this one.
+    `discard`: called on each chunk read ahead but never taken, when the caller stops early
+    (a chunk holding an open transaction, say)."""
     ready: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
+
+    def drop(item: Any) -> None:
+        if discard is not None and item is not _DONE and not isinstance(item, BaseException):
+            discard(item)
 
     def produce() -> None:
         try:
@@ -737,6 +746,7 @@ def prefetched(
                     except queue.Full:
                         continue
                 if stop.is_set():
+                    drop(chunk)  # read, never put: nobody else will see it
                     break
             ready.put(_DONE)
         except BaseException as exc:  # handed to the consumer, raised there
@@ -758,8 +768,10 @@ def prefetched(
         stop.set()
         while worker.is_alive():
             with contextlib.suppress(queue.Empty):
-                ready.get(timeout=0.1)
+                drop(ready.get(timeout=0.1))
         worker.join()
+        while not ready.empty():
+            drop(ready.get_nowait())
 
 
 def fact_sheet_batches(

@@ -331,23 +331,39 @@ class _Run:
     queries: tuple[Select[Any], ...]
 
 
+def _prints_in_sql(run: _Run) -> bool:
+    """PostgreSQL computes, compares and stores the fingerprints in the facts query itself, in
+    the chunk's one transaction; SQLite hashes each row here and stores the prints after."""
+    return run.salt is not None and run.engine.dialect.name == "postgresql"
+
+
 def _query(run: _Run, index: int) -> Select[Any]:
     query = run.queries[index]
     if run.salt is None:
         return query
     in_sql = run.engine.dialect.name == "postgresql"
     return fingerprint.fingerprinted(
-        query, run.salt, in_sql=in_sql, skip_unchanged=run.skip_unchanged
+        query,
+        run.salt,
+        in_sql=in_sql,
+        skip_unchanged=run.skip_unchanged,
+        store_at=run.now if in_sql else None,
     )
 
 
-def _plan_rows(run: _Run, index: int, rows: Sequence[Row[Any]]) -> PlanSummary:
-    """Decide and persist one chunk's fact rows (skipping debtors whose fingerprint is the same)."""
+def _plan_rows(
+    run: _Run, index: int, rows: Sequence[Row[Any]], conn: Connection | None = None
+) -> PlanSummary:
+    """Decide and persist one chunk's fact rows (skipping debtors whose fingerprint is the same).
+
+    `conn`: the transaction the rows were read in, which stored their fingerprints already
+    (PostgreSQL, `_prints_in_sql`): the schedule is written in it too, and it is committed
+    here. Without it the chunk is written in a transaction of its own, fingerprints included."""
     summary = PlanSummary(dry_run=run.dry_run)
     clock = time.perf_counter()
     in_default = legal_in_default()
     width = len(run.queries[index].selected_columns)
-    in_python = run.engine.dialect.name != "postgresql"
+    in_python = run.salt is not None and not _prints_in_sql(run)
     sheets: list[FactSheet] = []
     prints: list[str | None] = []
     # touched since the last plan (stale salt) yet with the same facts: not decided again, the
@@ -377,16 +393,21 @@ def _plan_rows(run: _Run, index: int, rows: Sequence[Row[Any]]) -> PlanSummary:
     summary.decide_seconds += time.perf_counter() - clock
     summary.debtors += len(sheets)
     if run.dry_run or not (sheets or renewed):
+        if conn is not None:
+            conn.commit()  # the fingerprints the read renewed
         return summary
     clock = time.perf_counter()
     decisions = [d for d in decided if d is not None]
-    with run.engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            # a chunk's commit does not wait for its WAL flush: the run ends with one that does
-            # (`_flush`), and a chunk lost in a crash loses its fingerprints with its steps, so
-            # the next plan decides those debtors again
-            conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-        if run.salt is not None:
+    read_in = conn  # the read's transaction, committed here once the chunk is written
+    with contextlib.ExitStack() as stack:
+        if conn is None:
+            conn = stack.enter_context(run.engine.begin())
+            if conn.dialect.name == "postgresql":
+                # a chunk's commit does not wait for its WAL flush: the run ends with one that
+                # does (`_flush`), and a chunk lost in a crash loses its fingerprints with its
+                # steps, so the next plan decides those debtors again
+                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+        if in_python:
             # stored first: writing the journeys below marks stale (by trigger) the debtors
             # whose journey this plan started, whose facts (messages_sent) it thereby changed
             fingerprint.store(
@@ -400,9 +421,18 @@ def _plan_rows(run: _Run, index: int, rows: Sequence[Row[Any]]) -> PlanSummary:
                     ),
                 ],
                 run.now,
-                run.salt,
+                run.salt,  # type: ignore[arg-type]  # in_python implies a salt
             )
+        elif run.salt is not None and len(decisions) < len(sheets):
+            # the read stored every fingerprint: a debtor that could not be decided has no
+            # schedule from it, so the next plan must read it again
+            failed = [
+                str(s["customer.id"]) for s, d in zip(sheets, decided, strict=True) if d is None
+            ]
+            fingerprint.forget(conn, failed)
         _persist(conn, [str(s["customer.id"]) for s in sheets], decisions, run.now, summary)
+        if read_in is not None:
+            read_in.commit()
     summary.persist_seconds += time.perf_counter() - clock
     return summary
 
@@ -424,21 +454,55 @@ def _collector_paused() -> Generator[None, None, None]:
 
 
 def _read(conn: Connection, run: _Run, index: int) -> list[Row[Any]]:
+    """A chunk's fact rows. With `_prints_in_sql` the read stores their fingerprints and its
+    transaction stays open: the caller writes the chunk's schedule in it and commits (a chunk
+    lost in a crash loses its fingerprints with its steps, so the next plan decides those
+    debtors again); otherwise the read's transaction is ended here."""
     if conn.dialect.name == "postgresql":
         # compiling this big statement to machine code costs more than it saves on a chunk;
         # and the row estimates for an id range are far too low (29 debtors for 5,000 at a
         # million), which made PostgreSQL pick nested loops that compared every debtor of the
-        # chunk with every row of a CTE: hash and merge joins only (2-3x faster per chunk)
-        conn.exec_driver_sql("SET LOCAL jit = off; SET LOCAL enable_nestloop = off")
+        # chunk with every row of a CTE: hash and merge joins only (2-3x faster per chunk).
+        # The chunk's commit does not wait for its WAL flush: the run ends with one that does
+        # (`_flush`)
+        conn.exec_driver_sql(
+            "SET LOCAL jit = off; SET LOCAL enable_nestloop = off;"
+            " SET LOCAL synchronous_commit = off"
+        )
     rows = list(conn.execute(_query(run, index)).all())
-    conn.rollback()  # a read: end it, so no transaction idles while the chunk is decided
+    if _prints_in_sql(run):
+        # the chunk's writes that follow are planned as any other statement
+        conn.exec_driver_sql("SET LOCAL jit = DEFAULT; SET LOCAL enable_nestloop = DEFAULT")
+    else:
+        conn.rollback()  # a read: end it, so no transaction idles while the chunk is decided
     return rows
 
 
-def _fetch(run: _Run) -> Generator[list[Row[Any]], None, None]:
-    with run.engine.connect() as conn:
-        for index in range(len(run.queries)):
-            yield _read(conn, run, index)
+#: A chunk's fact rows, and the connection whose open transaction read them (`_read`).
+_Fetched = tuple[list[Row[Any]], Connection | None]
+
+
+def _fetch(run: _Run) -> Generator[_Fetched, None, None]:
+    if not _prints_in_sql(run):
+        with run.engine.connect() as conn:
+            for index in range(len(run.queries)):
+                yield _read(conn, run, index), None
+        return
+    # each chunk's transaction stays open until it is written: a connection per chunk
+    for index in range(len(run.queries)):
+        conn = run.engine.connect()
+        try:
+            rows = _read(conn, run, index)
+        except BaseException:
+            conn.close()
+            raise
+        yield rows, conn
+
+
+def _release(fetched: _Fetched) -> None:
+    """A fetched chunk never planned (the run stopped early): its transaction rolled back."""
+    if fetched[1] is not None:
+        fetched[1].close()
 
 
 #: The run a forked worker plans chunks of (set in the parent just before the fork).
@@ -461,8 +525,8 @@ def _worker_chunk(index: int) -> PlanSummary:
         clock = time.perf_counter()
         with run.engine.connect() as conn:
             rows = _read(conn, run, index)
-        fetched = time.perf_counter() - clock
-        summary = _plan_rows(run, index, rows)
+            fetched = time.perf_counter() - clock
+            summary = _plan_rows(run, index, rows, conn if _prints_in_sql(run) else None)
         summary.facts_seconds += fetched
         return summary
 
@@ -689,14 +753,18 @@ def _plan_here(
     prefetch: bool,
 ) -> None:
     fetched = _fetch(run)
-    batches = prefetched(fetched) if prefetch else fetched
+    batches = prefetched(fetched, discard=_release) if prefetch else fetched
     try:
         for index, size in enumerate(sizes):
             clock = time.perf_counter()
-            rows = next(batches)
+            rows, conn = next(batches)
             summary.facts_seconds += time.perf_counter() - clock
-            with _collector_paused():
-                summary.add(_plan_rows(run, index, rows))
+            try:
+                with _collector_paused():
+                    summary.add(_plan_rows(run, index, rows, conn))
+            finally:
+                if conn is not None:
+                    conn.close()
             if progress is not None:
                 progress(size)
     finally:
