@@ -155,6 +155,8 @@ class ServerCPU:
         self.database = database
         self.start: dict[int, float] = {}
         self.last: dict[int, float] = {}
+        self._known: dict[int, bool] = {}  # pid: one of ours (a title's database never changes)
+        self.idle = _idle_ticks()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -163,19 +165,23 @@ class ServerCPU:
         for entry in os.scandir("/proc"):
             if not entry.name.isdigit():
                 continue
+            pid = int(entry.name)
             try:
-                raw = Path(f"/proc/{entry.name}/cmdline").read_bytes()
-                title = raw.replace(b"\0", b" ").decode(errors="replace")
-                if not title.startswith("postgres: "):
-                    continue
-                words = title.split()
-                ours = self.database in words or (
-                    "parallel worker for PID" in title and int(words[-1]) in self.last
-                )
+                ours = self._known.get(pid)
+                if ours is None:
+                    raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+                    words = raw.replace(b"\0", b" ").decode(errors="replace").split()
+                    ours = words[:1] == ["postgres:"] and (
+                        self.database in words
+                        or (
+                            words[-4:-1] == ["worker", "for", "PID"] and int(words[-1]) in self.last
+                        )
+                    )
+                    if words[:1] == ["postgres:"]:  # a backend just forked has no title yet
+                        self._known[pid] = ours
                 if ours:
-                    fields = Path(f"/proc/{entry.name}/stat").read_text().rsplit(")", 1)[1]
-                    ticks = fields.split()
-                    found[int(entry.name)] = (int(ticks[11]) + int(ticks[12])) / self.TICK
+                    ticks = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    found[pid] = (int(ticks[11]) + int(ticks[12])) / self.TICK
             except (OSError, ValueError, IndexError):
                 continue  # gone meanwhile, or not a title of ours
         return found
@@ -193,7 +199,7 @@ class ServerCPU:
         return self
 
     def _run(self) -> None:
-        while not self._stop.wait(0.1):
+        while not self._stop.wait(0.2):
             with contextlib.suppress(OSError, ValueError, IndexError):
                 self._sample()
 
@@ -203,10 +209,17 @@ class ServerCPU:
         self._thread.join()
         with contextlib.suppress(OSError, ValueError, IndexError):
             self._sample()
+        self.idle = _idle_ticks() - self.idle
 
     @property
     def seconds(self) -> float:
         return sum(self.last[pid] - self.start[pid] for pid in self.last)
+
+
+def _idle_ticks() -> float:
+    """Seconds all cores of the machine sat idle since boot (summed over the cores)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return (int(fields[4]) + int(fields[5])) / ServerCPU.TICK  # idle, iowait
 
 
 @contextlib.contextmanager
@@ -297,7 +310,8 @@ def run(
         "reused": reused,
         "plan_s": summary.seconds,
         "plan_cpu_s": cpu,
-        "plan_server_cpu_s": server.seconds if database else None,
+        "plan_server_cpu_s": server.seconds if server is not None else None,
+        "plan_idle_s": server.idle if server is not None else None,
         "load": (load, os.getloadavg()[0]),
         "facts_s": summary.facts_seconds,
         "decide_s": summary.decide_seconds,
@@ -337,7 +351,13 @@ def report(r: dict[str, Any]) -> str:
         f" load average {r['load'][0]:.1f} at the start, {r['load'][1]:.1f} at the end"
         f"  [summed over workers: facts {r['facts_s']:.2f}s, decide {r['decide_s']:.2f}s,"
         f" persist {r['persist_s']:.2f}s]",
-        f"CPU: {_cpu(r['plan_cpu_s'], r['plan_server_cpu_s'], r['debtors'])}",
+        f"CPU: {_cpu(r['plan_cpu_s'], r['plan_server_cpu_s'], r['debtors'])}"
+        + (
+            f"; the machine's cores sat idle {r['plan_idle_s']:.1f} s of"
+            f" {r['plan_s'] * (os.cpu_count() or 1):.1f} core-seconds"
+            if r["plan_idle_s"] is not None
+            else ""
+        ),
         f"{r['scheduled']:,} scheduled steps; {r['baseline']} of the same rows"
         f" {r['baseline_s']:.2f}s; plan / baseline = {r['plan_s'] / r['baseline_s']:.1f}x",
         f"peak RSS of the plan phase {r['peak_rss_mb']:.0f} MB in this process,"
