@@ -187,13 +187,15 @@ def fact_query(
     now: dt.datetime,
     customer_ids: Sequence[str] | None = None,
     *,
-    id_from: str | None = None,
-    id_to: str | None = None,
+    id_from: str | ColumnElement[str] | None = None,
+    id_to: str | ColumnElement[str] | None = None,
     ids_array: bool = False,
     open_only: bool = False,
 ) -> Select[Any]:
     """The SELECT yielding one row of raw facts per (not forgotten) customer, ordered by id;
-    for `customer_ids` only, or for ids in [id_from, id_to) (a chunk of the portfolio).
+    for `customer_ids` only, or for ids in [id_from, id_to) (a chunk of the portfolio). The
+    ids and the bounds may be given at execution instead (a `bindparam` as a bound; the ids
+    as the parameter `ids`): one statement then serves every chunk of a plan.
 
     `ids_array` (PostgreSQL): the ids go as one array parameter (`= ANY(:ids)`) instead of an
     IN list of one parameter per id in every CTE: the statement text stays the same size for
