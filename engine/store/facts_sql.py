@@ -34,6 +34,7 @@ from sqlalchemy import (
     cast,
     exists,
     func,
+    literal_column,
     or_,
     select,
     true,
@@ -102,7 +103,9 @@ def invoice_ctes(now_p: Any, today: Any, scope: Scope) -> tuple[Any, Any]:
         .group_by(P.c.invoice_id)
         .cte("paid_per_invoice")
     )
-    is_credit = I.c.amount < Decimal(0)
+    # a literal, not a parameter: the partial index of credit notes (ix_invoice_credit_note,
+    # `amount < 0`) is used only when the query's condition is the index's own
+    is_credit = I.c.amount < literal_column("0")
     credited = (
         select(I.c.corrects_invoice_id.label("invoice_id"), func.sum(-I.c.amount).label("credited"))
         .where(
