@@ -26,6 +26,7 @@ import secrets
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ from engine.store import tables as t  # noqa: E402
 from engine.store.db import make_engine  # noqa: E402
 from engine.store.generate import generate  # noqa: E402
 from engine.store.migrate import upgrade  # noqa: E402
-from engine.store.planner import plan  # noqa: E402
+from engine.store.planner import default_workers, plan  # noqa: E402
 
 NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -142,6 +143,95 @@ def refresh_latencies(engine: Engine, rules: Any, samples: int) -> list[float]:
     return seconds
 
 
+class ServerCPU:
+    """CPU seconds of the PostgreSQL processes working for one database (its backends and
+    their parallel workers), from /proc, sampled in a thread: a backend's time is lost when
+    it exits (folded into the postmaster's children's time, with every other database's), so
+    each one's last sample counts. Linux only; other agents' databases are not counted."""
+
+    TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    def __init__(self, database: str) -> None:
+        self.database = database
+        self.start: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self._known: dict[int, bool] = {}  # pid: one of ours (a title's database never changes)
+        self.idle = _idle_ticks()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _ours(self) -> dict[int, float]:
+        found: dict[int, float] = {}
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            pid = int(entry.name)
+            try:
+                ours = self._known.get(pid)
+                if ours is None:
+                    raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+                    words = raw.replace(b"\0", b" ").decode(errors="replace").split()
+                    ours = words[:1] == ["postgres:"] and (
+                        self.database in words
+                        or (
+                            words[-4:-1] == ["worker", "for", "PID"] and int(words[-1]) in self.last
+                        )
+                    )
+                    if words[:1] == ["postgres:"]:  # a backend just forked has no title yet
+                        self._known[pid] = ours
+                if ours:
+                    ticks = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    found[pid] = (int(ticks[11]) + int(ticks[12])) / self.TICK
+            except (OSError, ValueError, IndexError):
+                continue  # gone meanwhile, or not a title of ours
+        return found
+
+    def _sample(self) -> None:
+        for pid, seconds in self._ours().items():
+            self.start.setdefault(pid, 0.0 if self._thread is not None else seconds)
+            self.last[pid] = seconds
+
+    def __enter__(self) -> ServerCPU:
+        with contextlib.suppress(OSError):
+            self._sample()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                self._sample()
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        assert self._thread is not None
+        self._thread.join()
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            self._sample()
+        self.idle = _idle_ticks() - self.idle
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.last[pid] - self.start[pid] for pid in self.last)
+
+
+def _idle_ticks() -> float:
+    """Seconds all cores of the machine sat idle since boot (summed over the cores)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return (int(fields[4]) + int(fields[5])) / ServerCPU.TICK  # idle, iowait
+
+
+@contextlib.contextmanager
+def server_cpu(database: str | None) -> Any:
+    """ServerCPU of `database` over the block (None: SQLite, nothing to sample)."""
+    if database is None or not Path("/proc/self/stat").exists():
+        yield None
+        return
+    with ServerCPU(database) as sampled:
+        yield sampled
+
+
 def percentile(values: list[float], q: int) -> float:
     return (
         statistics.quantiles(values, n=100, method="inclusive")[q - 1]
@@ -184,9 +274,14 @@ def run(
         with engine.begin() as conn:
             conn.execute(text("ANALYZE"))
     decider = functools.partial(decide, rules)
+    database = make_url(url).database if backend == "postgresql" else None
+    # counted before the sampling thread starts (a process with other threads plans in-process)
+    workers = workers if workers is not None else default_workers(engine)
     reset_peak_rss()
     cpu = cpu_seconds()
-    summary = plan(engine, decider, NOW, batch=5000, workers=workers)
+    with server_cpu(database) as server:
+        load = os.getloadavg()[0]
+        summary = plan(engine, decider, NOW, batch=5000, workers=workers)
     cpu = cpu_seconds() - cpu
     rss = peak_rss_mb()
     worker_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -201,8 +296,10 @@ def run(
     replans = []
     for _ in range(2 * replan):
         clock = cpu_seconds()
-        again = plan(engine, decider, NOW, batch=5000, workers=workers)
-        replans.append((again, cpu_seconds() - clock))
+        with server_cpu(database) as again_server:
+            again = plan(engine, decider, NOW, batch=5000, workers=workers)
+        server_s = again_server.seconds if again_server is not None else None
+        replans.append((again, cpu_seconds() - clock, server_s))
     latencies = refresh_latencies(engine, rules, samples) if samples else []
     engine.dispose()
     return {
@@ -213,6 +310,9 @@ def run(
         "reused": reused,
         "plan_s": summary.seconds,
         "plan_cpu_s": cpu,
+        "plan_server_cpu_s": server.seconds if server is not None else None,
+        "plan_idle_s": server.idle if server is not None else None,
+        "load": (load, os.getloadavg()[0]),
         "facts_s": summary.facts_seconds,
         "decide_s": summary.decide_seconds,
         "persist_s": summary.persist_seconds,
@@ -232,6 +332,15 @@ def _count(engine: Engine, model: Any) -> int:
         return int(conn.execute(select(func.count()).select_from(model.__table__)).scalar_one())
 
 
+def _cpu(python: float, server: float | None, debtors: int) -> str:
+    """CPU seconds of Python and of the PostgreSQL backends, and per 100,000 debtors."""
+    per = 100_000 / debtors
+    text = f"{python:.1f} CPU s in Python ({python * per:.2f} per 100k debtors)"
+    if server is not None:
+        text += f", {server:.1f} CPU s in PostgreSQL ({server * per:.2f} per 100k)"
+    return text
+
+
 def report(r: dict[str, Any]) -> str:
     rate = r["debtors"] / r["plan_s"]
     how = "reused" if r["reused"] else "generated"
@@ -239,17 +348,25 @@ def report(r: dict[str, Any]) -> str:
         f"{r['backend']:>10}: {r['debtors']:,} debtors, {r['invoices']:,} invoices"
         f" ({how} in {r['generate_s']:.1f}s)",
         f"plan {r['plan_s']:.2f}s = {rate:,.0f} debtors/s on {r['workers']} worker(s),"
-        f" {r['plan_cpu_s']:.1f} CPU s in Python (the database's own not counted)"
+        f" load average {r['load'][0]:.1f} at the start, {r['load'][1]:.1f} at the end"
         f"  [summed over workers: facts {r['facts_s']:.2f}s, decide {r['decide_s']:.2f}s,"
         f" persist {r['persist_s']:.2f}s]",
+        f"CPU: {_cpu(r['plan_cpu_s'], r['plan_server_cpu_s'], r['debtors'])}"
+        + (
+            f"; the machine's cores sat idle {r['plan_idle_s']:.1f} s of"
+            f" {r['plan_s'] * (os.cpu_count() or 1):.1f} core-seconds"
+            if r["plan_idle_s"] is not None
+            else ""
+        ),
         f"{r['scheduled']:,} scheduled steps; {r['baseline']} of the same rows"
         f" {r['baseline_s']:.2f}s; plan / baseline = {r['plan_s'] / r['baseline_s']:.1f}x",
         f"peak RSS of the plan phase {r['peak_rss_mb']:.0f} MB in this process,"
         f" {r['worker_rss_mb']:.0f} MB in the largest worker",
     ]
-    for number, (again, again_cpu) in enumerate(r["replans"], 1):
+    for number, (again, again_cpu, again_server) in enumerate(r["replans"], 1):
         lines.append(
-            f"re-plan {number} at the same time {again.seconds:.2f}s ({again_cpu:.1f} CPU s)"
+            f"re-plan {number} at the same time {again.seconds:.2f}s"
+            f" ({_cpu(again_cpu, again_server, r['debtors'])})"
             f" ({again.seconds / r['plan_s']:.0%} of the plan): {again.unchanged:,} unchanged,"
             f" {again.debtors - again.unchanged:,} re-decided, {again.scheduled_new} new steps"
             f"  [facts {again.facts_seconds:.2f}s, decide {again.decide_seconds:.2f}s,"
@@ -274,7 +391,10 @@ def main() -> None:
     parser.add_argument("--pg", default=os.environ.get("PAYJOURNEY_TEST_PG", PG))
     parser.add_argument("--no-replan", action="store_true", help="Skip the incremental re-plan.")
     parser.add_argument(
-        "--workers", type=int, default=None, help="Worker processes (default: one per core)."
+        "--workers",
+        type=int,
+        default=None,
+        help="Worker processes (default: two per core on PostgreSQL).",
     )
     parser.add_argument(
         "--refresh-samples", type=int, default=1000, help="Debtors for the re-decide latency."

@@ -34,6 +34,7 @@ from sqlalchemy import (
     cast,
     exists,
     func,
+    literal_column,
     or_,
     select,
     true,
@@ -102,7 +103,9 @@ def invoice_ctes(now_p: Any, today: Any, scope: Scope) -> tuple[Any, Any]:
         .group_by(P.c.invoice_id)
         .cte("paid_per_invoice")
     )
-    is_credit = I.c.amount < Decimal(0)
+    # a literal, not a parameter: the partial index of credit notes (ix_invoice_credit_note,
+    # `amount < 0`) is used only when the query's condition is the index's own
+    is_credit = I.c.amount < literal_column("0")
     credited = (
         select(I.c.corrects_invoice_id.label("invoice_id"), func.sum(-I.c.amount).label("credited"))
         .where(
@@ -187,13 +190,15 @@ def fact_query(
     now: dt.datetime,
     customer_ids: Sequence[str] | None = None,
     *,
-    id_from: str | None = None,
-    id_to: str | None = None,
+    id_from: str | ColumnElement[str] | None = None,
+    id_to: str | ColumnElement[str] | None = None,
     ids_array: bool = False,
     open_only: bool = False,
 ) -> Select[Any]:
     """The SELECT yielding one row of raw facts per (not forgotten) customer, ordered by id;
-    for `customer_ids` only, or for ids in [id_from, id_to) (a chunk of the portfolio).
+    for `customer_ids` only, or for ids in [id_from, id_to) (a chunk of the portfolio). The
+    ids and the bounds may be given at execution instead (a `bindparam` as a bound; the ids
+    as the parameter `ids`): one statement then serves every chunk of a plan.
 
     `ids_array` (PostgreSQL): the ids go as one array parameter (`= ANY(:ids)`) instead of an
     IN list of one parameter per id in every CTE: the statement text stays the same size for
@@ -720,12 +725,21 @@ Chunk = TypeVar("Chunk")
 
 
 def prefetched(
-    chunks: Generator[Chunk, None, None], depth: int = 2
+    chunks: Generator[Chunk, None, None],
+    depth: int = 2,
+    *,
+    discard: Callable[[Chunk], None] | None = None,
 ) -> Generator[Chunk, None, None]:
     """Run `chunks` in a thread, `depth` chunks ahead: the database computes the next chunk
-    (the driver releases the GIL while it waits) while the caller decides and writes this one."""
+    (the driver releases the GIL while it waits) while the caller decides and writes this one.
+    `discard`: called on each chunk read ahead but never taken, when the caller stops early
+    (a chunk holding an open transaction, say)."""
     ready: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
+
+    def drop(item: Any) -> None:
+        if discard is not None and item is not _DONE and not isinstance(item, BaseException):
+            discard(item)
 
     def produce() -> None:
         try:
@@ -737,6 +751,7 @@ def prefetched(
                     except queue.Full:
                         continue
                 if stop.is_set():
+                    drop(chunk)  # read, never put: nobody else will see it
                     break
             ready.put(_DONE)
         except BaseException as exc:  # handed to the consumer, raised there
@@ -758,8 +773,10 @@ def prefetched(
         stop.set()
         while worker.is_alive():
             with contextlib.suppress(queue.Empty):
-                ready.get(timeout=0.1)
+                drop(ready.get(timeout=0.1))
         worker.join()
+        while not ready.empty():
+            drop(ready.get_nowait())
 
 
 def fact_sheet_batches(

@@ -40,6 +40,7 @@ from sqlalchemy import (
     select,
     true,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 
 from engine.store import tables as t
@@ -65,12 +66,22 @@ def salt_key(run_salt: str) -> str:
 
 
 def fingerprinted(
-    query: Select[Any], run_salt: str, *, in_sql: bool, skip_unchanged: bool
+    query: Select[Any],
+    run_salt: str,
+    *,
+    in_sql: bool,
+    skip_unchanged: bool,
+    store_at: dt.datetime | None = None,
 ) -> Select[Any]:
     """`query` (a fact_query) with each debtor's stored fingerprint as `stored_fingerprint` and
     its salt digest as `stored_salt`; with `in_sql` (PostgreSQL) also the fresh one as
     `fingerprint`, and with `skip_unchanged` only the debtors whose fingerprint differs or whose
-    stored salt is not current (a touched debtor: its salt is renewed when the facts are the same)."""
+    stored salt is not current (a touched debtor: its salt is renewed when the facts are the same).
+
+    `store_at` (with `in_sql`): the statement also stores the fresh fingerprint of every row it
+    returns, planned at `store_at` and current for `run_salt` (an upsert in the same statement:
+    the rows never travel to Python and back). The caller commits it with that chunk's
+    schedule, or forgets the debtors it could not decide."""
     facts = query.order_by(None).subquery(_FACTS)
     if in_sql:
         # one index probe per debtor, whatever the statistics say: the table grows from empty
@@ -88,17 +99,34 @@ def fingerprinted(
         source = facts.outerjoin(FP, FP.c.customer_id == facts.c.id)
     stored = fp.c.fingerprint.label("stored_fingerprint")
     joined = select(facts, stored, fp.c.salt.label("stored_salt")).select_from(source)
-    if in_sql:
-        # the whole row's text: every fact column, in a stable text form
-        row_text = cast(literal_column(_FACTS), Text)
-        fresh = func.md5(row_text + bindparam("fingerprint_salt", run_salt, type_=Text))
-        joined = joined.add_columns(fresh.label("fingerprint"))
-        if skip_unchanged:
-            current = bindparam("salt_key", salt_key(run_salt), type_=Text)
-            joined = joined.where(
-                or_(fp.c.fingerprint.is_distinct_from(fresh), fp.c.salt.is_distinct_from(current))
-            )
-    return joined.order_by(facts.c.id)
+    if not in_sql:
+        return joined.order_by(facts.c.id)
+    # the whole row's text: every fact column, in a stable text form
+    row_text = cast(literal_column(_FACTS), Text)
+    fresh = func.md5(row_text + bindparam("fingerprint_salt", run_salt, type_=Text))
+    joined = joined.add_columns(fresh.label("fingerprint"))
+    current = bindparam("salt_key", salt_key(run_salt), type_=Text)
+    if skip_unchanged:
+        joined = joined.where(
+            or_(fp.c.fingerprint.is_distinct_from(fresh), fp.c.salt.is_distinct_from(current))
+        )
+    if store_at is None:
+        return joined.order_by(facts.c.id)
+    read = joined.cte("planned")
+    at = bindparam("planned_at", store_at, type_=FP.c.planned_at.type)
+    insert = postgresql.insert(FP).from_select(
+        ["customer_id", "fingerprint", "planned_at", "salt"],
+        select(read.c.id, read.c.fingerprint, at, current),
+    )
+    written = insert.on_conflict_do_update(
+        index_elements=[FP.c.customer_id],
+        set_={
+            "fingerprint": insert.excluded.fingerprint,
+            "planned_at": insert.excluded.planned_at,
+            "salt": insert.excluded.salt,
+        },
+    ).cte("stored_prints")
+    return select(read).add_cte(written).order_by(read.c.id)
 
 
 def is_current(run_salt: str, customer_id: Any) -> ColumnElement[bool]:

@@ -28,7 +28,20 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, Select, and_, case, func, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    Select,
+    String,
+    and_,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    update,
+)
 
 from engine.decision.model import Action, Decision, FactSheet
 from engine.store import fingerprint
@@ -328,26 +341,59 @@ class _Run:
     dry_run: bool
     salt: str | None  # fingerprints are computed and stored (not on a dry run)
     skip_unchanged: bool
-    queries: tuple[Select[Any], ...]
+    chunks: tuple[_Chunk, ...]  # their queries fingerprinted (`_fingerprinted`)
+    width: int  # the fact columns of a row (what a fingerprint hashes)
 
 
-def _query(run: _Run, index: int) -> Select[Any]:
-    query = run.queries[index]
-    if run.salt is None:
-        return query
-    in_sql = run.engine.dialect.name == "postgresql"
-    return fingerprint.fingerprinted(
-        query, run.salt, in_sql=in_sql, skip_unchanged=run.skip_unchanged
-    )
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    """One read of a plan: a facts query and its parameters (the bounds of an id range, or
+    the ids). The chunks of one shape share the query: building one takes some 20 ms, a
+    tenth of a chunk's Python time, and SQLAlchemy compiles it once."""
+
+    query: Select[Any]
+    params: dict[str, Any]
 
 
-def _plan_rows(run: _Run, index: int, rows: Sequence[Row[Any]]) -> PlanSummary:
-    """Decide and persist one chunk's fact rows (skipping debtors whose fingerprint is the same)."""
+def _prints_in_sql(run: _Run) -> bool:
+    """PostgreSQL computes, compares and stores the fingerprints in the facts query itself, in
+    the chunk's one transaction; SQLite hashes each row here and stores the prints after."""
+    return run.salt is not None and run.engine.dialect.name == "postgresql"
+
+
+def _fingerprinted(
+    chunks: Sequence[_Chunk], engine: Engine, now: dt.datetime, salt: str | None, skip: bool
+) -> tuple[_Chunk, ...]:
+    """The chunks with each query extended by the fingerprints (once per shared query)."""
+    if salt is None:
+        return tuple(chunks)
+    in_sql = engine.dialect.name == "postgresql"
+    extended: dict[int, Select[Any]] = {}
+    for chunk in chunks:
+        if id(chunk.query) not in extended:
+            extended[id(chunk.query)] = fingerprint.fingerprinted(
+                chunk.query,
+                salt,
+                in_sql=in_sql,
+                skip_unchanged=skip,
+                store_at=now if in_sql else None,
+            )
+    return tuple(_Chunk(extended[id(c.query)], c.params) for c in chunks)
+
+
+def _plan_rows(
+    run: _Run, index: int, rows: Sequence[Row[Any]], conn: Connection | None = None
+) -> PlanSummary:
+    """Decide and persist one chunk's fact rows (skipping debtors whose fingerprint is the same).
+
+    `conn`: the transaction the rows were read in, which stored their fingerprints already
+    (PostgreSQL, `_prints_in_sql`): the schedule is written in it too, and it is committed
+    here. Without it the chunk is written in a transaction of its own, fingerprints included."""
     summary = PlanSummary(dry_run=run.dry_run)
     clock = time.perf_counter()
     in_default = legal_in_default()
-    width = len(run.queries[index].selected_columns)
-    in_python = run.engine.dialect.name != "postgresql"
+    width = run.width
+    in_python = run.salt is not None and not _prints_in_sql(run)
     sheets: list[FactSheet] = []
     prints: list[str | None] = []
     # touched since the last plan (stale salt) yet with the same facts: not decided again, the
@@ -377,16 +423,21 @@ def _plan_rows(run: _Run, index: int, rows: Sequence[Row[Any]]) -> PlanSummary:
     summary.decide_seconds += time.perf_counter() - clock
     summary.debtors += len(sheets)
     if run.dry_run or not (sheets or renewed):
+        if conn is not None:
+            conn.commit()  # the fingerprints the read renewed
         return summary
     clock = time.perf_counter()
     decisions = [d for d in decided if d is not None]
-    with run.engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            # a chunk's commit does not wait for its WAL flush: the run ends with one that does
-            # (`_flush`), and a chunk lost in a crash loses its fingerprints with its steps, so
-            # the next plan decides those debtors again
-            conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-        if run.salt is not None:
+    read_in = conn  # the read's transaction, committed here once the chunk is written
+    with contextlib.ExitStack() as stack:
+        if conn is None:
+            conn = stack.enter_context(run.engine.begin())
+            if conn.dialect.name == "postgresql":
+                # a chunk's commit does not wait for its WAL flush: the run ends with one that
+                # does (`_flush`), and a chunk lost in a crash loses its fingerprints with its
+                # steps, so the next plan decides those debtors again
+                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+        if in_python:
             # stored first: writing the journeys below marks stale (by trigger) the debtors
             # whose journey this plan started, whose facts (messages_sent) it thereby changed
             fingerprint.store(
@@ -400,9 +451,18 @@ def _plan_rows(run: _Run, index: int, rows: Sequence[Row[Any]]) -> PlanSummary:
                     ),
                 ],
                 run.now,
-                run.salt,
+                run.salt,  # type: ignore[arg-type]  # in_python implies a salt
             )
+        elif run.salt is not None and len(decisions) < len(sheets):
+            # the read stored every fingerprint: a debtor that could not be decided has no
+            # schedule from it, so the next plan must read it again
+            failed = [
+                str(s["customer.id"]) for s, d in zip(sheets, decided, strict=True) if d is None
+            ]
+            fingerprint.forget(conn, failed)
         _persist(conn, [str(s["customer.id"]) for s in sheets], decisions, run.now, summary)
+        if read_in is not None:
+            read_in.commit()
     summary.persist_seconds += time.perf_counter() - clock
     return summary
 
@@ -424,21 +484,56 @@ def _collector_paused() -> Generator[None, None, None]:
 
 
 def _read(conn: Connection, run: _Run, index: int) -> list[Row[Any]]:
+    """A chunk's fact rows. With `_prints_in_sql` the read stores their fingerprints and its
+    transaction stays open: the caller writes the chunk's schedule in it and commits (a chunk
+    lost in a crash loses its fingerprints with its steps, so the next plan decides those
+    debtors again); otherwise the read's transaction is ended here."""
     if conn.dialect.name == "postgresql":
         # compiling this big statement to machine code costs more than it saves on a chunk;
         # and the row estimates for an id range are far too low (29 debtors for 5,000 at a
         # million), which made PostgreSQL pick nested loops that compared every debtor of the
-        # chunk with every row of a CTE: hash and merge joins only (2-3x faster per chunk)
-        conn.exec_driver_sql("SET LOCAL jit = off; SET LOCAL enable_nestloop = off")
-    rows = list(conn.execute(_query(run, index)).all())
-    conn.rollback()  # a read: end it, so no transaction idles while the chunk is decided
+        # chunk with every row of a CTE: hash and merge joins only (2-3x faster per chunk).
+        # The chunk's commit does not wait for its WAL flush: the run ends with one that does
+        # (`_flush`)
+        conn.exec_driver_sql(
+            "SET LOCAL jit = off; SET LOCAL enable_nestloop = off;"
+            " SET LOCAL synchronous_commit = off"
+        )
+    chunk = run.chunks[index]
+    rows = list(conn.execute(chunk.query, chunk.params).all())
+    if _prints_in_sql(run):
+        # the chunk's writes that follow are planned as any other statement
+        conn.exec_driver_sql("SET LOCAL jit = DEFAULT; SET LOCAL enable_nestloop = DEFAULT")
+    else:
+        conn.rollback()  # a read: end it, so no transaction idles while the chunk is decided
     return rows
 
 
-def _fetch(run: _Run) -> Generator[list[Row[Any]], None, None]:
-    with run.engine.connect() as conn:
-        for index in range(len(run.queries)):
-            yield _read(conn, run, index)
+#: A chunk's fact rows, and the connection whose open transaction read them (`_read`).
+_Fetched = tuple[list[Row[Any]], Connection | None]
+
+
+def _fetch(run: _Run) -> Generator[_Fetched, None, None]:
+    if not _prints_in_sql(run):
+        with run.engine.connect() as conn:
+            for index in range(len(run.chunks)):
+                yield _read(conn, run, index), None
+        return
+    # each chunk's transaction stays open until it is written: a connection per chunk
+    for index in range(len(run.chunks)):
+        conn = run.engine.connect()
+        try:
+            rows = _read(conn, run, index)
+        except BaseException:
+            conn.close()
+            raise
+        yield rows, conn
+
+
+def _release(fetched: _Fetched) -> None:
+    """A fetched chunk never planned (the run stopped early): its transaction rolled back."""
+    if fetched[1] is not None:
+        fetched[1].close()
 
 
 #: The run a forked worker plans chunks of (set in the parent just before the fork).
@@ -461,21 +556,24 @@ def _worker_chunk(index: int) -> PlanSummary:
         clock = time.perf_counter()
         with run.engine.connect() as conn:
             rows = _read(conn, run, index)
-        fetched = time.perf_counter() - clock
-        summary = _plan_rows(run, index, rows)
+            fetched = time.perf_counter() - clock
+            summary = _plan_rows(run, index, rows, conn if _prints_in_sql(run) else None)
         summary.facts_seconds += fetched
         return summary
 
 
 def default_workers(engine: Engine) -> int:
-    """One worker process per core on PostgreSQL, when this process has no other thread (a
-    fork copies locks other threads may hold: the daemon and the API plan in-process); SQLite
-    has one writer."""
+    """Two worker processes per core on PostgreSQL (at most 8), when this process has no
+    other thread (a fork copies locks other threads may hold: the daemon and the API plan
+    in-process); SQLite has one writer. Two per core: a worker spends about half of a chunk
+    waiting for its PostgreSQL backend (reading the facts, merging the writes), and with one
+    per core the two cores of the quiet bench machine sat idle a third of the plan."""
     if engine.dialect.name != "postgresql" or "fork" not in multiprocessing.get_all_start_methods():
         return 1
     if threading.active_count() > 1:
         return 1
-    return max(1, min(os.cpu_count() or 1, 8))
+    cores = os.cpu_count()
+    return max(1, min(2 * cores, 8)) if cores else 1
 
 
 def _scope(customer_ids: Sequence[str] | None) -> Any:
@@ -504,7 +602,7 @@ def plan(
     `incremental`: a debtor whose fingerprint (facts, ruleset version, hour) is the one stored
     by the last plan is not decided again (it counts in `unchanged`); needs the ruleset version
     (`ruleset_version`, or read from functools.partial(decide, rules)). `workers`: processes
-    planning chunks side by side (default: one per core on PostgreSQL, one on SQLite)."""
+    planning chunks side by side (default: two per core on PostgreSQL, one on SQLite)."""
     started = time.perf_counter()
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -519,8 +617,8 @@ def plan(
         tracked: _Stale | None = None  # None: every debtor in scope is read
         if skip_unchanged and run_salt and fingerprint.current_count(conn, run_salt) > 0:
             tracked = _stale(conn, run_salt, customer_ids, batch)
-    queries, sizes = _chunk_queries(engine, now, batch, customer_ids, tracked, total)
-    if not queries and progress is not None:
+    chunks, sizes = _chunk_queries(engine, now, batch, customer_ids, tracked, total)
+    if not chunks and progress is not None:
         progress(total)
     run = _Run(
         engine=engine,
@@ -529,12 +627,13 @@ def plan(
         dry_run=dry_run,
         salt=run_salt,
         skip_unchanged=skip_unchanged,
-        queries=tuple(queries),
+        chunks=_fingerprinted(chunks, engine, now, run_salt, skip_unchanged),
+        width=len(chunks[0].query.selected_columns) if chunks else 0,
     )
     count = workers if workers is not None else default_workers(engine)
     if engine.dialect.name != "postgresql":
         count = 1  # SQLite has one writer: chunks are planned here, one after the other
-    summary.workers = max(1, min(count, len(queries)))
+    summary.workers = max(1, min(count, len(chunks)))
     if summary.workers > 1:
         _plan_in_workers(run, summary, sizes, progress)
     else:
@@ -542,7 +641,7 @@ def plan(
     if run.skip_unchanged:
         summary.unchanged = max(total - summary.debtors, 0)
         summary.debtors = total
-    if not dry_run and queries:
+    if not dry_run and chunks:
         _flush(engine, analyze=summary.debtors - summary.unchanged >= max(ANALYZE_MIN, total // 10))
     summary.seconds = time.perf_counter() - started
     return summary
@@ -617,6 +716,41 @@ def _stale(
     return found
 
 
+class _Shapes:
+    """The facts queries of one run, each built once when first needed: an id range, the
+    last range (open at the end), and a list of ids."""
+
+    def __init__(self, engine: Engine, now: dt.datetime) -> None:
+        self.now = now
+        self.array = engine.dialect.name == "postgresql"  # SQLite binds each id once per CTE
+        self.built: dict[str, Select[Any]] = {}
+
+    def _query(self, kind: str) -> Select[Any]:
+        if kind not in self.built:
+            low = bindparam("id_from", type_=String)
+            high = bindparam("id_to", type_=String)
+            self.built[kind] = (
+                fact_query(self.now, [], ids_array=self.array, open_only=True)
+                if kind == "ids"
+                else fact_query(
+                    self.now, id_from=low, id_to=high if kind == "range" else None, open_only=True
+                )
+            )
+        return self.built[kind]
+
+    def range(self, low: str, high: str | None) -> _Chunk:
+        if high is None:
+            return _Chunk(self._query("last"), {"id_from": low})
+        return _Chunk(self._query("range"), {"id_from": low, "id_to": high})
+
+    def ids(self, ids: Sequence[str], batch: int) -> list[_Chunk]:
+        size = batch if self.array else min(batch, ID_LIST)
+        return [
+            _Chunk(self._query("ids"), {"ids": list(ids[i : i + size])})
+            for i in range(0, len(ids), size)
+        ]
+
+
 def _chunk_queries(
     engine: Engine,
     now: dt.datetime,
@@ -624,18 +758,19 @@ def _chunk_queries(
     customer_ids: Sequence[str] | None,
     stale: _Stale | None,
     total: int,
-) -> tuple[list[Select[Any]], list[int]]:
-    """The facts queries of a run and how many debtors each covers (for the progress bar).
+) -> tuple[list[_Chunk], list[int]]:
+    """The facts reads of a run and how many debtors each covers (for the progress bar).
 
     Without change tracking (`stale` None: a first plan, other rules, another hour, or a plain
     plan) the portfolio goes in id ranges of `batch`. A re-plan reads only the stale debtors:
     by id when they are few, else the ranges that hold any, each range by id when it holds
     less than half a batch of them (reading a whole range costs about a batch of debtors)."""
+    shapes = _Shapes(engine, now)
     if customer_ids is not None:
         ids = sorted(set(customer_ids)) if stale is None else stale.ids
-        return _by_ids(engine, now, ids, batch)
+        return _by_ids(shapes, ids, batch)
     if stale is not None and len(stale.ids) <= total // 4:
-        by_id, sizes = _by_ids(engine, now, stale.ids, batch)
+        by_id, sizes = _by_ids(shapes, stale.ids, batch)
         if sizes:
             sizes[-1] += total - sum(sizes)  # the progress bar counts the whole portfolio
         return by_id, sizes
@@ -645,9 +780,8 @@ def _chunk_queries(
     if sizes:
         sizes[-1] = total - batch * (len(sizes) - 1)
     if stale is None:
-        ranges = zip(starts, ends, strict=True)
-        return [fact_query(now, id_from=a, id_to=b, open_only=True) for a, b in ranges], sizes
-    queries: list[Select[Any]] = []
+        return [shapes.range(a, b) for a, b in zip(starts, ends, strict=True)], sizes
+    chunks: list[_Chunk] = []
     counts: list[int] = []
     carried = 0  # debtors of the ranges skipped so far, counted with the next query
     for chunk, (a, b, size) in enumerate(zip(starts, ends, sizes, strict=True)):
@@ -657,27 +791,22 @@ def _chunk_queries(
         if high == low:
             continue
         if high - low >= batch // 2:
-            queries.append(fact_query(now, id_from=a, id_to=b, open_only=True))
+            chunks.append(shapes.range(a, b))
             counts.append(carried)
         else:
-            parts, _ = _by_ids(engine, now, stale.ids[low:high], batch)
-            queries.extend(parts)
+            parts, _ = _by_ids(shapes, stale.ids[low:high], batch)
+            chunks.extend(parts)
             counts.extend([0] * (len(parts) - 1) + [carried])
         carried = 0
     if counts:
         counts[-1] += carried
-    return queries, counts
+    return chunks, counts
 
 
-def _by_ids(
-    engine: Engine, now: dt.datetime, ids: Sequence[str], batch: int
-) -> tuple[list[Select[Any]], list[int]]:
+def _by_ids(shapes: _Shapes, ids: Sequence[str], batch: int) -> tuple[list[_Chunk], list[int]]:
     # PostgreSQL takes the ids as one array; SQLite binds each id once per CTE
-    array = engine.dialect.name == "postgresql"
-    size = batch if array else min(batch, ID_LIST)
-    parts = [list(ids[i : i + size]) for i in range(0, len(ids), size)]
-    queries = [fact_query(now, part, ids_array=array, open_only=True) for part in parts]
-    return queries, [len(part) for part in parts]
+    parts = shapes.ids(ids, batch)
+    return parts, [len(part.params["ids"]) for part in parts]
 
 
 def _plan_here(
@@ -689,14 +818,18 @@ def _plan_here(
     prefetch: bool,
 ) -> None:
     fetched = _fetch(run)
-    batches = prefetched(fetched) if prefetch else fetched
+    batches = prefetched(fetched, discard=_release) if prefetch else fetched
     try:
         for index, size in enumerate(sizes):
             clock = time.perf_counter()
-            rows = next(batches)
+            rows, conn = next(batches)
             summary.facts_seconds += time.perf_counter() - clock
-            with _collector_paused():
-                summary.add(_plan_rows(run, index, rows))
+            try:
+                with _collector_paused():
+                    summary.add(_plan_rows(run, index, rows, conn))
+            finally:
+                if conn is not None:
+                    conn.close()
             if progress is not None:
                 progress(size)
     finally:

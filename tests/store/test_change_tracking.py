@@ -66,19 +66,23 @@ def planned(store: Engine, default_rules: CompiledRules) -> Iterator[Decider]:
 
 @pytest.fixture
 def facts_read(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """The debtors each facts query of a plan asks for (an id list; a range is ('range', a, b))."""
+    """The debtors each facts read of a plan asks for (an id list; a range is ('range', a, b)),
+    from the parameters of its chunks (the chunks of one shape share one query)."""
     asked: list[Any] = []
-    real = facts_sql.fact_query
+    real = planner._chunk_queries
 
-    def spy(now: dt.datetime, customer_ids: Any = None, **kw: Any) -> Any:
-        asked.append(
-            sorted(customer_ids)
-            if customer_ids is not None
-            else ("range", kw.get("id_from"), kw.get("id_to"))
-        )
-        return real(now, customer_ids, **kw)
+    def spy(*args: Any, **kw: Any) -> Any:
+        chunks, sizes = real(*args, **kw)
+        for chunk in chunks:
+            params = chunk.params
+            asked.append(
+                sorted(params["ids"])
+                if "ids" in params
+                else ("range", params["id_from"], params.get("id_to"))
+            )
+        return chunks, sizes
 
-    monkeypatch.setattr(planner, "fact_query", spy)
+    monkeypatch.setattr(planner, "_chunk_queries", spy)
     return asked
 
 

@@ -229,3 +229,45 @@ def test_a_re_plan_decides_again_only_the_changed_debtors_asked_for_chunk_by_chu
     # in this process (on PostgreSQL two parts would go to two worker processes, out of `seen`)
     plan(store, watch, NOW, batch=2, customer_ids=ids[:4], ruleset_version=RULES, workers=1)
     assert seen == ["C-1", "C-3", "C-4"]
+
+
+def test_a_debtor_that_could_not_be_decided_is_decided_by_the_next_plan_in_the_same_hour(
+    store: Engine, tmp_path: Path, default_rules: CompiledRules
+) -> None:
+    """On PostgreSQL the facts read stores every fingerprint it computes; a debtor whose
+    decision failed has none after the plan (in worker processes too), so the next plan
+    in the same hour, with its facts unchanged, decides it and schedules its step."""
+    ids = [f"C-{n}" for n in range(1, 7)]
+    invoices = [
+        {
+            "id": f"I-{cid}",
+            "customer_id": cid,
+            "amount": "450.00",
+            "issue_date": "2026-10-01",
+            "due_date": "2026-11-01",
+        }
+        for cid in ids
+    ]
+    load(store, tmp_path, customers=[customer(cid) for cid in ids], invoices=invoices)
+    RULES = "sha256:the-same-rules"  # a plain function decides: name its rules
+
+    def flaky(facts: FactSheet, now: dt.datetime) -> Decision:
+        if facts["customer.id"] == "C-4":
+            raise ValueError("broken data")
+        return decide(default_rules, facts, now)
+
+    first = plan(store, flaky, NOW, batch=2, workers=2, ruleset_version=RULES)
+    assert first.failures == [("C-4", "ValueError: broken data")]
+    with store.connect() as conn:
+        printed = set(conn.execute(select(FP.c.customer_id)).scalars())
+    assert printed == set(ids) - {"C-4"}
+    decider = functools.partial(decide, default_rules)
+    second = plan(store, decider, NOW, batch=2, workers=2, ruleset_version=RULES)
+    assert second.failures == []
+    with store.connect() as conn:
+        planned = set(conn.execute(select(S.c.customer_id)).scalars())
+    assert planned == set(ids)
+    # the journeys' start settles messages_sent; then nothing is left to decide
+    plan(store, decider, NOW, batch=2, workers=2, ruleset_version=RULES)
+    last = plan(store, decider, NOW, batch=2, workers=2, ruleset_version=RULES)
+    assert (last.debtors, last.unchanged) == (len(ids), len(ids))
