@@ -126,6 +126,13 @@ def create_app(
     return app
 
 
+def configure_logging() -> None:
+    """INFO to stderr with a timestamp (the access log among it), unless logging is set up."""
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+
 def app_from_env() -> FastAPI:
     """The app as configured by environment variables: the factory `payjourney serve --workers
     N` hands to uvicorn, so each worker process builds its own (PAYJOURNEY_DB, PAYJOURNEY_RULES,
@@ -133,6 +140,9 @@ def app_from_env() -> FastAPI:
     import os
     from pathlib import Path
 
+    # a worker is a new interpreter: `serve`'s logging set-up did not come with it, and
+    # without it the access log (INFO) went nowhere
+    configure_logging()
     tokens_file = os.environ.get("PAYJOURNEY_API_TOKENS_FILE")
     config = ApiConfig.from_env(
         db_url=os.environ.get("PAYJOURNEY_DB", "sqlite:///payjourney.db"),

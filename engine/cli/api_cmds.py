@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 from pathlib import Path
 from typing import Annotated
@@ -37,6 +36,7 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from engine.api import ApiConfig, create_app
+        from engine.api.app import configure_logging
 
         options = cli_context(ctx)
         err = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -56,7 +56,7 @@ def register(app: typer.Typer) -> None:
                 "warning: no API tokens configured; every endpoint but /v1/health answers 401."
                 " Create one with `payjourney token new NAME --scope preview`"
             )
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        configure_logging()
         # uvicorn's own access log prints paths and queries, which name customers: ours does not
         if workers == 1:
             uvicorn.run(api, host=host, port=port, access_log=False)

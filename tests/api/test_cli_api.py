@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +34,30 @@ def test_preview_json_prints_the_same_answer_as_the_api(
         "/v1/customers/C-DE/next-message", params={"now": NOW}, headers=bearer("preview")
     ).json()
     assert json.loads(done.stdout) == api
+
+
+def test_each_worker_of_serve_writes_the_access_log(sqlite_url: str) -> None:
+    """`serve --workers N` builds each worker's app with `app_from_env` in a new interpreter:
+    the access log must come out there too, not only in a single-process `serve`."""
+    code = (
+        "import logging\n"
+        "from engine.api.app import app_from_env\n"
+        "app_from_env()\n"
+        "logging.getLogger('payjourney.api.access').info('GET /v1/health 200 0.1ms')\n"
+    )
+    env = {**os.environ, "PAYJOURNEY_DB": sqlite_url, "PAYJOURNEY_RULES": str(ROOT / "rules")}
+    env.pop("PAYJOURNEY_API_TOKENS", None)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "payjourney.api.access GET /v1/health 200 0.1ms" in done.stderr
 
 
 def test_preview_of_an_unknown_customer_says_how_to_fix_it(sqlite_url: str) -> None:
