@@ -107,6 +107,13 @@ def test_the_decision_belongs_to_the_round_the_facts_name() -> None:
     assert decide(SIMPLE, debtor(), at("2026-11-05T10:00:00+01:00")).journey_round == 1
 
 
+def test_facts_that_leave_the_journey_round_unknown_are_decided_as_the_first_round() -> None:
+    """A facts file with `journey: {round: null}` (say, an export that lost the column) belongs
+    to round 1, as the store's facts do for a debtor without one."""
+    decision = decide(SIMPLE, debtor(journey__round=None), at("2026-11-05T10:00:00+01:00"))
+    assert (decision.journey_round, decision.journey_step) == (1, 1)
+
+
 def test_skipped_steps_are_explained_in_the_trace() -> None:
     """After step 1, with steps 2 and 3 due, the required letter is chosen and step 2 skipped."""
     decision = decide(SIMPLE, debtor(journey__steps_sent=1), at("2026-11-17T10:00:00+01:00"))

@@ -229,3 +229,55 @@ def test_a_re_plan_decides_again_only_the_changed_debtors_asked_for_chunk_by_chu
     # in this process (on PostgreSQL two parts would go to two worker processes, out of `seen`)
     plan(store, watch, NOW, batch=2, customer_ids=ids[:4], ruleset_version=RULES, workers=1)
     assert seen == ["C-1", "C-3", "C-4"]
+
+
+def test_a_re_plan_after_many_changes_decides_each_changed_debtor_once_first_and_last_included(
+    store: Engine, tmp_path: Path, default_rules: CompiledRules
+) -> None:
+    """Nine debtors, imported out of id order, in chunks of four (C-1..C-4 | C-5..C-8 | C-9).
+    C-1, C-6, C-7 and C-9 pay something: more than a quarter of the portfolio changed, so the
+    re-plan goes range by range (a range with one changed debtor read by id, one with two read
+    whole). It decides exactly those four again, once each: the very first and the very last
+    id included; the next plan decides nobody."""
+    ids = [f"C-{n}" for n in range(1, 10)]
+    RULES = "sha256:the-same-rules"  # a plain function decides: name its rules
+    shuffled = ["C-5", "C-9", "C-2", "C-7", "C-1", "C-8", "C-4", "C-6", "C-3"]
+    assert sorted(shuffled) == ids
+    invoices = [
+        {
+            "id": f"I-{cid}",
+            "customer_id": cid,
+            "amount": "450.00",
+            "issue_date": "2026-10-01",
+            "due_date": "2026-11-01",
+        }
+        for cid in shuffled
+    ]
+    load(store, tmp_path, customers=[customer(cid) for cid in shuffled], invoices=invoices)
+    seen: list[str] = []
+
+    def watch(facts: FactSheet, now: dt.datetime) -> Decision:
+        seen.append(str(facts["customer.id"]))
+        return decide(default_rules, facts, now)
+
+    plan(store, watch, NOW, batch=4, ruleset_version=RULES, workers=1)
+    plan(store, watch, NOW, batch=4, ruleset_version=RULES, workers=1)  # messages_sent settles
+    changed = ["C-1", "C-6", "C-7", "C-9"]
+    payments = [
+        {
+            "id": f"P-{cid}",
+            "customer_id": cid,
+            "invoice_id": f"I-{cid}",
+            "amount": "1.00",
+            "paid_at": "2026-11-23T08:30:00Z",
+        }
+        for cid in changed
+    ]
+    load(store, tmp_path, payments=payments)
+    seen.clear()
+    again = plan(store, watch, NOW, batch=4, ruleset_version=RULES, workers=1)
+    assert seen == changed
+    assert (again.debtors, again.unchanged) == (9, 5)
+    seen.clear()
+    assert plan(store, watch, NOW, batch=4, ruleset_version=RULES, workers=1).unchanged == 9
+    assert seen == []
