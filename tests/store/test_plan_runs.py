@@ -385,6 +385,7 @@ def test_worker_processes_plan_only_on_postgresql_from_a_process_without_threads
     sqlite.dispose()
 
 
+@pytest.mark.mutation_postgres  # ANALYZE (and the WAL flush before it) runs only on PostgreSQL
 def test_a_large_plan_leaves_the_statistics_of_what_it_wrote_current(
     store: Engine, default_rules: CompiledRules, monkeypatch: pytest.MonkeyPatch
 ) -> None:
