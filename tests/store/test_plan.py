@@ -374,3 +374,24 @@ def test_a_step_claimed_while_the_plan_writes_is_not_cancelled(
     rows = {r.step: r for r in steps(store)}
     assert (rows[before.step].status, rows[before.step].claimed_by) == ("claimed", "daemon-1")
     assert rows[before.step + 1].status == "scheduled"
+
+
+def test_a_debtor_who_settled_and_owes_again_is_planned_in_round_two_and_stays_there(
+    store: Engine, tmp_path: Path, default_rules: CompiledRules
+) -> None:
+    """The journey of round 1 is done (the debtor paid everything) and an invoice is overdue
+    again: the plan starts round 2, records the round on the journey, and the next plan keeps
+    to round 2 and its step (it does not go back to round 1)."""
+    load(store, tmp_path, customers=[customer("C-1")], invoices=[overdue("C-1")])
+    decider = functools.partial(decide, default_rules)
+    plan(store, decider, NOW)
+    with store.begin() as conn:  # as the daemon marks a journey whose debtor settled
+        conn.execute(update(J).values(state="done"))
+    planned = []
+    for moment in (NOW, NOW + dt.timedelta(hours=1)):
+        plan(store, decider, moment)
+        with store.connect() as conn:
+            journey = conn.execute(select(J)).one()
+        assert (journey.round, journey.state) == (2, "active"), moment
+        planned.append({(s.round, s.step) for s in steps(store) if s.status == "scheduled"})
+    assert planned[0] == planned[1] and [r for r, _ in planned[0]] == [2]
