@@ -408,9 +408,10 @@ def test_a_debtor_who_settled_and_owes_again_is_planned_in_round_two_and_stays_t
 def test_a_promise_grace_the_daemon_set_outlasts_a_plan_and_then_the_plan_decides_again(
     store: Engine, tmp_path: Path, default_rules: CompiledRules
 ) -> None:
-    """The daemon paused the journey until 25 Nov (a promise to pay and its grace): a plan
-    before then leaves it paused until 25 Nov; a plan after it makes the journey active again
-    and forgets the pause."""
+    """The daemon paused the journey until 25 Nov, 09:00 UTC (a promise to pay and its grace): a
+    plan before then leaves it paused until then; a plan at that very moment (the pause is
+    over, as the daemon's resume job sees it) makes the journey active again and forgets the
+    pause."""
     load(store, tmp_path, customers=[customer("C-1")], invoices=[overdue("C-1")])
     decider = functools.partial(decide, default_rules)
     plan(store, decider, NOW)
@@ -425,5 +426,5 @@ def test_a_promise_grace_the_daemon_set_outlasts_a_plan_and_then_the_plan_decide
 
     plan(store, decider, NOW + dt.timedelta(hours=1))
     assert journey() == ("paused", until)
-    plan(store, decider, until + dt.timedelta(days=1))
+    plan(store, decider, until)
     assert journey() == ("active", None)
