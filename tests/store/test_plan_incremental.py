@@ -336,7 +336,8 @@ def test_a_plan_of_1600_debtors_named_by_id_reads_them_in_statements_sqlite_can_
     """A plan asked for 1,600 customer ids (a list from a file: most of them not, or no longer,
     in the store) reads them in parts: the facts query names each id about twenty times, and
     SQLite takes at most 32,766 values a statement (its own default; Debian's build allows
-    250,000, so the test sets the default). The debtors that exist are planned."""
+    250,000, so the test sets the default). The two debtors that exist are planned; the
+    second part of the list, none of whose ids exists, reads nothing."""
     if store.dialect.name == "sqlite":
 
         def stock_limit(dbapi: sqlite3.Connection, _: object) -> None:
@@ -347,7 +348,7 @@ def test_a_plan_of_1600_debtors_named_by_id_reads_them_in_statements_sqlite_can_
     load(
         store,
         tmp_path,
-        customers=[customer("C-0001"), customer("C-1600")],
+        customers=[customer("C-0001"), customer("C-0002")],
         invoices=[
             {
                 "id": f"I-{cid}",
@@ -356,7 +357,7 @@ def test_a_plan_of_1600_debtors_named_by_id_reads_them_in_statements_sqlite_can_
                 "issue_date": "2026-10-01",
                 "due_date": "2026-11-01",
             }
-            for cid in ("C-0001", "C-1600")
+            for cid in ("C-0001", "C-0002")
         ],
     )
     asked = [f"C-{n:04d}" for n in range(1, 1601)]
@@ -369,3 +370,26 @@ def test_a_plan_of_1600_debtors_named_by_id_reads_them_in_statements_sqlite_can_
         workers=1,
     )
     assert (summary.debtors, sum(summary.actions.values())) == (2, 2)
+
+
+def test_the_planners_fact_sheets_say_which_debtors_are_legally_in_default(
+    store: Engine, default_rules: CompiledRules
+) -> None:
+    """Each owing debtor's `balance.in_default` as the plan reads it is the one of its full
+    fact sheet: some are in default, some are not (yet)."""
+    generate(store, debtors=DEBTORS, seed=5, today=NOW.date())
+    full = {
+        str(s["customer.id"]): s["balance.in_default"]
+        for s in derive_fact_sheets(store, NOW)
+        if s["balance.open_amount"]
+    }
+    planned: dict[str, Any] = {}
+
+    def recording(sheet: FactSheet, now: dt.datetime) -> Decision:
+        if sheet["balance.open_amount"]:
+            planned[str(sheet["customer.id"])] = sheet["balance.in_default"]
+        return decide(default_rules, sheet, now)
+
+    plan(store, recording, NOW, batch=50, workers=1, dry_run=True)
+    assert planned == full
+    assert set(full.values()) == {True, False}

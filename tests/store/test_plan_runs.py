@@ -300,12 +300,15 @@ def test_open_money_counts_per_persona_and_ageing_in_euros_only(
 def test_open_money_of_a_persona_sums_over_every_chunk_of_the_plan(
     store: Engine, tmp_path: Path
 ) -> None:
-    """Three debtors of persona p, 100.00 open each, planned one per chunk: p's open money and
-    the bucket's are 300.00, not the last chunk's 100.00."""
+    """Three debtors of persona p, 100.00 open each, planned in one chunk and one per chunk:
+    p's open money and the bucket's are 300.00 (not the last debtor's or chunk's 100.00), and
+    the step they are at counts three."""
     debtors(store, tmp_path, "C-1", "C-2", "C-3")
-    summary = plan(store, scripted(), NOW, dry_run=True, batch=1)
-    assert summary.open_by_persona == {"p": Decimal("300.00")}
-    assert summary.open_by_ageing == {"1-30": Decimal("300.00")}
+    for batch in (1000, 1):
+        summary = plan(store, scripted(), NOW, dry_run=True, batch=batch)
+        assert summary.open_by_persona == {"p": Decimal("300.00")}, batch
+        assert summary.open_by_ageing == {"1-30": Decimal("300.00")}, batch
+        assert summary.steps == {("p", 1, "reminder-1"): 3}, batch
 
 
 def test_channels_count_messages_sent_or_waiting_and_steps_count_per_template(
