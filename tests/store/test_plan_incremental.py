@@ -393,3 +393,44 @@ def test_the_planners_fact_sheets_say_which_debtors_are_legally_in_default(
     plan(store, recording, NOW, batch=50, workers=1, dry_run=True)
     assert planned == full
     assert set(full.values()) == {True, False}
+
+
+def test_a_debtor_touched_without_a_change_of_facts_is_current_again_after_a_re_plan(
+    store: Engine, tmp_path: Path, default_rules: CompiledRules
+) -> None:
+    """C-2's row is imported again as it was: the write marks its fingerprint stale, but its
+    facts are the same. The re-plan does not decide it again, and marks it current, so the next re-plan need
+    not read it either."""
+    ids = ["C-1", "C-2", "C-3"]
+    RULES = "sha256:the-same-rules"  # a plain function decides: name its rules
+    invoices = [
+        {
+            "id": f"I-{cid}",
+            "customer_id": cid,
+            "amount": "450.00",
+            "issue_date": "2026-10-01",
+            "due_date": "2026-11-01",
+        }
+        for cid in ids
+    ]
+    load(store, tmp_path, customers=[customer(cid) for cid in ids], invoices=invoices)
+    seen: list[str] = []
+
+    def watch(facts: FactSheet, now: dt.datetime) -> Decision:
+        seen.append(str(facts["customer.id"]))
+        return decide(default_rules, facts, now)
+
+    def salts() -> dict[str, str | None]:
+        with store.connect() as conn:
+            return dict(conn.execute(select(FP.c.customer_id, FP.c.salt)).all())
+
+    plan(store, watch, NOW, batch=2, ruleset_version=RULES, workers=1)
+    plan(store, watch, NOW, batch=2, ruleset_version=RULES, workers=1)  # messages_sent settles
+    current = salts()["C-1"]
+    assert current is not None and salts() == dict.fromkeys(ids, current)
+    load(store, tmp_path, customers=[customer("C-2")])
+    assert salts()["C-2"] is None  # the write marked it stale
+    seen.clear()
+    again = plan(store, watch, NOW, batch=2, ruleset_version=RULES, workers=1)
+    assert seen == [] and again.unchanged == 3
+    assert salts() == dict.fromkeys(ids, current)
