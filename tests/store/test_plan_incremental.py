@@ -222,6 +222,7 @@ def test_a_re_plan_decides_again_only_the_changed_debtors_asked_for_chunk_by_chu
     everyone = plan(store, watch, NOW, batch=2, progress=told.append, ruleset_version=RULES)
     assert seen == ["C-5"]
     assert (everyone.debtors, everyone.unchanged) == (5, 4)
+    assert sum(told) == 5  # read by id, yet the progress bar counts the whole portfolio
     # more changed debtors than a batch: read by id in parts of two, each exactly once
     payments = [{**payments[0], "id": f"P2-{cid}", "customer_id": cid, "invoice_id": f"I-{cid}"}
                 for cid in ("C-1", "C-3", "C-4")]  # fmt: skip
