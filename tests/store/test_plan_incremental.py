@@ -283,6 +283,19 @@ def test_a_re_plan_after_many_changes_decides_each_changed_debtor_once_first_and
     seen.clear()
     assert plan(store, watch, NOW, batch=4, ruleset_version=RULES, workers=1).unchanged == 9
     assert seen == []
+    # C-2, C-3 and C-9 pay: the middle range, without a change, is passed over, and the
+    # last one still read
+    load(
+        store,
+        tmp_path,
+        payments=[
+            {**payments[0], "id": f"P3-{cid}", "customer_id": cid, "invoice_id": f"I-{cid}"}
+            for cid in ("C-2", "C-3", "C-9")
+        ],
+    )
+    seen.clear()
+    plan(store, watch, NOW, batch=4, ruleset_version=RULES, workers=1)
+    assert seen == ["C-2", "C-3", "C-9"]
 
 
 def test_a_debtor_settled_and_re_decided_alone_is_not_decided_again_when_its_range_is_read(
