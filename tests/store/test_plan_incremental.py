@@ -277,9 +277,11 @@ def test_a_re_plan_after_many_changes_decides_each_changed_debtor_once_first_and
     ]
     load(store, tmp_path, payments=payments)
     seen.clear()
-    again = plan(store, watch, NOW, batch=4, ruleset_version=RULES, workers=1)
+    told: list[int] = []
+    again = plan(store, watch, NOW, batch=4, ruleset_version=RULES, workers=1, progress=told.append)
     assert seen == changed
     assert (again.debtors, again.unchanged) == (9, 5)
+    assert sum(told) == 9  # the progress bar counts the whole portfolio, range by range
     seen.clear()
     assert plan(store, watch, NOW, batch=4, ruleset_version=RULES, workers=1).unchanged == 9
     assert seen == []
