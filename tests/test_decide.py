@@ -13,7 +13,7 @@ from engine.decision.decide import decide, preferred_channel
 from engine.decision.model import Action, Decision, FactSheet, Money
 from engine.rules import expr as ex
 from engine.rules.compile import CompiledRules, compile_rules
-from engine.rules.rulespec import RuleSource, load_sources
+from engine.rules.rulespec import RuleSource, load_sources, validate_sources
 from tests.conftest import ROOT, at
 
 NOW = at("2026-11-23T10:00:00+01:00")  # a Monday
@@ -105,6 +105,13 @@ def test_the_decision_belongs_to_the_round_the_facts_name() -> None:
     second = decide(SIMPLE, debtor(journey__round=2), at("2026-11-05T10:00:00+01:00"))
     assert (second.journey_round, second.journey_step) == (2, 1)
     assert decide(SIMPLE, debtor(), at("2026-11-05T10:00:00+01:00")).journey_round == 1
+
+
+def test_facts_that_leave_the_journey_round_unknown_are_decided_as_the_first_round() -> None:
+    """A facts file with `journey: {round: null}` (say, an export that lost the column) belongs
+    to round 1, as the store's facts do for a debtor without one."""
+    decision = decide(SIMPLE, debtor(journey__round=None), at("2026-11-05T10:00:00+01:00"))
+    assert (decision.journey_round, decision.journey_step) == (1, 1)
 
 
 def test_skipped_steps_are_explained_in_the_trace() -> None:
@@ -1388,3 +1395,48 @@ def test_a_debtor_nobody_can_reach_is_handed_to_a_person_now_when_the_rule_says_
         NOW,
         None,
     )
+
+
+def test_a_hand_off_written_with_a_channel_but_no_notice_hands_over_at_once_naming_no_channel() -> (
+    None
+):
+    """`channel: email` on a hand-off without a template: nothing is sent to the debtor (the
+    rule file gets a warning), so a person takes over now and no channel is named."""
+    rules = pack(
+        "    steps:\n"
+        "      - {at: due + 1d, channel: email, template: reminder-1}\n"
+        "      - {at: due + 30d, action: handoff, channel: [email, letter]}\n"
+    )
+    moment = at("2026-12-06T22:30:00+01:00")  # a Sunday evening: no window to wait for
+    decision = decide(rules, debtor(journey__steps_sent=1), moment)
+    assert (
+        decision.action,
+        decision.reason,
+        decision.send_at,
+        decision.channel,
+        decision.fallback_channels,
+        decision.template,
+    ) == (Action.HANDOFF, "step 2: hand over", moment, None, (), None)
+
+
+def test_an_experiment_variant_may_not_give_a_hand_off_a_channel() -> None:
+    """A variant that would tell debtors of a silent hand-off by email is refused: a variant
+    may move a hand-off (`at`), never make it send something."""
+    text = (
+        "personas:\n  - id: everyone\n    when: always\n"
+        "journeys:\n  - persona: everyone\n    locale: nl_NL\n    tone: u\n    steps:\n"
+        "      - {at: due + 1d, channel: email, template: reminder-1}\n"
+        "      - {at: due + 30d, action: handoff}\n"
+        "experiments:\n"
+        "  - id: tell-them\n    persona: everyone\n    variants:\n"
+        "      - {id: as-is, weight: 50}\n"
+        "      - {id: told, weight: 50, steps: [{step: 2, channel: email}]}\n"
+        "payment_options:\n  - method: bank_transfer\n"
+    )
+    spec, found = validate_sources([RuleSource("t.yaml", text)])
+    assert spec is None
+    assert [str(p) for p in found] == [
+        "t.yaml:16:40: error: step 2 of the journey at t.yaml:5 is a hand-off in"
+        " experiments[0].variants[1].steps[0]\n"
+        "  a variant may change a hand-off's timing (`at`) only"
+    ]

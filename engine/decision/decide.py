@@ -193,6 +193,8 @@ def _next_step(
 
     channels = _channels(step, v, notes)
     if step.action == "handoff":  # with a template, the debtor is told on the first channel left
+        # only a hand-off with a notice has channels: rulespec drops those of one without a
+        # template (with a warning), and an experiment variant may change a hand-off's `at` only
         send_at = now
         if channels and step.template is not None:
             base["channel"], base["fallback_channels"] = channels[0], channels[1:]
@@ -200,8 +202,6 @@ def _next_step(
             send_at = timing.next_window_opening(now, window, tz, country, calendars)
             if send_at != now:
                 notes.append(("window", send_at))
-        elif channels:
-            base["channel"], base["fallback_channels"] = channels[0], channels[1:]
         return Decision(
             action=Action.HANDOFF, reason=f"step {number}: hand over", send_at=send_at, **base
         )

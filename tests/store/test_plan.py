@@ -374,3 +374,57 @@ def test_a_step_claimed_while_the_plan_writes_is_not_cancelled(
     rows = {r.step: r for r in steps(store)}
     assert (rows[before.step].status, rows[before.step].claimed_by) == ("claimed", "daemon-1")
     assert rows[before.step + 1].status == "scheduled"
+
+
+def test_a_debtor_who_settled_and_owes_again_is_planned_in_round_two_and_stays_there(
+    store: Engine, tmp_path: Path, default_rules: CompiledRules
+) -> None:
+    """The journey of round 1 (two steps sent, begun a month ago) is done: the debtor paid
+    everything. An invoice is overdue again: the plan starts round 2 as a new journey (no step
+    sent yet, begun now) and records the round; the next plan keeps to round 2, its step and
+    its start (it does not go back to round 1)."""
+    load(store, tmp_path, customers=[customer("C-1")], invoices=[overdue("C-1")])
+    decider = functools.partial(decide, default_rules)
+    plan(store, decider, NOW)
+    with store.begin() as conn:  # as the daemon marks a journey whose debtor settled
+        conn.execute(
+            update(J).values(state="done", steps_sent=2, started_at=NOW - dt.timedelta(days=30))
+        )
+    planned = []
+    for moment in (NOW, NOW + dt.timedelta(hours=1)):
+        plan(store, decider, moment)
+        with store.connect() as conn:
+            journey = conn.execute(select(J)).one()
+        assert (journey.round, journey.state, journey.steps_sent, journey.started_at) == (
+            2,
+            "active",
+            0,
+            NOW,
+        ), moment
+        planned.append({(s.round, s.step) for s in steps(store) if s.status == "scheduled"})
+    assert planned[0] == planned[1] and [r for r, _ in planned[0]] == [2]
+
+
+def test_a_promise_grace_the_daemon_set_outlasts_a_plan_and_then_the_plan_decides_again(
+    store: Engine, tmp_path: Path, default_rules: CompiledRules
+) -> None:
+    """The daemon paused the journey until 25 Nov, 09:00 UTC (a promise to pay and its grace): a
+    plan before then leaves it paused until then; a plan at that very moment (the pause is
+    over, as the daemon's resume job sees it) makes the journey active again and forgets the
+    pause."""
+    load(store, tmp_path, customers=[customer("C-1")], invoices=[overdue("C-1")])
+    decider = functools.partial(decide, default_rules)
+    plan(store, decider, NOW)
+    until = NOW + dt.timedelta(days=2)
+    with store.begin() as conn:  # as the daemon does after a promise (lifecycle.set_journey)
+        conn.execute(update(J).values(state="paused", paused_until=until))
+
+    def journey() -> tuple[str, dt.datetime | None]:
+        with store.connect() as conn:
+            row = conn.execute(select(J)).one()
+        return row.state, row.paused_until
+
+    plan(store, decider, NOW + dt.timedelta(hours=1))
+    assert journey() == ("paused", until)
+    plan(store, decider, until)
+    assert journey() == ("active", None)

@@ -297,6 +297,20 @@ def test_open_money_counts_per_persona_and_ageing_in_euros_only(
     assert summary.personas == {"p": 4, "q": 1}
 
 
+def test_open_money_of_a_persona_sums_over_every_chunk_of_the_plan(
+    store: Engine, tmp_path: Path
+) -> None:
+    """Three debtors of persona p, 100.00 open each, planned in one chunk and one per chunk:
+    p's open money and the bucket's are 300.00 (not the last debtor's or chunk's 100.00), and
+    the step they are at counts three."""
+    debtors(store, tmp_path, "C-1", "C-2", "C-3")
+    for batch in (1000, 1):
+        summary = plan(store, scripted(), NOW, dry_run=True, batch=batch)
+        assert summary.open_by_persona == {"p": Decimal("300.00")}, batch
+        assert summary.open_by_ageing == {"1-30": Decimal("300.00")}, batch
+        assert summary.steps == {("p", 1, "reminder-1"): 3}, batch
+
+
 def test_channels_count_messages_sent_or_waiting_and_steps_count_per_template(
     store: Engine, tmp_path: Path
 ) -> None:
@@ -385,6 +399,7 @@ def test_worker_processes_plan_only_on_postgresql_from_a_process_without_threads
     sqlite.dispose()
 
 
+@pytest.mark.mutation_postgres  # ANALYZE (and the WAL flush before it) runs only on PostgreSQL
 def test_a_large_plan_leaves_the_statistics_of_what_it_wrote_current(
     store: Engine, default_rules: CompiledRules, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -413,3 +428,51 @@ def test_a_large_plan_leaves_the_statistics_of_what_it_wrote_current(
     monkeypatch.setattr(planner, "ANALYZE_MIN", 1000)
     plan(store, decider, NOW + dt.timedelta(hours=1), batch=10, workers=1)
     assert analysed() == after_large
+
+
+def test_a_re_plan_of_named_customers_counts_only_the_living(
+    store: Engine, tmp_path: Path, default_rules: CompiledRules
+) -> None:
+    """C-2 was forgotten (GDPR): a re-plan asked for C-1 and C-2 decides C-1 and counts one
+    debtor, none of them unchanged."""
+    debtors(store, tmp_path, "C-1", "C-2")
+    with store.begin() as conn:
+        conn.execute(update(C).where(C.c.id == "C-2").values(forgotten_at=NOW))
+    seen: list[str] = []
+
+    def watch(facts: FactSheet, now: dt.datetime) -> Decision:
+        seen.append(str(facts["customer.id"]))
+        return decide(default_rules, facts, now)
+
+    summary = plan(
+        store, watch, NOW, customer_ids=["C-1", "C-2"], ruleset_version="sha256:the-same-rules"
+    )
+    assert seen == ["C-1"] and (summary.debtors, summary.unchanged) == (1, 0)
+
+
+def test_a_debtor_whose_decision_failed_is_decided_again_by_the_next_plan(
+    store: Engine, tmp_path: Path, default_rules: CompiledRules
+) -> None:
+    """Deciding C-2 fails once: the plan reports it, and the next plan of the same rules in the
+    same hour decides C-2 again (its facts are not remembered as planned) and schedules it."""
+    debtors(store, tmp_path, "C-1", "C-2", "C-3")
+    failing = {"C-2"}
+    seen: list[str] = []
+
+    def flaky(facts: FactSheet, now: dt.datetime) -> Decision:
+        cid = str(facts["customer.id"])
+        seen.append(cid)
+        if cid in failing:
+            failing.discard(cid)
+            raise ValueError(f"broken {cid}")
+        return decide(default_rules, facts, now)
+
+    rules = "sha256:the-same-rules"
+    first = plan(store, flaky, NOW, ruleset_version=rules, workers=1)
+    assert [cid for cid, _ in first.failures] == ["C-2"]
+    seen.clear()
+    again = plan(store, flaky, NOW, ruleset_version=rules, workers=1)
+    assert "C-2" in seen and not again.failures
+    with store.connect() as conn:
+        planned = set(conn.execute(select(S.c.customer_id)).scalars())
+    assert "C-2" in planned
