@@ -391,10 +391,7 @@ def main() -> None:
     parser.add_argument("--pg", default=os.environ.get("PAYJOURNEY_TEST_PG", PG))
     parser.add_argument("--no-replan", action="store_true", help="Skip the incremental re-plan.")
     parser.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        help="Worker processes (default: two per core on PostgreSQL).",
+        "--workers", type=int, default=None, help="Worker processes (default: one per core)."
     )
     parser.add_argument(
         "--refresh-samples", type=int, default=1000, help="Debtors for the re-decide latency."

@@ -563,17 +563,14 @@ def _worker_chunk(index: int) -> PlanSummary:
 
 
 def default_workers(engine: Engine) -> int:
-    """Two worker processes per core on PostgreSQL (at most 8), when this process has no
-    other thread (a fork copies locks other threads may hold: the daemon and the API plan
-    in-process); SQLite has one writer. Two per core: a worker spends about half of a chunk
-    waiting for its PostgreSQL backend (reading the facts, merging the writes), and with one
-    per core the two cores of the quiet bench machine sat idle a third of the plan."""
+    """One worker process per core on PostgreSQL, when this process has no other thread (a
+    fork copies locks other threads may hold: the daemon and the API plan in-process); SQLite
+    has one writer."""
     if engine.dialect.name != "postgresql" or "fork" not in multiprocessing.get_all_start_methods():
         return 1
     if threading.active_count() > 1:
         return 1
-    cores = os.cpu_count()
-    return max(1, min(2 * cores, 8)) if cores else 1
+    return max(1, min(os.cpu_count() or 1, 8))
 
 
 def _scope(customer_ids: Sequence[str] | None) -> Any:
@@ -602,7 +599,7 @@ def plan(
     `incremental`: a debtor whose fingerprint (facts, ruleset version, hour) is the one stored
     by the last plan is not decided again (it counts in `unchanged`); needs the ruleset version
     (`ruleset_version`, or read from functools.partial(decide, rules)). `workers`: processes
-    planning chunks side by side (default: two per core on PostgreSQL, one on SQLite)."""
+    planning chunks side by side (default: one per core on PostgreSQL, one on SQLite)."""
     started = time.perf_counter()
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")

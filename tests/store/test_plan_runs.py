@@ -377,7 +377,7 @@ def test_the_schedule_row_keeps_fallbacks_options_tone_and_step_count(
 def test_worker_processes_plan_only_on_postgresql_from_a_process_without_threads(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """Two per core (at most 8) on PostgreSQL where processes can fork; one in a process that
+    """One per core (at most 8) on PostgreSQL where processes can fork; one in a process that
     runs other threads (a fork copies their locks), one on SQLite (one writer)."""
     from types import SimpleNamespace
 
@@ -387,7 +387,7 @@ def test_worker_processes_plan_only_on_postgresql_from_a_process_without_threads
     postgresql: Any = SimpleNamespace(dialect=SimpleNamespace(name="postgresql"))
     sqlite = make_engine(f"sqlite:///{tmp_path / 'pj.db'}")
     monkeypatch.setattr(planner.threading, "active_count", lambda: 1)
-    for cores, workers in ((16, 8), (3, 6), (1, 2), (None, 1)):
+    for cores, workers in ((16, 8), (3, 3), (None, 1)):
         monkeypatch.setattr(planner.os, "cpu_count", lambda cores=cores: cores)
         assert (default_workers(postgresql), default_workers(sqlite)) == (workers, 1)
     monkeypatch.setattr(planner.os, "cpu_count", lambda: 4)
