@@ -7,6 +7,7 @@ import datetime as dt
 import functools
 import importlib
 import sqlite3
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,50 @@ def unplan(engine: Engine) -> None:
     with engine.begin() as conn:
         for table in (FP, S, J):
             conn.execute(delete(table))
+
+
+#: The rules version told to a plan that decides with a plain function (it cannot read one).
+RULES = "sha256:the-same-rules"
+
+
+def owed(cid: str) -> dict[str, str]:
+    """The one open invoice of `owe`: 450.00, due 1 November 2026, id `I-<customer>`."""
+    return {
+        "id": f"I-{cid}",
+        "customer_id": cid,
+        "amount": "450.00",
+        "issue_date": "2026-10-01",
+        "due_date": "2026-11-01",
+    }
+
+
+def owe(store: Engine, directory: Path, ids: Sequence[str]) -> None:
+    """Import the customers `ids`, in that order, each with its one open invoice (`owed`)."""
+    load(store, directory, customers=[customer(cid) for cid in ids], invoices=list(map(owed, ids)))
+
+
+def paid(cid: str, amount: str = "1.00", *, key: str = "P") -> dict[str, str]:
+    """A payment on the customer's `owed` invoice, on the morning of NOW (id `<key>-<customer>`)."""
+    return {
+        "id": f"{key}-{cid}",
+        "customer_id": cid,
+        "invoice_id": f"I-{cid}",
+        "amount": amount,
+        "paid_at": "2026-11-23T08:30:00Z",
+    }
+
+
+def watching(
+    rules: CompiledRules,
+) -> tuple[list[str], Callable[[FactSheet, dt.datetime], Decision]]:
+    """`decide` with `rules`, and the list of the customers it was asked about, in order."""
+    seen: list[str] = []
+
+    def watch(facts: FactSheet, now: dt.datetime) -> Decision:
+        seen.append(str(facts["customer.id"]))
+        return decide(rules, facts, now)
+
+    return seen, watch
 
 
 @pytest.mark.mutation_postgres  # worker processes plan only on PostgreSQL
@@ -171,38 +216,14 @@ def test_a_re_plan_decides_again_only_the_changed_debtors_asked_for_chunk_by_chu
     re-plan of C-1 to C-4 decides C-2 alone and counts the chunks it read; the next plan of
     everyone decides C-5 alone."""
     ids = [f"C-{n}" for n in range(1, 6)]
-    RULES = "sha256:the-same-rules"  # a plain function decides: name its rules
-    invoices = [
-        {
-            "id": f"I-{cid}",
-            "customer_id": cid,
-            "amount": "450.00",
-            "issue_date": "2026-10-01",
-            "due_date": "2026-11-01",
-        }
-        for cid in ids
-    ]
-    load(store, tmp_path, customers=[customer(cid) for cid in ids], invoices=invoices)
-    seen: list[str] = []
-
-    def watch(facts: FactSheet, now: dt.datetime) -> Decision:
-        seen.append(str(facts["customer.id"]))
-        return decide(default_rules, facts, now)
+    owe(store, tmp_path, ids)
+    seen, watch = watching(default_rules)
 
     plan(store, watch, NOW, batch=2, ruleset_version=RULES)
     plan(
         store, watch, NOW, batch=2, ruleset_version=RULES
     )  # the journeys' start settles messages_sent
-    payments = [
-        {
-            "id": f"P-{cid}",
-            "customer_id": cid,
-            "invoice_id": f"I-{cid}",
-            "amount": "1.00",
-            "paid_at": "2026-11-23T08:30:00Z",
-        }
-        for cid in ("C-2", "C-5")
-    ]
+    payments = [paid(cid) for cid in ("C-2", "C-5")]
     load(store, tmp_path, payments=payments)
     seen.clear()
     told: list[int] = []
@@ -224,9 +245,7 @@ def test_a_re_plan_decides_again_only_the_changed_debtors_asked_for_chunk_by_chu
     assert (everyone.debtors, everyone.unchanged) == (5, 4)
     assert sum(told) == 5  # read by id, yet the progress bar counts the whole portfolio
     # more changed debtors than a batch: read by id in parts of two, each exactly once
-    payments = [{**payments[0], "id": f"P2-{cid}", "customer_id": cid, "invoice_id": f"I-{cid}"}
-                for cid in ("C-1", "C-3", "C-4")]  # fmt: skip
-    load(store, tmp_path, payments=payments)
+    load(store, tmp_path, payments=[paid(cid, key="P2") for cid in ("C-1", "C-3", "C-4")])
     seen.clear()
     # in this process (on PostgreSQL two parts would go to two worker processes, out of `seen`)
     plan(store, watch, NOW, batch=2, customer_ids=ids[:4], ruleset_version=RULES, workers=1)
@@ -242,39 +261,15 @@ def test_a_re_plan_after_many_changes_decides_each_changed_debtor_once_first_and
     whole). It decides exactly those four again, once each: the very first and the very last
     id included; the next plan decides nobody."""
     ids = [f"C-{n}" for n in range(1, 10)]
-    RULES = "sha256:the-same-rules"  # a plain function decides: name its rules
     shuffled = ["C-5", "C-9", "C-2", "C-7", "C-1", "C-8", "C-4", "C-6", "C-3"]
     assert sorted(shuffled) == ids
-    invoices = [
-        {
-            "id": f"I-{cid}",
-            "customer_id": cid,
-            "amount": "450.00",
-            "issue_date": "2026-10-01",
-            "due_date": "2026-11-01",
-        }
-        for cid in shuffled
-    ]
-    load(store, tmp_path, customers=[customer(cid) for cid in shuffled], invoices=invoices)
-    seen: list[str] = []
-
-    def watch(facts: FactSheet, now: dt.datetime) -> Decision:
-        seen.append(str(facts["customer.id"]))
-        return decide(default_rules, facts, now)
+    owe(store, tmp_path, shuffled)
+    seen, watch = watching(default_rules)
 
     plan(store, watch, NOW, batch=4, ruleset_version=RULES, workers=1)
     plan(store, watch, NOW, batch=4, ruleset_version=RULES, workers=1)  # messages_sent settles
     changed = ["C-1", "C-6", "C-7", "C-9"]
-    payments = [
-        {
-            "id": f"P-{cid}",
-            "customer_id": cid,
-            "invoice_id": f"I-{cid}",
-            "amount": "1.00",
-            "paid_at": "2026-11-23T08:30:00Z",
-        }
-        for cid in changed
-    ]
+    payments = [paid(cid) for cid in changed]
     load(store, tmp_path, payments=payments)
     seen.clear()
     told: list[int] = []
@@ -287,14 +282,7 @@ def test_a_re_plan_after_many_changes_decides_each_changed_debtor_once_first_and
     assert seen == []
     # C-2, C-3 and C-9 pay: the middle range, without a change, is passed over, and the
     # last one still read
-    load(
-        store,
-        tmp_path,
-        payments=[
-            {**payments[0], "id": f"P3-{cid}", "customer_id": cid, "invoice_id": f"I-{cid}"}
-            for cid in ("C-2", "C-3", "C-9")
-        ],
-    )
+    load(store, tmp_path, payments=[paid(cid, key="P3") for cid in ("C-2", "C-3", "C-9")])
     seen.clear()
     plan(store, watch, NOW, batch=4, ruleset_version=RULES, workers=1)
     assert seen == ["C-2", "C-3", "C-9"]
@@ -307,40 +295,16 @@ def test_a_debtor_settled_and_re_decided_alone_is_not_decided_again_when_its_ran
     something: their range, C-3's too, is read whole, and C-3, unchanged since, is not decided
     again (both reads see the same facts of a debtor with nothing open)."""
     ids = [f"C-{n}" for n in range(1, 10)]
-    RULES = "sha256:the-same-rules"  # a plain function decides: name its rules
-    invoices = [
-        {
-            "id": f"I-{cid}",
-            "customer_id": cid,
-            "amount": "450.00",
-            "issue_date": "2026-10-01",
-            "due_date": "2026-11-01",
-        }
-        for cid in ids
-    ]
-    load(store, tmp_path, customers=[customer(cid) for cid in ids], invoices=invoices)
-    seen: list[str] = []
-
-    def watch(facts: FactSheet, now: dt.datetime) -> Decision:
-        seen.append(str(facts["customer.id"]))
-        return decide(default_rules, facts, now)
-
-    def pay(cid: str, amount: str) -> dict[str, str]:
-        return {
-            "id": f"P-{cid}",
-            "customer_id": cid,
-            "invoice_id": f"I-{cid}",
-            "amount": amount,
-            "paid_at": "2026-11-23T08:30:00Z",
-        }
+    owe(store, tmp_path, ids)
+    seen, watch = watching(default_rules)
 
     plan(store, watch, NOW, batch=4, ruleset_version=RULES, workers=1)
     plan(store, watch, NOW, batch=4, ruleset_version=RULES, workers=1)  # messages_sent settles
-    load(store, tmp_path, payments=[pay("C-3", "450.00")])
+    load(store, tmp_path, payments=[paid("C-3", "450.00")])
     seen.clear()
     alone = plan(store, watch, NOW, batch=4, ruleset_version=RULES, workers=1)
     assert seen == ["C-3"] and alone.actions == {"none": 1}
-    load(store, tmp_path, payments=[pay(cid, "1.00") for cid in ("C-1", "C-2", "C-4")])
+    load(store, tmp_path, payments=[paid(cid) for cid in ("C-1", "C-2", "C-4")])
     seen.clear()
     plan(store, watch, NOW, batch=4, ruleset_version=RULES, workers=1)
     assert seen == ["C-1", "C-2", "C-4"]
@@ -361,21 +325,7 @@ def test_a_plan_of_1600_debtors_named_by_id_reads_them_in_statements_sqlite_can_
 
         event.listen(store, "connect", stock_limit)
         store.dispose()  # connections made from here on have the limit
-    load(
-        store,
-        tmp_path,
-        customers=[customer("C-0001"), customer("C-0002")],
-        invoices=[
-            {
-                "id": f"I-{cid}",
-                "customer_id": cid,
-                "amount": "450.00",
-                "issue_date": "2026-10-01",
-                "due_date": "2026-11-01",
-            }
-            for cid in ("C-0001", "C-0002")
-        ],
-    )
+    owe(store, tmp_path, ["C-0001", "C-0002"])
     asked = [f"C-{n:04d}" for n in range(1, 1601)]
     summary = plan(
         store,
@@ -418,23 +368,8 @@ def test_a_debtor_touched_without_a_change_of_facts_is_current_again_after_a_re_
     facts are the same. The re-plan does not decide it again, and marks it current, so the next re-plan need
     not read it either."""
     ids = ["C-1", "C-2", "C-3"]
-    RULES = "sha256:the-same-rules"  # a plain function decides: name its rules
-    invoices = [
-        {
-            "id": f"I-{cid}",
-            "customer_id": cid,
-            "amount": "450.00",
-            "issue_date": "2026-10-01",
-            "due_date": "2026-11-01",
-        }
-        for cid in ids
-    ]
-    load(store, tmp_path, customers=[customer(cid) for cid in ids], invoices=invoices)
-    seen: list[str] = []
-
-    def watch(facts: FactSheet, now: dt.datetime) -> Decision:
-        seen.append(str(facts["customer.id"]))
-        return decide(default_rules, facts, now)
+    owe(store, tmp_path, ids)
+    seen, watch = watching(default_rules)
 
     def salts() -> dict[str, str | None]:
         with store.connect() as conn:
@@ -459,18 +394,7 @@ def test_a_debtor_that_could_not_be_decided_is_decided_by_the_next_plan_in_the_s
     decision failed has none after the plan (in worker processes too), so the next plan
     in the same hour, with its facts unchanged, decides it and schedules its step."""
     ids = [f"C-{n}" for n in range(1, 7)]
-    invoices = [
-        {
-            "id": f"I-{cid}",
-            "customer_id": cid,
-            "amount": "450.00",
-            "issue_date": "2026-10-01",
-            "due_date": "2026-11-01",
-        }
-        for cid in ids
-    ]
-    load(store, tmp_path, customers=[customer(cid) for cid in ids], invoices=invoices)
-    RULES = "sha256:the-same-rules"  # a plain function decides: name its rules
+    owe(store, tmp_path, ids)
 
     def flaky(facts: FactSheet, now: dt.datetime) -> Decision:
         if facts["customer.id"] == "C-4":
