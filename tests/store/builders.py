@@ -5,9 +5,13 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.decision.model import Decision, FactSheet
+    from engine.rules.compile import CompiledRules
 
 NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
 
@@ -82,3 +86,18 @@ def paid_invoices(
             }
         )
     return invoices, payments
+
+
+def watching(
+    rules: CompiledRules,
+) -> tuple[list[str], Callable[[FactSheet, dt.datetime], Decision]]:
+    """`decide` with `rules`, and the list of the customers it was asked about, in order."""
+    from engine.decision.decide import decide
+
+    seen: list[str] = []
+
+    def watch(facts: FactSheet, now: dt.datetime) -> Decision:
+        seen.append(str(facts["customer.id"]))
+        return decide(rules, facts, now)
+
+    return seen, watch

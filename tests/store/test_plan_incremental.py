@@ -7,7 +7,7 @@ import datetime as dt
 import functools
 import importlib
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from engine.store import tables as t
 from engine.store.facts_sql import derive_fact_sheets
 from engine.store.generate import generate
 from engine.store.planner import plan
-from tests.store.builders import NOW, customer, load
+from tests.store.builders import NOW, customer, load, watching
 
 S = t.ScheduledStep.__table__
 J = t.Journey.__table__
@@ -82,19 +82,6 @@ def paid(cid: str, amount: str = "1.00", *, key: str = "P") -> dict[str, str]:
         "amount": amount,
         "paid_at": "2026-11-23T08:30:00Z",
     }
-
-
-def watching(
-    rules: CompiledRules,
-) -> tuple[list[str], Callable[[FactSheet, dt.datetime], Decision]]:
-    """`decide` with `rules`, and the list of the customers it was asked about, in order."""
-    seen: list[str] = []
-
-    def watch(facts: FactSheet, now: dt.datetime) -> Decision:
-        seen.append(str(facts["customer.id"]))
-        return decide(rules, facts, now)
-
-    return seen, watch
 
 
 @pytest.mark.mutation_postgres  # worker processes plan only on PostgreSQL

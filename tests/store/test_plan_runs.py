@@ -21,7 +21,7 @@ from engine.store import planner
 from engine.store import tables as t
 from engine.store.generate import generate
 from engine.store.planner import PlanSummary, persist_decisions, plan, ruleset_version_of
-from tests.store.builders import NOW, customer, load
+from tests.store.builders import NOW, customer, load, watching
 
 S = t.ScheduledStep.__table__
 J = t.Journey.__table__
@@ -153,11 +153,7 @@ def test_a_forgotten_customer_is_never_decided(
     debtors(store, tmp_path, "C-1", "C-2")
     with store.begin() as conn:
         conn.execute(update(C).where(C.c.id == "C-2").values(forgotten_at=NOW))
-    seen: list[str] = []
-
-    def watch(facts: FactSheet, now: dt.datetime) -> Decision:
-        seen.append(str(facts["customer.id"]))
-        return decide(default_rules, facts, now)
+    seen, watch = watching(default_rules)
 
     summary = plan(store, watch, NOW)
     assert seen == ["C-1"] and summary.debtors == 1
@@ -438,11 +434,7 @@ def test_a_re_plan_of_named_customers_counts_only_the_living(
     debtors(store, tmp_path, "C-1", "C-2")
     with store.begin() as conn:
         conn.execute(update(C).where(C.c.id == "C-2").values(forgotten_at=NOW))
-    seen: list[str] = []
-
-    def watch(facts: FactSheet, now: dt.datetime) -> Decision:
-        seen.append(str(facts["customer.id"]))
-        return decide(default_rules, facts, now)
+    seen, watch = watching(default_rules)
 
     summary = plan(
         store, watch, NOW, customer_ids=["C-1", "C-2"], ruleset_version="sha256:the-same-rules"
