@@ -30,6 +30,22 @@ def pack(journey: str, channels: str = "") -> CompiledRules:
     return compile_rules(load_sources([RuleSource("t.yaml", text)]))
 
 
+def big_and_everyone(when: str, label: str | None = None) -> CompiledRules:
+    """Two personas, `big` (when `when`) and the catch-all, each with a one-email journey."""
+    text = (
+        "personas:\n"
+        "  - id: big\n" + (f"    label: {label}\n" if label else "") + f"    when: {when}\n"
+        "  - id: everyone\n    when: always\n"
+        "journeys:\n"
+        "  - persona: big\n    locale: nl_NL\n    tone: u\n"
+        "    steps:\n      - {at: due + 1d, channel: email, template: reminder-1}\n"
+        "  - persona: everyone\n    locale: nl_NL\n    tone: u\n"
+        "    steps:\n      - {at: due + 1d, channel: email, template: reminder-1}\n"
+        "payment_options:\n  - method: bank_transfer\n"
+    )
+    return compile_rules(load_sources([RuleSource("t.yaml", text)]))
+
+
 SIMPLE = pack(
     "    steps:\n"
     "      - {at: due + 1d, channel: email, template: reminder-1}\n"
@@ -243,19 +259,9 @@ def test_a_hand_off_marked_first_contact_may_come_first() -> None:
 
 def test_the_trace_names_each_persona_label_and_the_part_of_its_condition_that_was_false() -> None:
     """A persona that did not match shows its label and the failing comparison, in its condition."""
-    text = (
-        "personas:\n"
-        "  - id: big\n    label: Grote klant\n"
-        '    when: customer.kind == "business" and balance.open_amount >= 10000\n'
-        "  - id: everyone\n    when: always\n"
-        "journeys:\n"
-        "  - persona: big\n    locale: nl_NL\n    tone: u\n"
-        "    steps:\n      - {at: due + 1d, channel: email, template: reminder-1}\n"
-        "  - persona: everyone\n    locale: nl_NL\n    tone: u\n"
-        "    steps:\n      - {at: due + 1d, channel: email, template: reminder-1}\n"
-        "payment_options:\n  - method: bank_transfer\n"
+    rules = big_and_everyone(
+        'customer.kind == "business" and balance.open_amount >= 10000', label="Grote klant"
     )
-    rules = compile_rules(load_sources([RuleSource("t.yaml", text)]))
     decision = decide(rules, debtor(customer__kind="business"), NOW)
     first = next(t for t in decision.trace if t.rule == "personas[0]")
     assert first.note == (
@@ -1187,18 +1193,7 @@ def test_debtors_who_classify_alike_share_one_working_out_of_their_persona_notes
 ) -> None:
     """A plan explains thousands of debtors: two consumers who fail the same persona condition
     get the same notes, and the failing part of that condition is worked out once."""
-    text = (
-        "personas:\n"
-        '  - id: big\n    when: customer.kind == "business"\n'
-        "  - id: everyone\n    when: always\n"
-        "journeys:\n"
-        "  - persona: big\n    locale: nl_NL\n    tone: u\n"
-        "    steps:\n      - {at: due + 1d, channel: email, template: reminder-1}\n"
-        "  - persona: everyone\n    locale: nl_NL\n    tone: u\n"
-        "    steps:\n      - {at: due + 1d, channel: email, template: reminder-1}\n"
-        "payment_options:\n  - method: bank_transfer\n"
-    )
-    rules = compile_rules(load_sources([RuleSource("t.yaml", text)]))
+    rules = big_and_everyone('customer.kind == "business"')
     calls: list[object] = []
     false_part = ex.false_part
 
