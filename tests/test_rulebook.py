@@ -11,7 +11,7 @@ from engine.decision.decide import decide
 from engine.decision.model import FactSheet
 from engine.errors import RuleError
 from engine.rules.rulebook import RuleBook
-from tests.conftest import RULES, at
+from tests.conftest import RULES, TOO_LONG_FOR_DURABLE_RULES, at
 
 SHEET = FactSheet.build(
     None,
@@ -38,16 +38,6 @@ def test_invalid_yaml_keeps_the_last_good_rules_running(rules_dir: Path) -> None
     assert not result.changed and result.version == before
     assert any("personas.yaml:3" in str(p) for p in result.problems)
     assert decide(book.current, SHEET, at("2026-11-23T10:00:00+01:00")).persona == "consumer-nl"
-
-
-#: valid rule language that durable_rules 2.0.28 cannot hold in one rule (its error code 113)
-TOO_LONG_FOR_DURABLE_RULES = (
-    "not ("
-    + " and ".join(
-        f"(customer.credit_score == {i} or behaviour.broken_promises == {i})" for i in range(6)
-    )
-    + ")"
-)
 
 
 def test_a_condition_durable_rules_cannot_hold_keeps_the_last_good_rules(rules_dir: Path) -> None:

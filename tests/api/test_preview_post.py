@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from engine.store import tables as t
 from engine.store.db import make_engine
 from tests.api.conftest import NL_CUSTOMER, NOW, ROOT, ROWS, bearer
+from tests.conftest import TOO_LONG_FOR_DURABLE_RULES
 
 
 def body_for(customer: str, **extra: Any) -> dict[str, Any]:
@@ -122,12 +123,9 @@ def test_what_if_rules_durable_rules_cannot_hold_are_422_at_the_persona(
 ) -> None:
     """Valid rule language that does not compile (a condition too long for durable_rules) is
     the caller's mistake: 422 with the persona's file:line, never a 500."""
-    pairs = " and ".join(
-        f"(customer.credit_score == {i} or behaviour.broken_promises == {i})" for i in range(6)
-    )
     rules = {
         "pack.yaml": (
-            f"personas:\n  - id: odd\n    when: not ({pairs})\n"
+            f"personas:\n  - id: odd\n    when: {TOO_LONG_FOR_DURABLE_RULES}\n"
             "  - id: everyone\n    when: always\n"
             "journeys:\n  - persona: everyone\n    locale: nl_NL\n    tone: jij\n    steps:\n"
             "      - {at: due + 1d, channel: email, template: reminder-1}\n"
