@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from engine.api.config import ApiConfig
+from engine.api.limits import TURNS
 from engine.api.middleware import ApiMetrics
 from engine.api.webhooks import WebhookRegistry
 from engine.errors import RuleError
@@ -34,7 +35,7 @@ class ApiState:
     metrics: ApiMetrics
     webhooks: WebhookRegistry
     #: previews at once on threads per worker; 0: on the event loop (engine/api/limits.py)
-    preview_turns: int = 2
+    preview_turns: int = TURNS
     _what_ifs: OrderedDict[str, CompiledRules] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
